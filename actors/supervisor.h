@@ -1,0 +1,63 @@
+/*
+ * Supervisors, as in Erlang/OTP's supervisor behaviour: an actor that starts child
+ * actors in order, watches them, and restarts them when they fail.
+ *
+ *  - Strategies: one_for_one (restart the failed child), one_for_all (stop the others in
+ *    reverse start order, restart all in start order), rest_for_one (the failed child and
+ *    those started after it).
+ *  - Restart types: permanent (always restarted), transient (restarted only after a
+ *    failure, not after a normal exit), temporary (never restarted; also not when a
+ *    sibling's failure stops it under one_for_all / rest_for_one: it is removed).
+ *  - Restart intensity: more than `intensity` restarts within `period_ms` and the
+ *    supervisor stops all its children (reverse start order) and fails itself with the
+ *    reason, so its own parent decides; a root supervisor (no parent) fails the system.
+ *  - Restart delay: before restarting, the supervisor waits the failed child's backoff
+ *    delay: initial, then × multiplier per restart up to max (as Flink's exponential-delay
+ *    restart strategy); it falls back to initial after the child ran `period_ms` without
+ *    failing. Defaults: 10 ms, ×2, 10 s.
+ *  - Children stop in reverse start order, one at a time (each acknowledged).
+ * Stopping a child to restart it keeps its queued messages (they are processed by the new
+ * incarnation); stopping for good drops them.
+ */
+#ifndef EDDY_ACTORS_SUPERVISOR_H
+#define EDDY_ACTORS_SUPERVISOR_H
+
+#include "actor.h"
+
+typedef enum sup_strategy { SUP_ONE_FOR_ONE, SUP_ONE_FOR_ALL, SUP_REST_FOR_ONE } sup_strategy;
+typedef enum sup_restart { CHILD_PERMANENT, CHILD_TRANSIENT, CHILD_TEMPORARY } sup_restart;
+
+const char *sup_strategy_name(sup_strategy s);
+const char *sup_restart_name(sup_restart r);
+
+typedef struct sup_child_spec {
+	actor_spec actor;    /* the child: path, ops, arg, mailbox, budget, watchdog */
+	sup_restart restart;
+} sup_child_spec;
+
+typedef struct sup_spec {
+	sup_strategy strategy;
+	uint32_t intensity;          /* restarts allowed within period_ms (0: none allowed) */
+	int64_t period_ms;           /* the intensity window, ms */
+	int64_t backoff_initial_ms;  /* first restart delay, ms (0: restart at once) */
+	double backoff_multiplier;   /* delay growth per restart (>= 1) */
+	int64_t backoff_max_ms;      /* delay cap, ms */
+	const sup_child_spec *children; /* borrowed, in start order; must outlive the sup */
+	uint32_t nchildren;
+} sup_spec;
+
+/* sup_spec_defaults fills the flags with eddy's defaults: one_for_one, intensity 3 in
+ * 5000 ms (OTP's 1 in 5 s is too strict for streaming), backoff 10 ms × 2 up to 10 s. */
+void sup_spec_defaults(sup_spec *spec);
+
+/* sup_ops is the ops table of supervisors; a child spec whose ops is &sup_ops and whose
+ * arg is a sup_spec is a nested supervisor. */
+extern const actor_ops sup_ops;
+
+/* sup_spawn starts a supervisor at path under parent (NULL: a root supervisor) that
+ * starts spec's children in order. spec is borrowed and must outlive the supervisor.
+ * Errors: as actor_spawn. Any thread. */
+eddy_err sup_spawn(asys *sys, const char *path, const sup_spec *spec, actor *parent,
+                   actor **out);
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Bad input gets a clear error naming where it came from, and a non-zero exit.
+set -u
+eddy=$1; dir=$2/bad_input; mkdir -p "$dir"
+fail() { echo "FAIL: $*"; exit 1; }
+
+{ echo "date,delay,distance,origin,destination"
+  echo "2001-01-01 00:01:00,-13,2345,ANC,LAX"
+  echo "2001-01-01 00:02:00,5,528,ROC,ORD"
+  echo "2001-01-01 00:03:00,late,528,ROC,ORD"
+  echo "2001-01-01 00:04:00,1,528,ROC,ORD"; } > "$dir/bad.csv"
+"$eddy" demo "$dir/bad.csv" > "$dir/out.csv" 2> "$dir/err.txt"; rc=$?
+[ $rc -eq 1 ] || fail "malformed record: exit $rc, want 1"
+grep -q "bad.csv:4: delay is not an integer" "$dir/err.txt" || fail "error does not name file:line: $(cat "$dir/err.txt")"
+[ ! -s "$dir/out.csv" ] || fail "a failed job printed results"
+
+printf 'date,delay,distance,origin,destination\n2001-01-01 00:01:00,1,2\n' > "$dir/short.csv"
+"$eddy" demo "$dir/short.csv" > /dev/null 2> "$dir/err.txt"; rc=$?
+[ $rc -eq 1 ] && grep -q "short.csv:2: expected 5 fields" "$dir/err.txt" || fail "short line: exit $rc: $(cat "$dir/err.txt")"
+
+"$eddy" demo "$dir/does-not-exist.csv" > /dev/null 2> "$dir/err.txt"; rc=$?
+[ $rc -eq 1 ] && grep -q "does-not-exist.csv: cannot open" "$dir/err.txt" || fail "missing file: exit $rc"
+
+"$eddy" demo --workers zero > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "bad usage: exit $rc, want 2"
+"$eddy" frobnicate > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "unknown command: exit $rc, want 2"
+echo "bad input: 5 cases rejected with the right exit code and message"
