@@ -116,9 +116,17 @@ static bool outbox_flush(actor *self)
 		if (atomic_load(&to->dead)) {
 			dead_letter(to, &e->msg);
 		} else if (mbox_push(&to->mbox, &e->msg) != EDDY_OK) {
-			wait_on(self, &to->mbox);
-			if (mbox_push(&to->mbox, &e->msg) != EDDY_OK)
-				return false;
+			/* Register, then retry: room made before the registration is seen by
+			 * the retry, room made after it wakes us. If a wake consumed our
+			 * registration but we still found no room (we refilled the mailbox
+			 * ourselves), register again: no later wake would come for us. */
+			for (;;) {
+				wait_on(self, &to->mbox);
+				if (mbox_push(&to->mbox, &e->msg) == EDDY_OK)
+					break;
+				if (self->waiting_on == NULL || mbox_is_waiter(&to->mbox, self))
+					return false;
+			}
 			atomic_fetch_add_explicit(&self->msgs_out, 1, memory_order_relaxed);
 			actor_schedule(to);
 		} else {
@@ -450,8 +458,12 @@ static bool has_work(actor *a)
 	if (mbox_has_ctl(&a->mbox))
 		return true;
 	if (a->out_len > 0) {
+		/* Parked: run again if the target has room, or if a wake-up consumed our
+		 * registration (room was made, then taken by another producer) — otherwise
+		 * nobody would ever wake us. */
 		actor *to = a->outbox[a->out_head].to;
-		return atomic_load(&to->dead) || mbox_len(&to->mbox) < mbox_capacity(&to->mbox);
+		return atomic_load(&to->dead) || mbox_len(&to->mbox) < mbox_capacity(&to->mbox) ||
+		       !mbox_is_waiter(&to->mbox, a);
 	}
 	if (!a->inited)
 		return false;

@@ -197,6 +197,17 @@ out:
 	return err;
 }
 
+bool mbox_is_waiter(mbox *mb, void *w)
+{
+	bool found = false;
+	pthread_mutex_lock(&mb->mu);
+	uint32_t n = atomic_load_explicit(&mb->nwaiters, memory_order_relaxed);
+	for (uint32_t i = 0; i < n && !found; i++)
+		found = mb->waiters[i] == w;
+	pthread_mutex_unlock(&mb->mu);
+	return found;
+}
+
 void mbox_remove_waiter(mbox *mb, void *w)
 {
 	pthread_mutex_lock(&mb->mu);

@@ -93,6 +93,10 @@ bool mbox_has_ctl(const mbox *mb);
  * been made in between (no wake-up is lost that way). */
 eddy_err mbox_add_waiter(mbox *mb, void *w);
 
+/* mbox_is_waiter tells whether w is registered now (a wake-up since has removed it).
+ * Any thread. */
+bool mbox_is_waiter(mbox *mb, void *w);
+
 /* mbox_remove_waiter unregisters w if present. Any thread. */
 void mbox_remove_waiter(mbox *mb, void *w);
 
