@@ -12,19 +12,7 @@
 
 enum { GO = MSG_USER, HOP, DATA, MORE, PING, PONG };
 
-/* wait_until polls cond for up to ms milliseconds. */
-#define wait_until(cond, ms)                                                          \
-	({                                                                            \
-		int ok_ = 0;                                                          \
-		for (int i_ = 0; i_ < (ms); i_++) {                                   \
-			if (cond) {                                                   \
-				ok_ = 1;                                              \
-				break;                                                \
-			}                                                             \
-			usleep(1000);                                                 \
-		}                                                                     \
-		ok_ || (cond);                                                        \
-	})
+#include "test_util.h"
 
 /* ---- 10,000 actors exchanging messages ---- */
 

@@ -13,18 +13,7 @@
 
 enum { CRASH = MSG_USER, EXIT_NOW, FAIL_WHY, SPIN };
 
-#define wait_until(cond, ms)                                                          \
-	({                                                                            \
-		int ok_ = 0;                                                          \
-		for (int i_ = 0; i_ < (ms); i_++) {                                   \
-			if (cond) {                                                   \
-				ok_ = 1;                                              \
-				break;                                                \
-			}                                                             \
-			usleep(1000);                                                 \
-		}                                                                     \
-		ok_ || (cond);                                                        \
-	})
+#include "test_util.h"
 
 /* ---- an event log the children write ---- */
 
