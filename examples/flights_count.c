@@ -81,13 +81,14 @@ static const char *parse_line(char *line, row *r)
 {
 	char *f[5];
 	int n = 0;
-	for (char *s = line; n < 5;) {
-		f[n++] = s;
+	for (char *s = line; s != NULL; n++) {
+		if (n == 5)
+			return "expected 5 fields";
+		f[n] = s;
 		char *c = strchr(s, ',');
-		if (c == NULL)
-			break;
-		*c = '\0';
-		s = c + 1;
+		if (c)
+			*c++ = '\0';
+		s = c;
 	}
 	if (n != 5)
 		return "expected 5 fields";
@@ -202,18 +203,25 @@ static eddy_err counter_receive(actor *self, void *state, rt_msg *m)
 	if (m->kind == MSG_ROWS) {
 		rows_batch *b = m->ptr;
 		for (size_t i = 0; i < b->n; i++) {
-			if (c->n * 2 >= c->cap) {
-				rt_free(b);
-				actor_fail(self, "more origins than the example's table holds (512)");
-				return EDDY_EFAILED;
-			}
 			origin_count *oc = counter_slot(c, b->rows[i].origin);
 			if (oc->origin[0] == '\0') {
+				if (c->n * 2 >= c->cap) {
+					rt_free(b);
+					actor_fail(self, "more origins than the example's table holds (512)");
+					return EDDY_EFAILED;
+				}
 				memcpy(oc->origin, b->rows[i].origin, sizeof(oc->origin));
 				c->n++;
 			}
 			oc->flights++;
-			oc->total_delay += b->rows[i].delay;
+			if (__builtin_add_overflow(oc->total_delay, b->rows[i].delay, &oc->total_delay)) {
+				char why[96];
+				snprintf(why, sizeof(why), "total delay of %s overflows 64 bits",
+				         oc->origin);
+				rt_free(b);
+				actor_fail(self, why);
+				return EDDY_EFAILED;
+			}
 		}
 		rt_free(b);
 		return EDDY_OK;
@@ -322,6 +330,11 @@ int flights_count(const char *path, unsigned workers, FILE *out, FILE *err)
 			rc = 1;
 			break;
 		}
+		if (got && (n == 0 || line[n - 1] != '\n') && !gzeof(in)) {
+			fprintf(err, "eddy: %s:%ld: line contains a NUL byte\n", path, line_no + 1);
+			rc = 1;
+			break;
+		}
 		if (b && (got == NULL || b->len + n > CHUNK_BYTES)) {
 			rt_msg m = { .kind = MSG_LINES, .ptr = b, .drop = drop_ptr };
 			eddy_err e;
@@ -353,9 +366,10 @@ int flights_count(const char *path, unsigned workers, FILE *out, FILE *err)
 		b->len += n;
 	}
 	rt_free(b);
-	if (rc == 0 && !gzeof(in)) {
-		int zerr;
-		fprintf(err, "eddy: %s: read error: %s\n", path, gzerror(in, &zerr));
+	int zerr = Z_OK;
+	const char *zmsg = gzerror(in, &zerr);
+	if (rc == 0 && (!gzeof(in) || (zerr != Z_OK && zerr != Z_STREAM_END))) {
+		fprintf(err, "eddy: %s: read error after line %ld: %s\n", path, line_no, zmsg);
 		rc = 1;
 	}
 	if (rc == 0) {
