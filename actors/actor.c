@@ -525,9 +525,7 @@ static void actor_run(sched_task *t)
 
 /* ---- creation and inspection ---- */
 
-eddy_err actor_create_(asys *sys, const actor_spec *spec, actor *parent, actor **out);
-
-eddy_err actor_create_(asys *sys, const actor_spec *spec, actor *parent, actor **out)
+eddy_err actor_create(asys *sys, const actor_spec *spec, actor *parent, actor **out)
 {
 	actor *a = rt_calloc(1, sizeof(*a));
 	if (a == NULL)

@@ -98,6 +98,10 @@ void actor_notify_exit(actor *a, int kind);
  * with reason. */
 void asys_top_done(asys *sys, actor *a, bool failed, const char *reason);
 
+/* actor_create allocates an actor (not registered, not started). Errors: EDDY_ENOMEM,
+ * EDDY_EINVAL (bad mailbox capacity). */
+eddy_err actor_create(asys *sys, const actor_spec *spec, actor *parent, actor **out);
+
 /* actor_free releases everything of an actor; workers must be stopped. */
 void actor_free(actor *a);
 

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-eddy_err actor_create_(asys *sys, const actor_spec *spec, actor *parent, actor **out);
-
 static uint64_t path_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull; /* FNV-1a: registry lookups only, not data */
@@ -130,7 +128,7 @@ eddy_err actor_spawn(asys *sys, const actor_spec *spec, actor *parent, actor **o
 	    spec->ops->receive == NULL)
 		return EDDY_EINVAL;
 	actor *a;
-	eddy_err err = actor_create_(sys, spec, parent, &a);
+	eddy_err err = actor_create(sys, spec, parent, &a);
 	if (err != EDDY_OK)
 		return err;
 	pthread_mutex_lock(&sys->mu);
