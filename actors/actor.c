@@ -117,16 +117,11 @@ static bool outbox_flush(actor *self)
 			dead_letter(to, &e->msg);
 		} else if (mbox_push(&to->mbox, &e->msg) != EDDY_OK) {
 			/* Register, then retry: room made before the registration is seen by
-			 * the retry, room made after it wakes us. If a wake consumed our
-			 * registration but we still found no room (we refilled the mailbox
-			 * ourselves), register again: no later wake would come for us. */
-			for (;;) {
-				wait_on(self, &to->mbox);
-				if (mbox_push(&to->mbox, &e->msg) == EDDY_OK)
-					break;
-				if (self->waiting_on == NULL || mbox_is_waiter(&to->mbox, self))
-					return false;
-			}
+			 * the retry, room made after it wakes us. (A wake that comes while we
+			 * still run and finds the room taken again is caught by has_work.) */
+			wait_on(self, &to->mbox);
+			if (mbox_push(&to->mbox, &e->msg) != EDDY_OK)
+				return false;
 			atomic_fetch_add_explicit(&self->msgs_out, 1, memory_order_relaxed);
 			actor_schedule(to);
 		} else {

@@ -419,3 +419,82 @@ Test(sched, worker_count_defaults_to_cores)
 	sched_destroy(s);
 	cr_assert_eq(sched_current_worker(), -1);
 }
+
+/* ---- many parked producers on one small mailbox (a lost wake-up hung this once) ---- */
+
+#define FAN_PRODUCERS 8
+#define FAN_EACH 50000
+
+static actor *fan_sink;
+static _Atomic uint64_t fan_received;
+static _Atomic int fan_order_broken;
+
+static eddy_err fan_producer_receive(actor *self, void *state, rt_msg *m)
+{
+	uint64_t *sent = state;
+	uint64_t id = m->u64 >> 32; /* the kick carries the producer id */
+	for (int i = 0; i < 64 && (*sent & 0xffffffffu) < FAN_EACH; i++) {
+		rt_msg d = { .kind = DATA, .u64 = id << 32 | (*sent & 0xffffffffu) };
+		(*sent)++;
+		eddy_err err = actor_send(self, fan_sink, &d);
+		if (err != EDDY_OK)
+			return err;
+	}
+	if ((*sent & 0xffffffffu) < FAN_EACH) {
+		rt_msg more = { .kind = MORE, .u64 = id << 32 };
+		return actor_send(self, self, &more);
+	}
+	return EDDY_OK;
+}
+
+static eddy_err fan_sink_receive(actor *self, void *state, rt_msg *m)
+{
+	(void)self;
+	uint64_t *next = state; /* FAN_PRODUCERS counters */
+	uint64_t id = m->u64 >> 32, seq = m->u64 & 0xffffffffu;
+	if (id >= FAN_PRODUCERS || seq != next[id])
+		atomic_store(&fan_order_broken, 1);
+	else
+		next[id]++;
+	atomic_fetch_add(&fan_received, 1);
+	return EDDY_OK;
+}
+
+static const actor_ops fan_producer_ops = { .type = "producer", .state_size = sizeof(uint64_t),
+	                                     .receive = fan_producer_receive };
+static const actor_ops fan_sink_ops = { .type = "sink",
+	                                 .state_size = FAN_PRODUCERS * sizeof(uint64_t),
+	                                 .receive = fan_sink_receive };
+
+Test(sched, many_parked_producers_on_a_tiny_mailbox_all_finish, .timeout = 120)
+{
+	asys_opts o = { .workers = 2 };
+	asys *sys;
+	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
+	actor_spec ss = { .path = "fan/sink", .ops = &fan_sink_ops, .mailbox_capacity = 4 };
+	cr_assert_eq(actor_spawn(sys, &ss, NULL, &fan_sink), EDDY_OK);
+	actor *p[FAN_PRODUCERS];
+	for (uint64_t i = 0; i < FAN_PRODUCERS; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "fan/producer[%lu]", (unsigned long)i);
+		actor_spec ps = { .path = path, .ops = &fan_producer_ops, .mailbox_capacity = 4 };
+		cr_assert_eq(actor_spawn(sys, &ps, NULL, &p[i]), EDDY_OK);
+	}
+	for (uint64_t i = 0; i < FAN_PRODUCERS; i++) {
+		rt_msg go = { .kind = MORE, .u64 = i << 32 };
+		cr_assert_eq(actor_send_wait(p[i], &go, 1000), EDDY_OK);
+	}
+	uint64_t want = (uint64_t)FAN_PRODUCERS * FAN_EACH;
+	cr_assert(wait_until(atomic_load(&fan_received) == want, 60000),
+	          "received %lu of %lu: a parked producer was never woken",
+	          (unsigned long)atomic_load(&fan_received), (unsigned long)want);
+	cr_assert_not(atomic_load(&fan_order_broken), "per-producer order broken");
+	uint64_t parks = 0;
+	for (int i = 0; i < FAN_PRODUCERS; i++) {
+		actor_info info;
+		actor_get_info(p[i], &info);
+		parks += info.parks;
+	}
+	cr_assert_gt(parks, 0, "no producer was ever parked: the test did not test backpressure");
+	asys_destroy(sys);
+}
