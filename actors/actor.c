@@ -28,7 +28,7 @@ static int64_t sys_now_ns(void)
 void actor_schedule(actor *a)
 {
 	if (atomic_exchange(&a->scheduled, 1) == 0) {
-		eddy_err err = sched_submit(a->sys->sched, &a->task);
+		eddy_err err = sched_submit(a->sched, &a->task);
 		(void)err; /* EDDY_EFULL cannot happen: spawn caps actors at max_tasks */
 	}
 }
@@ -161,6 +161,11 @@ eddy_err actor_send(actor *self, actor *to, rt_msg *m)
 	if (self->out_len == 1 && outbox_flush(self) == false)
 		atomic_fetch_add_explicit(&self->parks, 1, memory_order_relaxed);
 	return EDDY_OK;
+}
+
+bool actor_backpressured(const actor *self)
+{
+	return self->out_len > 0;
 }
 
 eddy_err actor_try_send(actor *to, rt_msg *m)
@@ -509,13 +514,13 @@ static void actor_run(sched_task *t)
 	atomic_fetch_add_explicit(&a->busy_ns, (uint64_t)(sys_now_ns() - t0), memory_order_relaxed);
 
 	if (has_work(a)) {
-		sched_submit(a->sys->sched, &a->task);
+		sched_submit(a->sched, &a->task);
 		return;
 	}
 	atomic_store(&a->scheduled, 0);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (has_work(a) && atomic_exchange(&a->scheduled, 1) == 0)
-		sched_submit(a->sys->sched, &a->task);
+		sched_submit(a->sched, &a->task);
 }
 
 /* ---- creation and inspection ---- */
@@ -528,6 +533,7 @@ eddy_err actor_create(asys *sys, const actor_spec *spec, actor *parent, actor **
 	pthread_mutex_init(&a->err_mu, NULL);
 	a->task.run = actor_run;
 	a->sys = sys;
+	a->sched = spec->io ? sys->io_sched : sys->sched;
 	a->ops = spec->ops;
 	a->arg = spec->arg;
 	a->parent = parent;

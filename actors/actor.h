@@ -63,6 +63,8 @@ typedef struct actor_spec {
 	uint32_t mailbox_capacity; /* data lane slots (power of two); 0 = system default */
 	uint32_t budget;           /* messages per activation; 0 = system default */
 	int64_t watchdog_ms;       /* busy deadline per activation; 0 = default, < 0 = none */
+	bool io;                   /* runs on the I/O pool: its callbacks may block on file or
+	                              socket I/O without stalling the scheduler workers */
 } actor_spec;
 
 typedef enum actor_status {
@@ -132,6 +134,11 @@ eddy_err actor_send_ctl(actor *to, rt_msg *m);
 
 /* ---- inside an actor ---- */
 
+/* actor_backpressured tells whether a send of self's is waiting in its outbox (a
+ * target's mailbox was full): self will be parked when its callback returns. A producer
+ * that loops (a source) stops producing when this turns true. Self only. */
+bool actor_backpressured(const actor *self);
+
 /* actor_fail marks self failed with reason (copied); the failure is handled when the
  * current callback returns, whatever it returns. Self only. */
 void actor_fail(actor *self, const char *reason);
@@ -173,6 +180,7 @@ void actor_last_error(actor *a, char *buf, size_t size);
 
 typedef struct asys_opts {
 	uint32_t workers;          /* scheduler threads; 0 = number of cores */
+	uint32_t io_workers;       /* threads of the I/O pool (actors with spec.io); 0 = 2 */
 	uint32_t max_actors;       /* 0 = 65536 */
 	uint32_t mailbox_capacity; /* default data lane size; 0 = 1024 */
 	uint32_t budget;           /* default messages per activation; 0 = 64 */

@@ -21,6 +21,7 @@ struct actor {
 	sched_task task;        /* first: a task pointer is an actor pointer */
 	mbox mbox;
 	asys *sys;
+	sched *sched;           /* the system's worker pool or its I/O pool */
 	const actor_ops *ops;
 	void *state;
 	void *arg;
@@ -65,6 +66,7 @@ struct asys {
 	asys_opts opts;
 	rt_clock *clock;
 	sched *sched;
+	sched *io_sched;          /* the I/O pool: actors whose callbacks may block */
 	timers *timers;
 	rt_timer *watchdog;
 

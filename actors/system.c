@@ -107,13 +107,18 @@ eddy_err asys_create(const asys_opts *opts, asys **out)
 	sched_opts so = { .workers = o->workers, .max_tasks = o->max_actors };
 	if ((err = sched_create(&so, &sys->sched)) != EDDY_OK)
 		goto fail;
+	sched_opts io = { .workers = o->io_workers ? o->io_workers : 2,
+		          .max_tasks = o->max_actors, .spin_us = 20 };
+	if ((err = sched_create(&io, &sys->io_sched)) != EDDY_OK)
+		goto fail;
 	if ((err = timers_create(sys->clock, &sys->timers)) != EDDY_OK)
 		goto fail;
 	if (o->watchdog_ms > 0 &&
 	    (err = timers_start(sys->timers, o->watchdog_check_ms, o->watchdog_check_ms,
 	                        watchdog_scan, sys, 0, &sys->watchdog)) != EDDY_OK)
 		goto fail;
-	if ((err = sched_start(sys->sched)) != EDDY_OK)
+	if ((err = sched_start(sys->sched)) != EDDY_OK ||
+	    (err = sched_start(sys->io_sched)) != EDDY_OK)
 		goto fail;
 	*out = sys;
 	return EDDY_OK;
@@ -292,6 +297,8 @@ void asys_shutdown(asys *sys, int64_t drain_ms)
 		sys->watchdog = NULL;
 	}
 	sched_stop(sys->sched);
+	if (sys->io_sched)
+		sched_stop(sys->io_sched);
 }
 
 void asys_destroy(asys *sys)
@@ -303,6 +310,7 @@ void asys_destroy(asys *sys)
 	/* No worker runs any more: free timers first (they point at actors), then actors. */
 	timers_destroy(sys->timers);
 	sched_destroy(sys->sched);
+	sched_destroy(sys->io_sched);
 	for (uint32_t i = 0; i < sys->nactors; i++)
 		actor_free(sys->actors[i]);
 	rt_free(sys->actors);

@@ -1,0 +1,1230 @@
+/* The plan builder (config/plan.h). */
+#include "plan.h"
+
+#include "../connectors/format.h"
+#include "../runtime/alloc.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <string.h>
+
+typedef enum role { ROLE_SOURCE, ROLE_OP, ROLE_SINK } role;
+
+typedef struct pnode {
+	role role;
+	const char *id;
+	const cfg_node *cfg;
+	const op_def *op;
+	uint32_t parallelism;
+	/* inputs: stream indexes */
+	int *inputs;
+	const cfg_node **input_nodes;
+	uint32_t ninputs;
+	expr **keys;           /* keyed consumers */
+	uint32_t nkeys;
+	int visit;             /* 0 new, 1 in progress, 2 done */
+	ev_schema *schemas;    /* [nports] output schemas (owned) */
+	uint32_t nports;
+	void *conf;
+	task_node tn;
+	task_arg *args;
+	uint32_t topo;         /* topological position */
+} pnode;
+
+typedef struct pstream {
+	char *name;
+	int node;              /* producer */
+	uint32_t port;
+	const cfg_node *where; /* where it is declared */
+} pstream;
+
+struct plan {
+	const cfg_node *root;
+	const char *name;
+	const char *file;
+	uint32_t parallelism, max_parallelism;
+	bool processing_time;
+	pnode *nodes;
+	uint32_t nnodes;
+	pstream *streams;
+	uint32_t nstreams;
+	uint32_t *order;       /* topological order of nodes */
+	uint32_t norder;
+	job_stats stats;
+	sup_child_spec *children;
+	sup_spec sup;
+	uint32_t ntasks;
+	char **paths;          /* every task path (owned) */
+	ev_schema dead_schema;
+	char job_path[160];
+};
+
+job_stats *plan_stats(plan *p)
+{
+	return &p->stats;
+}
+uint32_t plan_tasks(const plan *p)
+{
+	return p->ntasks;
+}
+const char *plan_name(const plan *p)
+{
+	return p->name;
+}
+
+static const char *const root_keys[] = { "job", "parallelism", "max_parallelism", "time",
+	                                 "sources", "operators", "sinks", NULL };
+
+/* ---- small helpers ---- */
+
+static int find_stream(const plan *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->nstreams; i++)
+		if (strcmp(p->streams[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static eddy_err add_stream(plan *p, const char *name, int node, uint32_t port,
+                           const cfg_node *where, cfg_error *err)
+{
+	int prev = find_stream(p, name);
+	if (prev >= 0) {
+		const cfg_node *w = p->streams[prev].where;
+		return cfg_errorf(err, where, "the id '%s' is taken (first at %d:%d)", name,
+		                  w ? w->line : 0, w ? w->col : 0);
+	}
+	pstream *s = rt_realloc(p->streams, (p->nstreams + 1) * sizeof(*s));
+	if (s == NULL)
+		return EDDY_ENOMEM;
+	p->streams = s;
+	char *copy = rt_strdup(name);
+	if (copy == NULL)
+		return EDDY_ENOMEM;
+	s[p->nstreams++] = (pstream){ .name = copy, .node = node, .port = port, .where = where };
+	return EDDY_OK;
+}
+
+/* expr_at compiles text found at node n, turning an expression error into a located
+ * config error: FILE:LINE:COL where COL points into the expression when it is on one
+ * line. */
+static eddy_err expr_at(const cfg_node *n, const char *text, int offset, const char *what,
+                        const ev_schema *in, expr **out, cfg_error *err)
+{
+	expr_error ee;
+	memset(&ee, 0, sizeof(ee));
+	eddy_err e = expr_compile(text, in, out, &ee);
+	if (e == EDDY_ENOMEM)
+		return e;
+	if (e != EDDY_OK) {
+		cfg_node at = *n;
+		if (at.line > 0)
+			at.col = n->col + (n->quoted ? 1 : 0) + offset + (ee.col > 0 ? ee.col - 1 : 0);
+		return cfg_errorf(err, &at, "%s: %s", what, ee.msg);
+	}
+	return EDDY_OK;
+}
+
+static eddy_err need_scalar(const cfg_node *n, const char *what, cfg_error *err)
+{
+	if (n == NULL || n->kind != CFG_SCALAR)
+		return cfg_errorf(err, n, "%s must be a scalar, got %s", what,
+		                  n ? cfg_kind_name(n->kind) : "nothing");
+	return EDDY_OK;
+}
+
+static eddy_err parallelism_of(plan *p, const cfg_node *m, uint32_t dflt, uint32_t *out,
+                               cfg_error *err)
+{
+	int64_t v = dflt;
+	eddy_err e = cfg_int(m, "parallelism", false, 1, p->max_parallelism, &v, err);
+	if (e != EDDY_OK && e != EDDY_ENOENT)
+		return e;
+	*out = (uint32_t)v;
+	return EDDY_OK;
+}
+
+/* ---- sources ---- */
+
+static const char *const file_source_keys[] = { "id", "connector", "path", "format", "header",
+	                                        "on_error", "schema", "watermark",
+	                                        "parallelism", NULL };
+static const char *const datagen_keys[] = { "id", "connector", "rows_per_second", "count",
+	                                    "seed", "fields", "watermark", "parallelism", NULL };
+static const char *const watermark_keys[] = { "event_time", "max_out_of_orderness",
+	                                      "idle_timeout", NULL };
+static const char *const source_connectors[] = { "file", "datagen", NULL };
+
+static eddy_err source_time_of(plan *p, pnode *n, const ev_schema *schema, source_time *tm,
+                               cfg_error *err)
+{
+	tm->time_field = -1;
+	tm->wm_interval_ms = 200;
+	const cfg_node *wm = cfg_get(n->cfg, "watermark");
+	if (p->processing_time) {
+		if (wm)
+			return cfg_errorf(err, wm,
+			                  "watermark is for event time; this job runs in processing "
+			                  "time (time: processing)");
+		return EDDY_OK;
+	}
+	if (wm == NULL)
+		return cfg_errorf(err, n->cfg,
+		                  "source '%s' needs a watermark with event_time (or set time: "
+		                  "processing for the job)",
+		                  n->id);
+	eddy_err e = cfg_check_keys(wm, watermark_keys, "watermark", err);
+	const char *field = NULL;
+	if (e == EDDY_OK)
+		e = cfg_str(wm, "event_time", true, &field, err);
+	if (e != EDDY_OK)
+		return e;
+	int f = schema_find(schema, field);
+	if (f < 0) {
+		const char *names[EV_MAX_FIELDS + 1];
+		for (uint32_t i = 0; i < schema->n; i++)
+			names[i] = schema->fields[i].name;
+		names[schema->n] = NULL;
+		const char *near = cfg_nearest(field, names);
+		return cfg_errorf(err, cfg_get(wm, "event_time"),
+		                  "event_time: unknown field '%s'%s%s%s", field,
+		                  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+	}
+	if (schema->fields[f].type != EV_TIMESTAMP && schema->fields[f].type != EV_INT)
+		return cfg_errorf(err, cfg_get(wm, "event_time"),
+		                  "event_time: field '%s' is %s; it must be a timestamp (or int "
+		                  "epoch ms)",
+		                  field, ev_type_name(schema->fields[f].type));
+	tm->time_field = f;
+	e = cfg_duration_ms(wm, "max_out_of_orderness", false, &tm->max_ooo_ms, err);
+	if (e == EDDY_OK || e == EDDY_ENOENT)
+		e = cfg_duration_ms(wm, "idle_timeout", false, &tm->idle_timeout_ms, err);
+	return e == EDDY_ENOENT ? EDDY_OK : e;
+}
+
+static eddy_err schema_of(const cfg_node *m, ev_schema *s, cfg_error *err)
+{
+	const cfg_node *sc = cfg_get(m, "schema");
+	if (sc == NULL)
+		return cfg_errorf(err, m, "a file source needs a schema (field: type, in file order)");
+	if (sc->kind != CFG_MAP || sc->n == 0)
+		return cfg_errorf(err, sc, "schema must be a map of field: type, got %s",
+		                  sc->kind == CFG_MAP ? "an empty map" : cfg_kind_name(sc->kind));
+	static const char *const types[] = { "int", "float", "bool", "string", "timestamp", NULL };
+	for (size_t i = 0; i < sc->n; i++) {
+		int t;
+		eddy_err e = cfg_node_enum(sc->items[i], sc->keys[i], types, &t, err);
+		if (e != EDDY_OK)
+			return e;
+		e = schema_add(s, sc->keys[i], (ev_type)(t + 1));
+		if (e == EDDY_EFULL)
+			return cfg_errorf(err, sc->key_nodes[i], "a schema has at most %d fields",
+			                  EV_MAX_FIELDS);
+		if (e != EDDY_OK)
+			return e;
+	}
+	return EDDY_OK;
+}
+
+static eddy_err build_file_source(plan *p, pnode *n, cfg_error *err)
+{
+	file_source_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &file_source_op;
+	eddy_err e = cfg_check_keys(n->cfg, file_source_keys, "a file source", err);
+	if (e == EDDY_OK)
+		e = cfg_str(n->cfg, "path", true, &c->path, err);
+	if (e != EDDY_OK)
+		return e;
+	static const char *const formats[] = { "csv", "jsonl", NULL };
+	static const char *const policies[] = { "fail", "skip", "dead_letter", NULL };
+	int fmt = 0, pol = 0;
+	c->header = true;
+	if ((e = cfg_enum(n->cfg, "format", false, formats, &fmt, err)) > EDDY_OK &&
+	    e != EDDY_ENOENT)
+		return e;
+	if ((e = cfg_enum(n->cfg, "on_error", false, policies, &pol, err)) != EDDY_OK &&
+	    e != EDDY_ENOENT)
+		return e;
+	if ((e = cfg_bool(n->cfg, "header", false, &c->header, err)) != EDDY_OK &&
+	    e != EDDY_ENOENT)
+		return e;
+	c->format = fmt == 0 ? FMT_CSV : FMT_JSONL;
+	if (c->format == FMT_JSONL)
+		c->header = false;
+	c->on_error = (on_error)pol;
+	n->nports = 2;
+	if ((n->schemas = rt_calloc(2, sizeof(ev_schema))) == NULL)
+		return EDDY_ENOMEM;
+	if ((e = schema_of(n->cfg, &n->schemas[0], err)) != EDDY_OK)
+		return e;
+	if ((e = schema_copy(&n->schemas[1], &p->dead_schema)) != EDDY_OK)
+		return e;
+	c->schema = &n->schemas[0];
+	c->dead_schema = &n->schemas[1];
+	return source_time_of(p, n, c->schema, &c->time, err);
+}
+
+static const char *const gen_field_keys[] = { "kind", "type", "start", "end", "min", "max",
+	                                      "values", "length", "step", NULL };
+
+static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
+{
+	datagen_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &datagen_op;
+	eddy_err e = cfg_check_keys(n->cfg, datagen_keys, "a datagen source", err);
+	if (e != EDDY_OK)
+		return e;
+	int64_t seed = 0;
+	if (((e = cfg_int(n->cfg, "rows_per_second", false, 0, INT64_MAX / 1000,
+	                  &c->rows_per_second, err)) != EDDY_OK && e != EDDY_ENOENT) ||
+	    ((e = cfg_int(n->cfg, "count", false, 0, INT64_MAX / 2, &c->count, err)) !=
+	             EDDY_OK &&
+	     e != EDDY_ENOENT) ||
+	    ((e = cfg_int(n->cfg, "seed", false, 0, INT64_MAX, &seed, err)) != EDDY_OK &&
+	     e != EDDY_ENOENT))
+		return e;
+	c->seed = (uint64_t)seed;
+	const cfg_node *fs = cfg_get(n->cfg, "fields");
+	if (fs == NULL || fs->kind != CFG_MAP || fs->n == 0)
+		return cfg_errorf(err, fs ? fs : n->cfg,
+		                  "a datagen source needs fields: a map of name: {kind: ...}");
+	n->nports = 1;
+	if ((n->schemas = rt_calloc(1, sizeof(ev_schema))) == NULL ||
+	    (c->fields = rt_calloc(fs->n, sizeof(gen_field))) == NULL)
+		return EDDY_ENOMEM;
+	static const char *const kinds[] = { "sequence", "random", "timestamp", NULL };
+	static const char *const types[] = { "int", "float", "bool", "string", "timestamp", NULL };
+	for (size_t i = 0; i < fs->n; i++) {
+		const cfg_node *f = fs->items[i];
+		gen_field *g = &c->fields[i];
+		int kind = 0, type = 0;
+		if ((e = cfg_check_keys(f, gen_field_keys, "a datagen field", err)) != EDDY_OK ||
+		    (e = cfg_enum(f, "kind", true, kinds, &kind, err)) != EDDY_OK)
+			return e;
+		g->kind = kind == 0 ? GEN_SEQUENCE : kind == 1 ? GEN_RANDOM : GEN_EVENT_TIME;
+		if (g->kind == GEN_EVENT_TIME) {
+			type = 4;
+			const char *start = NULL;
+			g->min = 0;
+			g->max = 1000;
+			if ((e = cfg_str(f, "start", false, &start, err)) == EDDY_OK &&
+			    !ev_ts_parse(start, strlen(start), &g->min))
+				return cfg_errorf(err, cfg_get(f, "start"),
+				                  "start must be a timestamp like 2024-01-01 00:00:00");
+			if (e != EDDY_OK && e != EDDY_ENOENT)
+				return e;
+			if ((e = cfg_duration_ms(f, "step", false, &g->max, err)) != EDDY_OK &&
+			    e != EDDY_ENOENT)
+				return e;
+		} else {
+			if ((e = cfg_enum(f, "type", false, types, &type, err)) != EDDY_OK &&
+			    e != EDDY_ENOENT)
+				return e;
+			g->min = g->kind == GEN_SEQUENCE ? 1 : 0;
+			g->max = g->kind == GEN_RANDOM ? 100 : INT64_MAX / 2;
+			const char *lo = g->kind == GEN_SEQUENCE ? "start" : "min";
+			const char *hi = g->kind == GEN_SEQUENCE ? "end" : "max";
+			if ((e = cfg_int(f, lo, false, INT64_MIN / 4, INT64_MAX / 4, &g->min, err)) !=
+			            EDDY_OK &&
+			    e != EDDY_ENOENT)
+				return e;
+			if ((e = cfg_int(f, hi, false, INT64_MIN / 4, INT64_MAX / 4, &g->max, err)) !=
+			            EDDY_OK &&
+			    e != EDDY_ENOENT)
+				return e;
+			if (type == 3) {
+				int64_t len = 8;
+				if ((e = cfg_int(f, "length", false, 0, 64, &len, err)) != EDDY_OK &&
+				    e != EDDY_ENOENT)
+					return e;
+				if (g->kind == GEN_RANDOM)
+					g->min = g->max = len;
+				const cfg_node *vs = cfg_get(f, "values");
+				if (vs && (vs->kind != CFG_SEQ || vs->n == 0))
+					return cfg_errorf(err, vs, "values must be a non-empty list");
+				if (vs) {
+					g->values = rt_calloc(vs->n, sizeof(char *));
+					if (g->values == NULL)
+						return EDDY_ENOMEM;
+					for (size_t k = 0; k < vs->n; k++) {
+						if ((e = need_scalar(vs->items[k], "a value", err)) != EDDY_OK)
+							return e;
+						g->values[k] = vs->items[k]->str; /* borrowed from the tree */
+						g->nvalues++;
+					}
+				}
+			}
+			if (g->kind == GEN_RANDOM && type != 3 && g->max < g->min)
+				return cfg_errorf(err, f, "max must not be below min");
+		}
+		if ((e = schema_add(&n->schemas[0], fs->keys[i], (ev_type)(type + 1))) != EDDY_OK)
+			return e == EDDY_EFULL ? cfg_errorf(err, f, "too many fields") : e;
+	}
+	c->schema = &n->schemas[0];
+	return source_time_of(p, n, c->schema, &c->time, err);
+}
+
+/* ---- inputs and the topological walk ---- */
+
+static eddy_err read_inputs(plan *p, pnode *n, cfg_error *err)
+{
+	const cfg_node *in = cfg_get(n->cfg, "input");
+	if (in == NULL)
+		return cfg_errorf(err, n->cfg, "'%s' is missing required key 'input'", n->id);
+	size_t k = in->kind == CFG_SEQ ? in->n : 1;
+	if (in->kind == CFG_MAP || k == 0)
+		return cfg_errorf(err, in, "input must be a stream id or a list of ids");
+	n->inputs = rt_calloc(k, sizeof(int));
+	n->input_nodes = rt_calloc(k, sizeof(cfg_node *));
+	if (n->inputs == NULL || n->input_nodes == NULL)
+		return EDDY_ENOMEM;
+	for (size_t i = 0; i < k; i++) {
+		const cfg_node *s = in->kind == CFG_SEQ ? in->items[i] : in;
+		eddy_err e = need_scalar(s, "an input", err);
+		if (e != EDDY_OK)
+			return e;
+		int si = find_stream(p, s->str);
+		if (si < 0) {
+			const char **names = rt_calloc(p->nstreams + 1, sizeof(char *));
+			if (names == NULL)
+				return EDDY_ENOMEM;
+			for (uint32_t j = 0; j < p->nstreams; j++)
+				names[j] = p->streams[j].name;
+			const char *near = cfg_nearest(s->str, names);
+			e = cfg_errorf(err, s, "input '%s' names no source, operator or side output%s%s%s",
+			               s->str, near ? " (did you mean '" : "", near ? near : "",
+			               near ? "'?)" : "");
+			rt_free(names);
+			return e;
+		}
+		n->inputs[i] = si;
+		n->input_nodes[i] = s;
+	}
+	n->ninputs = (uint32_t)k;
+	return EDDY_OK;
+}
+
+static const ev_schema *stream_schema(const plan *p, int s)
+{
+	const pstream *st = &p->streams[s];
+	return &p->nodes[st->node].schemas[st->port];
+}
+
+static eddy_err build_node(plan *p, uint32_t i, cfg_error *err);
+
+/* visit builds the producers of node i first (depth first), finding cycles. */
+static eddy_err visit(plan *p, uint32_t i, cfg_error *err)
+{
+	pnode *n = &p->nodes[i];
+	if (n->visit == 2)
+		return EDDY_OK;
+	if (n->visit == 1)
+		return cfg_errorf(err, cfg_get(n->cfg, "input"),
+		                  "the graph has a cycle through '%s': an operator cannot consume "
+		                  "its own output",
+		                  n->id);
+	n->visit = 1;
+	for (uint32_t k = 0; k < n->ninputs; k++) {
+		eddy_err e = visit(p, (uint32_t)p->streams[n->inputs[k]].node, err);
+		if (e != EDDY_OK)
+			return e;
+	}
+	eddy_err e = build_node(p, i, err);
+	if (e != EDDY_OK)
+		return e;
+	n->visit = 2;
+	n->topo = p->norder;
+	p->order[p->norder++] = i;
+	return EDDY_OK;
+}
+
+/* ---- operators ---- */
+
+static const char *const op_types[] = { "filter", "map", "window", "union", NULL };
+static const char *const filter_keys[] = { "id", "type", "input", "where", "parallelism", NULL };
+static const char *const map_keys[] = { "id", "type", "input", "select", "parallelism", NULL };
+static const char *const union_keys[] = { "id", "type", "input", "parallelism", NULL };
+static const char *const window_keys[] = { "id", "type", "input", "key_by", "window",
+	                                   "aggregates", "allowed_lateness", "late_output",
+	                                   "parallelism", NULL };
+static const char *const sink_keys_file[] = { "id", "connector", "input", "path", "format",
+	                                      "parallelism", NULL };
+static const char *const sink_keys_print[] = { "id", "connector", "input", "format",
+	                                       "parallelism", NULL };
+
+static eddy_err one_input_schema(plan *p, pnode *n, const ev_schema **out, cfg_error *err)
+{
+	const ev_schema *s0 = stream_schema(p, n->inputs[0]);
+	for (uint32_t k = 1; k < n->ninputs; k++) {
+		const ev_schema *sk = stream_schema(p, n->inputs[k]);
+		bool same = sk->n == s0->n;
+		for (uint32_t f = 0; same && f < s0->n; f++)
+			same = sk->fields[f].type == s0->fields[f].type &&
+			       strcmp(sk->fields[f].name, s0->fields[f].name) == 0;
+		if (!same)
+			return cfg_errorf(err, n->input_nodes[k],
+			                  "input '%s' has another schema than '%s'; the inputs of '%s' "
+			                  "must have the same fields",
+			                  n->input_nodes[k]->str, n->input_nodes[0]->str, n->id);
+	}
+	*out = s0;
+	return EDDY_OK;
+}
+
+static eddy_err ports(pnode *n, uint32_t k)
+{
+	n->nports = k;
+	n->schemas = rt_calloc(k, sizeof(ev_schema));
+	return n->schemas ? EDDY_OK : EDDY_ENOMEM;
+}
+
+static eddy_err build_filter(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	(void)p;
+	filter_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &filter_op;
+	const cfg_node *w = cfg_get(n->cfg, "where");
+	eddy_err e = cfg_check_keys(n->cfg, filter_keys, "a filter", err);
+	if (e == EDDY_OK && w == NULL)
+		e = cfg_errorf(err, n->cfg, "a filter is missing required key 'where'");
+	if (e == EDDY_OK)
+		e = need_scalar(w, "where", err);
+	if (e == EDDY_OK)
+		e = expr_at(w, w->str, 0, "where", in, &c->where, err);
+	if (e != EDDY_OK)
+		return e;
+	ev_type t = expr_type(c->where);
+	if (t != EV_BOOL)
+		return cfg_errorf(err, w, "where: the condition must be bool, got %s", ev_type_name(t));
+	if ((e = ports(n, 1)) != EDDY_OK)
+		return e;
+	return schema_copy(&n->schemas[0], in);
+}
+
+static eddy_err build_map(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	(void)p;
+	map_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &map_op;
+	eddy_err e = cfg_check_keys(n->cfg, map_keys, "a map", err);
+	const cfg_node *sel = cfg_get(n->cfg, "select");
+	if (e == EDDY_OK && (sel == NULL || sel->kind != CFG_MAP || sel->n == 0))
+		e = cfg_errorf(err, sel ? sel : n->cfg,
+		               "a map needs select: a map of name: expression");
+	if (e == EDDY_OK)
+		e = ports(n, 1);
+	if (e == EDDY_OK && (c->exprs = rt_calloc(sel->n, sizeof(expr *))) == NULL)
+		e = EDDY_ENOMEM;
+	for (size_t i = 0; e == EDDY_OK && i < sel->n; i++) {
+		const cfg_node *x = sel->items[i];
+		if ((e = need_scalar(x, sel->keys[i], err)) != EDDY_OK)
+			break;
+		if ((e = expr_at(x, x->str, 0, sel->keys[i], in, &c->exprs[i], err)) != EDDY_OK)
+			break;
+		c->n++;
+		ev_type t = expr_type(c->exprs[i]);
+		if (t == EV_NULL)
+			e = cfg_errorf(err, x, "%s: the type of a bare null cannot be known; use "
+			                       "e.g. if(false, 0, null)",
+			               sel->keys[i]);
+		else if ((e = schema_add(&n->schemas[0], sel->keys[i], t)) == EDDY_EFULL)
+			e = cfg_errorf(err, x, "a map has at most %d fields", EV_MAX_FIELDS);
+	}
+	c->out = &n->schemas[0];
+	return e;
+}
+
+static eddy_err build_keys(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	(void)p;
+	const cfg_node *kb = cfg_get(n->cfg, "key_by");
+	if (kb == NULL)
+		return EDDY_OK;
+	size_t k = kb->kind == CFG_SEQ ? kb->n : 1;
+	if (kb->kind == CFG_MAP)
+		return cfg_errorf(err, kb, "key_by must be a field, an expression or a list of them");
+	if ((n->keys = rt_calloc(k ? k : 1, sizeof(expr *))) == NULL)
+		return EDDY_ENOMEM;
+	for (size_t i = 0; i < k; i++) {
+		const cfg_node *x = kb->kind == CFG_SEQ ? kb->items[i] : kb;
+		eddy_err e = need_scalar(x, "a key", err);
+		if (e == EDDY_OK)
+			e = expr_at(x, x->str, 0, "key_by", in, &n->keys[i], err);
+		if (e != EDDY_OK)
+			return e;
+		n->nkeys++;
+		if (expr_type(n->keys[i]) == EV_NULL)
+			return cfg_errorf(err, x, "key_by: a key cannot be the null literal");
+	}
+	return EDDY_OK;
+}
+
+static eddy_err build_aggregate(const cfg_node *x, const char *name, const ev_schema *in,
+                                agg_spec *g, cfg_error *err)
+{
+	static const char *const fns[] = { "count", "sum", "min", "max", "avg", "first", "last",
+		                           NULL };
+	eddy_err e = need_scalar(x, name, err);
+	if (e != EDDY_OK)
+		return e;
+	const char *s = x->str;
+	size_t len = strlen(s);
+	const char *open = strchr(s, '(');
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (open == NULL || len == 0 || s[len - 1] != ')')
+		return cfg_errorf(err, x,
+		                  "%s: expected an aggregate like count(), sum(x), avg(x), min(x), "
+		                  "max(x), first(x) or last(x), got '%s'",
+		                  name, s);
+	char fn[32];
+	size_t fl = (size_t)(open - s);
+	while (fl > 0 && isspace((unsigned char)s[fl - 1]))
+		fl--;
+	size_t lead = 0;
+	while (lead < fl && isspace((unsigned char)s[lead]))
+		lead++;
+	if (fl - lead >= sizeof(fn))
+		fl = lead + sizeof(fn) - 1;
+	for (size_t i = lead; i < fl; i++)
+		fn[i - lead] = (char)tolower((unsigned char)s[i]);
+	fn[fl - lead] = '\0';
+	int f = -1;
+	for (int i = 0; fns[i]; i++)
+		if (strcmp(fns[i], fn) == 0)
+			f = i;
+	if (f < 0) {
+		const char *near = cfg_nearest(fn, fns);
+		return cfg_errorf(err, x, "%s: unknown aggregate '%s'%s%s%s (known: count, sum, min, "
+		                          "max, avg, first, last)",
+		                  name, fn, near ? " (did you mean '" : "", near ? near : "",
+		                  near ? "'?)" : "");
+	}
+	g->fn = (agg_fn)f;
+	size_t alen = len - 1 - (size_t)(open + 1 - s);
+	char *arg = rt_malloc(alen + 1);
+	if (arg == NULL)
+		return EDDY_ENOMEM;
+	memcpy(arg, open + 1, alen);
+	arg[alen] = '\0';
+	bool empty = true;
+	for (size_t i = 0; i < alen; i++)
+		if (!isspace((unsigned char)arg[i]))
+			empty = false;
+	if (empty) {
+		rt_free(arg);
+		if (g->fn != AGG_COUNT)
+			return cfg_errorf(err, x, "%s: %s() needs an argument", name, fn);
+		return EDDY_OK;
+	}
+	e = expr_at(x, arg, (int)(open + 1 - s), name, in, &g->arg, err);
+	rt_free(arg);
+	if (e != EDDY_OK)
+		return e;
+	g->type = expr_type(g->arg);
+	bool numeric = g->type == EV_INT || g->type == EV_FLOAT;
+	if ((g->fn == AGG_SUM || g->fn == AGG_AVG) && !numeric)
+		return cfg_errorf(err, x, "%s: %s() needs an int or float argument, got %s", name, fn,
+		                  ev_type_name(g->type));
+	if ((g->fn == AGG_MIN || g->fn == AGG_MAX) && g->type == EV_BOOL)
+		return cfg_errorf(err, x, "%s: %s() of a bool is not supported", name, fn);
+	if (g->type == EV_NULL && g->fn != AGG_COUNT)
+		return cfg_errorf(err, x, "%s: the argument's type cannot be known (a bare null)",
+		                  name);
+	return EDDY_OK;
+}
+
+static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	window_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &window_op;
+	eddy_err e = cfg_check_keys(n->cfg, window_keys, "a window", err);
+	if (e == EDDY_OK)
+		e = build_keys(p, n, in, err);
+	if (e != EDDY_OK)
+		return e;
+	c->keys = n->keys;
+	c->nkeys = n->nkeys;
+	const cfg_node *w = cfg_get(n->cfg, "window");
+	if (w == NULL)
+		return cfg_errorf(err, n->cfg, "a window operator is missing required key 'window'");
+	static const char *const kinds[] = { "tumbling", "sliding", "session", "count", NULL };
+	static const char *const tumbling_keys[] = { "type", "size", NULL };
+	static const char *const sliding_keys[] = { "type", "size", "slide", NULL };
+	static const char *const session_keys[] = { "type", "gap", NULL };
+	int kind;
+	if ((e = cfg_enum(w, "type", true, kinds, &kind, err)) != EDDY_OK)
+		return e;
+	c->kind = (win_kind)kind;
+	switch (c->kind) {
+	case WIN_TUMBLING:
+		if ((e = cfg_check_keys(w, tumbling_keys, "a tumbling window", err)) == EDDY_OK)
+			e = cfg_duration_ms(w, "size", true, &c->size_ms, err);
+		if (e == EDDY_OK && c->size_ms <= 0)
+			e = cfg_errorf(err, cfg_get(w, "size"), "size must be more than 0");
+		break;
+	case WIN_SLIDING:
+		if ((e = cfg_check_keys(w, sliding_keys, "a sliding window", err)) == EDDY_OK &&
+		    (e = cfg_duration_ms(w, "size", true, &c->size_ms, err)) == EDDY_OK)
+			e = cfg_duration_ms(w, "slide", true, &c->slide_ms, err);
+		if (e == EDDY_OK && (c->slide_ms <= 0 || c->size_ms <= 0))
+			e = cfg_errorf(err, w, "size and slide must be more than 0");
+		else if (e == EDDY_OK && c->size_ms / c->slide_ms > 10000)
+			e = cfg_errorf(err, w, "size / slide is over 10000 windows per record");
+		break;
+	case WIN_SESSION:
+		if ((e = cfg_check_keys(w, session_keys, "a session window", err)) == EDDY_OK)
+			e = cfg_duration_ms(w, "gap", true, &c->gap_ms, err);
+		if (e == EDDY_OK && c->gap_ms <= 0)
+			e = cfg_errorf(err, cfg_get(w, "gap"), "gap must be more than 0");
+		break;
+	case WIN_COUNT:
+		if ((e = cfg_check_keys(w, tumbling_keys, "a count window", err)) == EDDY_OK)
+			e = cfg_int(w, "size", true, 1, INT64_MAX, &c->count, err);
+		break;
+	}
+	if (e != EDDY_OK)
+		return e;
+	if ((e = cfg_duration_ms(n->cfg, "allowed_lateness", false, &c->lateness_ms, err)) !=
+	            EDDY_OK &&
+	    e != EDDY_ENOENT)
+		return e;
+	const cfg_node *aggs = cfg_get(n->cfg, "aggregates");
+	if (aggs == NULL || aggs->kind != CFG_MAP || aggs->n == 0)
+		return cfg_errorf(err, aggs ? aggs : n->cfg,
+		                  "a window needs aggregates: a map of name: function(expression)");
+	if ((c->aggs = rt_calloc(aggs->n, sizeof(agg_spec))) == NULL)
+		return EDDY_ENOMEM;
+	for (size_t i = 0; i < aggs->n; i++) {
+		if ((e = build_aggregate(aggs->items[i], aggs->keys[i], in, &c->aggs[i], err)) !=
+		    EDDY_OK)
+			return e;
+		c->naggs++;
+	}
+	const char *late = NULL;
+	if ((e = cfg_str(n->cfg, "late_output", false, &late, err)) != EDDY_OK &&
+	    e != EDDY_ENOENT)
+		return e;
+	c->has_late_output = late != NULL;
+	if ((e = ports(n, 2)) != EDDY_OK)
+		return e;
+	ev_schema *out = &n->schemas[0];
+	if ((e = schema_add(out, "window_start", EV_TIMESTAMP)) != EDDY_OK ||
+	    (e = schema_add(out, "window_end", EV_TIMESTAMP)) != EDDY_OK)
+		return e;
+	const cfg_node *kb = cfg_get(n->cfg, "key_by");
+	for (uint32_t k = 0; k < c->nkeys; k++) {
+		int f = expr_field(c->keys[k]);
+		const cfg_node *x = kb->kind == CFG_SEQ ? kb->items[k] : kb;
+		const char *name = f >= 0 ? in->fields[f].name : x->str;
+		e = schema_add(out, name, expr_type(c->keys[k]));
+		if (e == EDDY_EEXIST)
+			return cfg_errorf(err, x, "key_by: the output already has a column '%s'", name);
+		if (e != EDDY_OK)
+			return e == EDDY_EFULL ? cfg_errorf(err, x, "too many output columns") : e;
+	}
+	for (uint32_t a = 0; a < c->naggs; a++) {
+		const agg_spec *g = &c->aggs[a];
+		ev_type t = g->fn == AGG_COUNT ? EV_INT : g->fn == AGG_AVG ? EV_FLOAT : g->type;
+		e = schema_add(out, aggs->keys[a], t);
+		if (e == EDDY_EEXIST)
+			return cfg_errorf(err, aggs->key_nodes[a],
+			                  "aggregates: the output already has a column '%s'",
+			                  aggs->keys[a]);
+		if (e != EDDY_OK)
+			return e == EDDY_EFULL ? cfg_errorf(err, aggs, "too many output columns") : e;
+	}
+	c->out = out;
+	if ((e = schema_copy(&n->schemas[1], in)) != EDDY_OK)
+		return e;
+	if (c->nkeys == 0 && n->parallelism != 1) {
+		if (cfg_get(n->cfg, "parallelism"))
+			return cfg_errorf(err, cfg_get(n->cfg, "parallelism"),
+			                  "a window without key_by runs on one subtask (parallelism 1)");
+		n->parallelism = 1;
+	}
+	return EDDY_OK;
+}
+
+static eddy_err build_sink(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	(void)p;
+	sink_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	c->schema = in;
+	static const char *const formats[] = { "csv", "jsonl", NULL };
+	int fmt = 0;
+	bool print = n->op == &print_sink_op;
+	eddy_err e = cfg_check_keys(n->cfg, print ? sink_keys_print : sink_keys_file,
+	                            print ? "a print sink" : "a file sink", err);
+	if (e == EDDY_OK && !print)
+		e = cfg_str(n->cfg, "path", true, &c->path, err);
+	if (e == EDDY_OK && (e = cfg_enum(n->cfg, "format", false, formats, &fmt, err)) == EDDY_ENOENT)
+		e = EDDY_OK;
+	c->format = fmt == 0 ? FMT_CSV : FMT_JSONL;
+	return e;
+}
+
+static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
+{
+	pnode *n = &p->nodes[i];
+	if (n->role == ROLE_SOURCE)
+		return EDDY_OK; /* built in the first pass */
+	const ev_schema *in = NULL;
+	eddy_err e = one_input_schema(p, n, &in, err);
+	if (e != EDDY_OK)
+		return e;
+	if (n->role == ROLE_SINK)
+		return build_sink(p, n, in, err);
+	int type;
+	if ((e = cfg_enum(n->cfg, "type", true, op_types, &type, err)) != EDDY_OK)
+		return e;
+	switch (type) {
+	case 0:
+		return build_filter(p, n, in, err);
+	case 1:
+		return build_map(p, n, in, err);
+	case 2:
+		return build_window(p, n, in, err);
+	default:
+		n->op = &union_op;
+		if ((e = cfg_check_keys(n->cfg, union_keys, "a union", err)) != EDDY_OK ||
+		    (e = ports(n, 1)) != EDDY_OK)
+			return e;
+		return schema_copy(&n->schemas[0], in);
+	}
+}
+
+/* ---- the first pass: ids, streams, sources ---- */
+
+static eddy_err list_of(const cfg_node *root, const char *key, bool required,
+                        const cfg_node **out, cfg_error *err)
+{
+	const cfg_node *l = cfg_get(root, key);
+	*out = NULL;
+	if (l == NULL || (l->kind == CFG_SCALAR && l->str[0] == '\0' && !l->quoted)) {
+		if (required)
+			return cfg_errorf(err, root, "the job has no %s (a list of them is required)",
+			                  key);
+		return EDDY_OK;
+	}
+	if (l->kind != CFG_SEQ)
+		return cfg_errorf(err, l, "%s must be a list, got %s", key, cfg_kind_name(l->kind));
+	*out = l;
+	return EDDY_OK;
+}
+
+static eddy_err add_node(plan *p, role r, const cfg_node *m, cfg_error *err)
+{
+	if (m->kind != CFG_MAP)
+		return cfg_errorf(err, m, "each entry must be a map with an id, got %s",
+		                  cfg_kind_name(m->kind));
+	pnode *n = &p->nodes[p->nnodes];
+	memset(n, 0, sizeof(*n));
+	n->role = r;
+	n->cfg = m;
+	eddy_err e = cfg_str(m, "id", true, &n->id, err);
+	if (e != EDDY_OK)
+		return e;
+	if (n->id[0] == '\0' || strpbrk(n->id, "/[]*?. \t") != NULL)
+		return cfg_errorf(err, cfg_get(m, "id"),
+		                  "id '%s' must be non-empty without '/', '.', '[', ']', '*', '?' "
+		                  "or spaces",
+		                  n->id);
+	for (uint32_t k = 0; k < p->nnodes; k++)
+		if (strcmp(p->nodes[k].id, n->id) == 0)
+			return cfg_errorf(err, cfg_get(m, "id"), "the id '%s' is taken (first at %d:%d)",
+			                  n->id, cfg_get(p->nodes[k].cfg, "id")->line,
+			                  cfg_get(p->nodes[k].cfg, "id")->col);
+	p->nnodes++;
+	return EDDY_OK;
+}
+
+eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
+{
+	*out = NULL;
+	plan *p = rt_calloc(1, sizeof(*p));
+	if (p == NULL)
+		return EDDY_ENOMEM;
+	p->root = root;
+	p->file = root->file;
+	eddy_err e = cfg_check_keys(root, root_keys, "the job", err);
+	if (e == EDDY_OK)
+		e = cfg_str(root, "job", true, &p->name, err);
+	if (e == EDDY_OK && (p->name[0] == '\0' || strpbrk(p->name, "/[]*? \t") != NULL))
+		e = cfg_errorf(err, cfg_get(root, "job"),
+		               "the job name must be non-empty without '/', '[', ']', '*', '?' or "
+		               "spaces");
+	int64_t par = 1, maxp = 128;
+	if (e == EDDY_OK &&
+	    (e = cfg_int(root, "max_parallelism", false, 1, 32768, &maxp, err)) == EDDY_ENOENT)
+		e = EDDY_OK;
+	p->max_parallelism = (uint32_t)maxp;
+	if (e == EDDY_OK &&
+	    (e = cfg_int(root, "parallelism", false, 1, maxp, &par, err)) == EDDY_ENOENT)
+		e = EDDY_OK;
+	p->parallelism = (uint32_t)par;
+	static const char *const times[] = { "event", "processing", NULL };
+	int tm = 0;
+	if (e == EDDY_OK && (e = cfg_enum(root, "time", false, times, &tm, err)) == EDDY_ENOENT)
+		e = EDDY_OK;
+	p->processing_time = tm == 1;
+	const cfg_node *srcs = NULL, *ops = NULL, *sinks = NULL;
+	if (e == EDDY_OK)
+		e = list_of(root, "sources", true, &srcs, err);
+	if (e == EDDY_OK)
+		e = list_of(root, "operators", false, &ops, err);
+	if (e == EDDY_OK)
+		e = list_of(root, "sinks", true, &sinks, err);
+	if (e != EDDY_OK)
+		goto fail;
+	size_t total = srcs->n + (ops ? ops->n : 0) + sinks->n;
+	p->nodes = rt_calloc(total, sizeof(pnode));
+	p->order = rt_calloc(total, sizeof(uint32_t));
+	if (p->nodes == NULL || p->order == NULL) {
+		e = EDDY_ENOMEM;
+		goto fail;
+	}
+	if ((e = schema_add(&p->dead_schema, "file", EV_STRING)) != EDDY_OK ||
+	    (e = schema_add(&p->dead_schema, "line", EV_INT)) != EDDY_OK ||
+	    (e = schema_add(&p->dead_schema, "error", EV_STRING)) != EDDY_OK ||
+	    (e = schema_add(&p->dead_schema, "record", EV_STRING)) != EDDY_OK)
+		goto fail;
+	/* sources: built now (their schemas come from the config alone) */
+	for (size_t i = 0; i < srcs->n; i++) {
+		if ((e = add_node(p, ROLE_SOURCE, srcs->items[i], err)) != EDDY_OK)
+			goto fail;
+		pnode *n = &p->nodes[p->nnodes - 1];
+		int conn;
+		if ((e = cfg_enum(n->cfg, "connector", true, source_connectors, &conn, err)) != EDDY_OK)
+			goto fail;
+		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) != EDDY_OK)
+			goto fail;
+		e = conn == 0 ? build_file_source(p, n, err) : build_datagen(p, n, err);
+		if (e != EDDY_OK)
+			goto fail;
+		if ((e = add_stream(p, n->id, (int)p->nnodes - 1, 0, cfg_get(n->cfg, "id"), err)))
+			goto fail;
+		if (conn == 0 && ((file_source_conf *)n->conf)->on_error == ON_ERROR_DEAD_LETTER) {
+			char name[256];
+			snprintf(name, sizeof(name), "%s.dead_letter", n->id);
+			if ((e = add_stream(p, name, (int)p->nnodes - 1, 1, cfg_get(n->cfg, "on_error"),
+			                    err)))
+				goto fail;
+		}
+	}
+	/* operators: ids and output stream names first, so inputs may name later ones */
+	for (size_t i = 0; ops && i < ops->n; i++) {
+		if ((e = add_node(p, ROLE_OP, ops->items[i], err)) != EDDY_OK)
+			goto fail;
+		pnode *n = &p->nodes[p->nnodes - 1];
+		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) != EDDY_OK ||
+		    (e = add_stream(p, n->id, (int)p->nnodes - 1, 0, cfg_get(n->cfg, "id"), err)))
+			goto fail;
+		const cfg_node *late = cfg_get(n->cfg, "late_output");
+		if (late && late->kind == CFG_SCALAR && late->str[0] &&
+		    (e = add_stream(p, late->str, (int)p->nnodes - 1, 1, late, err)))
+			goto fail;
+	}
+	static const char *const sink_connectors[] = { "file", "print", NULL };
+	for (size_t i = 0; i < sinks->n; i++) {
+		if ((e = add_node(p, ROLE_SINK, sinks->items[i], err)) != EDDY_OK)
+			goto fail;
+		pnode *n = &p->nodes[p->nnodes - 1];
+		int conn;
+		if ((e = cfg_enum(n->cfg, "connector", true, sink_connectors, &conn, err)) != EDDY_OK)
+			goto fail;
+		n->op = conn == 0 ? &file_sink_op : &print_sink_op;
+		if ((e = parallelism_of(p, n->cfg, conn == 0 ? p->parallelism : 1, &n->parallelism,
+		                        err)) != EDDY_OK)
+			goto fail;
+	}
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		if (p->nodes[i].role != ROLE_SOURCE && (e = read_inputs(p, &p->nodes[i], err)))
+			goto fail;
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		if ((e = visit(p, i, err)) != EDDY_OK)
+			goto fail;
+	*out = p;
+	return EDDY_OK;
+fail:
+	plan_free(p);
+	return e;
+}
+
+/* ---- physical wiring ---- */
+
+static bool is_forward(const plan *p, const pnode *consumer, int stream)
+{
+	const pnode *prod = &p->nodes[p->streams[stream].node];
+	return consumer->nkeys == 0 && prod->parallelism == consumer->parallelism;
+}
+
+static part_kind part_of(const plan *p, const pnode *consumer, int stream)
+{
+	if (consumer->nkeys > 0)
+		return PART_HASH;
+	return is_forward(p, consumer, stream) ? PART_FORWARD : PART_REBALANCE;
+}
+
+static char *task_path(const plan *p, const pnode *n, uint32_t i)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s/%s[%u]", p->name, n->id, i);
+	return rt_strdup(buf);
+}
+
+static eddy_err wire(plan *p)
+{
+	p->stats = (job_stats){ 0 };
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		pnode *n = &p->nodes[i];
+		task_node *tn = &n->tn;
+		tn->job = p->name;
+		tn->id = n->id;
+		tn->op = n->op;
+		tn->conf = n->conf;
+		tn->parallelism = n->parallelism;
+		tn->max_parallelism = p->max_parallelism;
+		tn->stats = &p->stats;
+		tn->is_source = n->role == ROLE_SOURCE;
+		tn->ninputs = n->ninputs;
+		if (n->ninputs && (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
+			return EDDY_ENOMEM;
+		uint32_t nc = 0;
+		for (uint32_t k = 0; k < n->ninputs; k++) {
+			tn->in_schemas[k] = stream_schema(p, n->inputs[k]);
+			nc += is_forward(p, n, n->inputs[k])
+			              ? 1
+			              : p->nodes[p->streams[n->inputs[k]].node].parallelism;
+		}
+		tn->nchannels = nc;
+		if (nc && (tn->channel_input = rt_calloc(nc, sizeof(uint32_t))) == NULL)
+			return EDDY_ENOMEM;
+		tn->nports = n->nports;
+		if (n->nports && (tn->ports = rt_calloc(n->nports, sizeof(out_port))) == NULL)
+			return EDDY_ENOMEM;
+		for (uint32_t q = 0; q < n->nports; q++)
+			tn->ports[q].schema = &n->schemas[q];
+		if ((n->args = rt_calloc(n->parallelism, sizeof(task_arg))) == NULL)
+			return EDDY_ENOMEM;
+		for (uint32_t s = 0; s < n->parallelism; s++)
+			n->args[s] = (task_arg){ .node = tn, .subtask = s };
+	}
+	/* routes: for every consumer input, a route on the producer's port */
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		pnode *c = &p->nodes[i];
+		uint32_t base = 0;
+		for (uint32_t k = 0; k < c->ninputs; k++) {
+			const pstream *st = &p->streams[c->inputs[k]];
+			pnode *prod = &p->nodes[st->node];
+			out_port *port = &prod->tn.ports[st->port];
+			route *r = rt_realloc(port->routes, (port->nroutes + 1) * sizeof(route));
+			if (r == NULL)
+				return EDDY_ENOMEM;
+			port->routes = r;
+			route *rt = &r[port->nroutes++];
+			memset(rt, 0, sizeof(*rt));
+			rt->part = part_of(p, c, c->inputs[k]);
+			rt->ntargets = c->parallelism;
+			rt->channel_base = base;
+			rt->keys = c->keys;
+			rt->nkeys = c->nkeys;
+			rt->max_parallelism = p->max_parallelism;
+			if ((rt->target_paths = rt_calloc(c->parallelism, sizeof(char *))) == NULL)
+				return EDDY_ENOMEM;
+			for (uint32_t s = 0; s < c->parallelism; s++)
+				if ((rt->target_paths[s] = task_path(p, c, s)) == NULL)
+					return EDDY_ENOMEM;
+			uint32_t width = rt->part == PART_FORWARD ? 1 : prod->parallelism;
+			for (uint32_t w = 0; w < width; w++)
+				c->tn.channel_input[base + w] = k;
+			base += width;
+		}
+	}
+	/* tasks: consumers first (a task resolves its targets when it starts) */
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		total += p->nodes[i].parallelism;
+	p->ntasks = total;
+	p->children = rt_calloc(total, sizeof(sup_child_spec));
+	p->paths = rt_calloc(total, sizeof(char *));
+	if (p->children == NULL || p->paths == NULL)
+		return EDDY_ENOMEM;
+	uint32_t k = 0;
+	for (uint32_t o = p->norder; o-- > 0;) {
+		pnode *n = &p->nodes[p->order[o]];
+		for (uint32_t s = 0; s < n->parallelism; s++, k++) {
+			if ((p->paths[k] = task_path(p, n, s)) == NULL)
+				return EDDY_ENOMEM;
+			p->children[k] = (sup_child_spec){
+				.actor = { .path = p->paths[k],
+				           .ops = &task_ops,
+				           .arg = &n->args[s],
+				           .mailbox_capacity = 16,
+				           .io = n->op->io },
+				.restart = CHILD_TRANSIENT,
+			};
+		}
+	}
+	sup_spec_defaults(&p->sup);
+	p->sup.strategy = SUP_ONE_FOR_ALL;
+	p->sup.intensity = 0;
+	p->sup.children = p->children;
+	p->sup.nchildren = total;
+	return EDDY_OK;
+}
+
+eddy_err plan_start(plan *p, asys *sys)
+{
+	if (p->children == NULL) {
+		eddy_err e = wire(p);
+		if (e != EDDY_OK)
+			return e;
+	}
+	snprintf(p->job_path, sizeof(p->job_path), "%s", p->name);
+	return sup_spawn(sys, p->job_path, &p->sup, NULL, NULL);
+}
+
+/* ---- printing ---- */
+
+static void print_schema(const ev_schema *s, FILE *f)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		fprintf(f, "%s%s %s", i ? ", " : "", s->fields[i].name, ev_type_name(s->fields[i].type));
+}
+
+void plan_print(const plan *p, FILE *f)
+{
+	fprintf(f, "job %s: %u operators, default parallelism %u, max parallelism %u (key "
+	           "groups), %s time\n",
+	        p->name, p->nnodes, p->parallelism, p->max_parallelism,
+	        p->processing_time ? "processing" : "event");
+	uint32_t tasks = 0;
+	for (uint32_t o = 0; o < p->norder; o++) {
+		const pnode *n = &p->nodes[p->order[o]];
+		tasks += n->parallelism;
+		fprintf(f, "  %-16s %-12s parallelism %u%s\n", n->id, n->op->type, n->parallelism,
+		        n->op->io ? " (I/O pool)" : "");
+		for (uint32_t k = 0; k < n->ninputs; k++) {
+			const pstream *st = &p->streams[n->inputs[k]];
+			part_kind pk = part_of(p, n, n->inputs[k]);
+			fprintf(f, "      <- %s [%s", st->name, part_kind_name(pk));
+			if (pk == PART_HASH) {
+				const cfg_node *kb = cfg_get(n->cfg, "key_by");
+				fprintf(f, " by ");
+				for (uint32_t i = 0; i < n->nkeys; i++) {
+					const cfg_node *x = kb->kind == CFG_SEQ ? kb->items[i] : kb;
+					fprintf(f, "%s%s", i ? ", " : "", x->str);
+				}
+			}
+			fprintf(f, "]\n");
+		}
+		for (uint32_t q = 0; q < n->nports; q++) {
+			const char *name = NULL;
+			for (uint32_t s = 0; s < p->nstreams; s++)
+				if (p->streams[s].node == (int)p->order[o] && p->streams[s].port == q)
+					name = p->streams[s].name;
+			if (name == NULL && n->role != ROLE_SINK)
+				continue;
+			if (n->role == ROLE_SINK) {
+				const sink_conf *c = n->conf;
+				fprintf(f, "      -> %s%s%s\n", c->path ? c->path : "stdout",
+				        c->path ? "/part-<subtask>." : "",
+				        c->path ? (c->format == FMT_CSV ? "csv" : "jsonl") : "");
+				break;
+			}
+			fprintf(f, "      -> %s (", name);
+			print_schema(&n->schemas[q], f);
+			fprintf(f, ")\n");
+		}
+	}
+	fprintf(f, "  %u tasks\n", tasks);
+}
+
+/* ---- freeing ---- */
+
+static void free_conf(pnode *n)
+{
+	if (n->conf == NULL)
+		return;
+	if (n->op == &filter_op) {
+		expr_free(((filter_conf *)n->conf)->where);
+	} else if (n->op == &map_op) {
+		map_conf *c = n->conf;
+		for (uint32_t i = 0; i < c->n; i++)
+			expr_free(c->exprs[i]);
+		rt_free(c->exprs);
+	} else if (n->op == &window_op) {
+		window_conf *c = n->conf;
+		for (uint32_t i = 0; i < c->naggs; i++)
+			expr_free(c->aggs[i].arg);
+		rt_free(c->aggs);
+	} else if (n->op == &datagen_op) {
+		datagen_conf *c = n->conf;
+		for (uint32_t i = 0; c->fields && c->schema && i < c->schema->n; i++)
+			rt_free(c->fields[i].values);
+		rt_free(c->fields);
+	}
+	rt_free(n->conf);
+}
+
+void plan_free(plan *p)
+{
+	if (p == NULL)
+		return;
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		pnode *n = &p->nodes[i];
+		free_conf(n);
+		for (uint32_t k = 0; k < n->nkeys; k++)
+			expr_free(n->keys[k]);
+		rt_free(n->keys);
+		for (uint32_t q = 0; q < n->nports; q++)
+			schema_clear(&n->schemas[q]);
+		rt_free(n->schemas);
+		rt_free(n->inputs);
+		rt_free(n->input_nodes);
+		task_node *tn = &n->tn;
+		for (uint32_t q = 0; tn->ports && q < tn->nports; q++) {
+			for (uint32_t r = 0; r < tn->ports[q].nroutes; r++) {
+				route *rt = &tn->ports[q].routes[r];
+				for (uint32_t s = 0; rt->target_paths && s < rt->ntargets; s++)
+					rt_free(rt->target_paths[s]);
+				rt_free(rt->target_paths);
+			}
+			rt_free(tn->ports[q].routes);
+		}
+		rt_free(tn->ports);
+		rt_free(tn->in_schemas);
+		rt_free(tn->channel_input);
+		rt_free(n->args);
+	}
+	for (uint32_t i = 0; i < p->nstreams; i++)
+		rt_free(p->streams[i].name);
+	for (uint32_t i = 0; p->paths && i < p->ntasks; i++)
+		rt_free(p->paths[i]);
+	rt_free(p->paths);
+	rt_free(p->children);
+	rt_free(p->streams);
+	rt_free(p->nodes);
+	rt_free(p->order);
+	schema_clear(&p->dead_schema);
+	rt_free(p);
+}

@@ -1,0 +1,538 @@
+/*
+ * The file source (operators/ops.h): a reader thread per subtask does the blocking file
+ * I/O (and gunzip) and hands chunks of whole records to the source task, which parses
+ * them into batches on a scheduler worker, assigns event time and emits watermarks.
+ *
+ * Splitting: a plain file is read by every subtask, each taking the records that start
+ * in its 1 MiB blocks (block i belongs to subtask i % parallelism), so subtasks advance
+ * through the file — and through event time — side by side; the reader scans record
+ * boundaries (CSV quotes respected) and counts lines, so errors name the file line. A .gz
+ * file cannot be split: subtask 0 reads it all, the other subtasks end at once.
+ */
+#include "../operators/ops.h"
+#include "format.h"
+
+#include "../runtime/alloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define READ_BYTES (256 * 1024)
+#define SPLIT_BLOCK (1024 * 1024)
+
+typedef struct chunk {
+	int64_t first_line; /* file line of text[0]; 0: right after the previous chunk */
+	size_t len;
+	char text[];
+} chunk;
+
+typedef struct reader {
+	const file_source_conf *c;
+	actor *to;
+	job_stats *stats;
+	uint32_t subtask, parallelism;
+	_Atomic int stop;
+	pthread_t thread;
+	bool started;
+	/* reader thread only */
+	int fd;
+	gzFile gz;
+	char *buf;
+	size_t len, cap;
+} reader;
+
+static void drop_ptr(rt_msg *m)
+{
+	rt_free(m->ptr);
+}
+
+/* deliver hands m to the source task, waiting for room; false if we should stop. */
+static bool deliver(reader *r, rt_msg *m)
+{
+	for (;;) {
+		if (atomic_load(&r->stop)) {
+			msg_discard(m);
+			return false;
+		}
+		eddy_err err = actor_send_wait(r->to, m, 100);
+		if (err == EDDY_OK)
+			return true;
+		if (err != EDDY_ETIMEDOUT) {
+			msg_discard(m);
+			return false;
+		}
+	}
+}
+
+static void send_end(reader *r, bool final, const char *error)
+{
+	rt_msg m = { .kind = MSG_CHUNK_END, .u64 = final, .drop = drop_ptr };
+	if (error)
+		m.ptr = rt_strdup(error);
+	deliver(r, &m);
+}
+
+static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line)
+{
+	chunk *ch = rt_malloc(sizeof(chunk) + len);
+	if (ch == NULL) {
+		send_end(r, false, "out of memory reading the file");
+		return false;
+	}
+	ch->first_line = first_line;
+	ch->len = len;
+	memcpy(ch->text, p, len);
+	rt_msg m = { .kind = MSG_CHUNK, .ptr = ch, .drop = drop_ptr };
+	return deliver(r, &m);
+}
+
+/* fill reads more bytes into buf; returns bytes read, 0 at the end, -1 on error (msg). */
+static ssize_t fill(reader *r, char *msg, size_t msize)
+{
+	if (r->cap - r->len < READ_BYTES) {
+		size_t cap = r->cap ? r->cap * 2 : 2 * READ_BYTES;
+		char *b = rt_realloc(r->buf, cap);
+		if (b == NULL) {
+			snprintf(msg, msize, "%s: out of memory", r->c->path);
+			return -1;
+		}
+		r->buf = b;
+		r->cap = cap;
+	}
+	if (r->gz) {
+		int n = gzread(r->gz, r->buf + r->len, READ_BYTES);
+		int zerr = Z_OK;
+		const char *zmsg = n < 0 ? gzerror(r->gz, &zerr) : NULL;
+		if (n < 0) {
+			snprintf(msg, msize, "%s: gzip: %s", r->c->path, zmsg);
+			return -1;
+		}
+		if (n == 0) {
+			zmsg = gzerror(r->gz, &zerr);
+			if (zerr != Z_OK) {
+				snprintf(msg, msize, "%s: gzip: %s", r->c->path, zmsg);
+				return -1;
+			}
+		}
+		return n;
+	}
+	ssize_t n;
+	do
+		n = read(r->fd, r->buf + r->len, READ_BYTES);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		snprintf(msg, msize, "%s: read: %s", r->c->path, strerror(errno));
+	return n;
+}
+
+/* read_whole: one reader takes every record (p = 1 or .gz); chunks end at record ends. */
+static void read_whole(reader *r)
+{
+	char msg[512];
+	for (;;) {
+		if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
+			send_end(r, false, NULL);
+			return;
+		}
+		ssize_t n = fill(r, msg, sizeof(msg));
+		if (n < 0) {
+			send_end(r, false, msg);
+			return;
+		}
+		r->len += (size_t)n;
+		size_t whole = n == 0 ? r->len : fmt_frame((fmt_kind)r->c->format, r->buf, r->len);
+		if (whole > 0) {
+			/* line 0: the chunk continues the previous one (the parser counts) */
+			if (!send_chunk(r, r->buf, whole, 0))
+				return;
+			memmove(r->buf, r->buf + whole, r->len - whole);
+			r->len -= whole;
+		}
+		if (n == 0) {
+			send_end(r, true, NULL);
+			return;
+		}
+	}
+}
+
+/* read_split: this subtask's records of a plain file (see the top of the file). */
+static void read_split(reader *r)
+{
+	char msg[512];
+	int64_t line = 1;      /* line of buf[pos] */
+	int64_t off = 0;       /* file offset of buf[0] */
+	size_t pos = 0;        /* next record start in buf */
+	bool csv = r->c->format == FMT_CSV;
+	size_t run_start = 0;  /* start of the pending run of our records in buf */
+	int64_t run_line = 0;
+	bool in_run = false;
+	for (;;) {
+		if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
+			send_end(r, false, NULL);
+			return;
+		}
+		ssize_t n = fill(r, msg, sizeof(msg));
+		if (n < 0) {
+			send_end(r, false, msg);
+			return;
+		}
+		r->len += (size_t)n;
+		/* walk the complete records */
+		for (;;) {
+			size_t i = pos;
+			bool q = false;
+			int64_t nl = 0;
+			size_t end = 0;
+			bool found = false;
+			for (; i < r->len; i++) {
+				char ch = r->buf[i];
+				if (ch == '"' && csv)
+					q = !q;
+				else if (ch == '\n') {
+					nl++;
+					if (!q) {
+						end = i + 1;
+						found = true;
+						break;
+					}
+				}
+			}
+			if (!found) {
+				if (n == 0 && pos < r->len) { /* last record without a newline */
+					end = r->len;
+					found = true;
+				} else {
+					break;
+				}
+			}
+			bool mine = ((uint64_t)(off + (int64_t)pos) / SPLIT_BLOCK) % r->parallelism ==
+			            r->subtask;
+			if (mine && !in_run) {
+				in_run = true;
+				run_start = pos;
+				run_line = line;
+			} else if (!mine && in_run) {
+				if (!send_chunk(r, r->buf + run_start, pos - run_start, run_line))
+					return;
+				in_run = false;
+			}
+			line += nl;
+			pos = end;
+			if (in_run && pos - run_start >= READ_BYTES) {
+				if (!send_chunk(r, r->buf + run_start, pos - run_start, run_line))
+					return;
+				in_run = false;
+			}
+		}
+		/* keep only what is still needed: the pending run or the partial record */
+		size_t keep = in_run ? run_start : pos;
+		memmove(r->buf, r->buf + keep, r->len - keep);
+		r->len -= keep;
+		off += (int64_t)keep;
+		pos -= keep;
+		if (in_run)
+			run_start = 0;
+		if (n == 0) {
+			if (in_run && !send_chunk(r, r->buf, pos, run_line))
+				return;
+			send_end(r, true, NULL);
+			return;
+		}
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	reader *r = arg;
+	const char *path = r->c->path;
+	size_t pl = strlen(path);
+	bool gz = pl > 3 && strcmp(path + pl - 3, ".gz") == 0;
+	if (gz && r->subtask != 0) { /* not splittable: subtask 0 reads it all */
+		send_end(r, true, NULL);
+		return NULL;
+	}
+	char msg[512];
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		snprintf(msg, sizeof(msg), "%s: cannot open: %s", path, strerror(errno));
+		send_end(r, false, msg);
+		return NULL;
+	}
+	if (gz) {
+		r->gz = gzdopen(r->fd, "rb");
+		if (r->gz == NULL) {
+			close(r->fd);
+			r->fd = -1;
+			snprintf(msg, sizeof(msg), "%s: gzip: cannot open", path);
+			send_end(r, false, msg);
+			return NULL;
+		}
+		r->fd = -1;
+		gzbuffer(r->gz, 128 * 1024);
+	}
+	if (gz || r->parallelism == 1)
+		read_whole(r);
+	else
+		read_split(r);
+	if (r->gz)
+		gzclose(r->gz);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->gz = NULL;
+	r->fd = -1;
+	return NULL;
+}
+
+/* ---- the source task's side ---- */
+
+typedef struct src_state {
+	const file_source_conf *c;
+	reader *rd;
+	ev_batch *b, *dead;
+	bool header_pending;
+	int64_t next_line;      /* line after the last chunk parsed */
+	int64_t max_ts;
+	uint64_t records;
+	int64_t last_record_ms; /* processing time of the last record, for idleness */
+	bool idle;
+} src_state;
+
+static eddy_err flush_batches(task *t, src_state *s)
+{
+	eddy_err err = EDDY_OK;
+	if (s->b && s->b->n) {
+		atomic_fetch_add_explicit(&task_stats(t)->records_in, s->b->n, memory_order_relaxed);
+		err = task_emit(t, 0, s->b);
+		s->b = NULL;
+	}
+	if (err == EDDY_OK && s->dead && s->dead->n) {
+		err = task_emit(t, 1, s->dead);
+		s->dead = NULL;
+	}
+	return err;
+}
+
+/* bad_record applies on_error to one malformed record. */
+static eddy_err bad_record(task *t, src_state *s, const fmt_error *e)
+{
+	const file_source_conf *c = s->c;
+	switch (c->on_error) {
+	case ON_ERROR_FAIL:
+		if (e->col > 0)
+			return task_fail(t, "%s:%lld:%lld: %s", c->path, (long long)e->line,
+			                 (long long)e->col, e->msg);
+		return task_fail(t, "%s:%lld: %s", c->path, (long long)e->line, e->msg);
+	case ON_ERROR_SKIP:
+		atomic_fetch_add_explicit(&task_stats(t)->skipped, 1, memory_order_relaxed);
+		return EDDY_OK;
+	case ON_ERROR_DEAD_LETTER:
+		break;
+	}
+	atomic_fetch_add_explicit(&task_stats(t)->dead_letters, 1, memory_order_relaxed);
+	if (s->dead && batch_full(s->dead)) {
+		eddy_err err = task_emit(t, 1, s->dead);
+		s->dead = NULL;
+		if (err != EDDY_OK)
+			return err;
+	}
+	if (s->dead == NULL && (s->dead = task_new_batch(t, c->dead_schema)) == NULL)
+		return EDDY_ENOMEM;
+	ev_batch *d = s->dead;
+	uint32_t r = batch_append_row(d);
+	d->ts[r] = s->max_ts == INT64_MIN ? 0 : s->max_ts;
+	char why[300];
+	if (e->col > 0)
+		snprintf(why, sizeof(why), "column %lld: %s", (long long)e->col, e->msg);
+	else
+		snprintf(why, sizeof(why), "%s", e->msg);
+	eddy_err err = batch_set_str(d, r, 0, c->path, strlen(c->path));
+	batch_set_int(d, r, 1, e->line);
+	if (err == EDDY_OK)
+		err = batch_set_str(d, r, 2, why, strlen(why));
+	if (err == EDDY_OK)
+		err = batch_set_str(d, r, 3, e->rec ? e->rec : "", e->rec ? e->rec_len : 0);
+	return err;
+}
+
+static eddy_err emit_progress(task *t, src_state *s)
+{
+	eddy_err err = flush_batches(t, s);
+	if (err != EDDY_OK)
+		return err;
+	const source_time *tm = &s->c->time;
+	if (tm->time_field < 0)
+		return task_emit_watermark(t, clock_wall_ms() - 1);
+	if (s->max_ts == INT64_MIN)
+		return EDDY_OK;
+	return task_emit_watermark(t, s->max_ts - tm->max_ooo_ms - 1);
+}
+
+static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
+{
+	const file_source_conf *c = s->c;
+	fmt_cursor cur = { .p = ch->text,
+		           .end = ch->text + ch->len,
+		           .line = ch->first_line ? ch->first_line : s->next_line };
+	fmt_error fe;
+	eddy_err err = EDDY_OK;
+	if (s->header_pending) {
+		s->header_pending = false;
+		memset(&fe, 0, sizeof(fe));
+		if (fmt_check_header(c->schema, &cur, &fe) != EDDY_OK)
+			return task_fail(t, "%s:%lld:%lld: %s", c->path, (long long)fe.line,
+			                 (long long)fe.col, fe.msg);
+	}
+	int tf = c->time.time_field;
+	int64_t now = tf < 0 ? clock_wall_ms() : 0;
+	for (;;) {
+		if (s->b && batch_full(s->b) && (err = flush_batches(t, s)) != EDDY_OK)
+			return err;
+		if (s->b == NULL && (s->b = task_new_batch(t, c->schema)) == NULL)
+			return EDDY_ENOMEM;
+		memset(&fe, 0, sizeof(fe));
+		err = fmt_parse_next((fmt_kind)c->format, c->schema, &cur, s->b, &fe);
+		if (err == EDDY_EEMPTY)
+			break;
+		if (err == EDDY_EINVAL) {
+			if ((err = bad_record(t, s, &fe)) != EDDY_OK)
+				return err;
+			continue;
+		}
+		if (err != EDDY_OK)
+			return err;
+		uint32_t r = s->b->n - 1;
+		if (tf < 0) {
+			s->b->ts[r] = now;
+			continue;
+		}
+		if (batch_is_null(s->b, r, (uint32_t)tf)) {
+			s->b->n--;
+			fe.line = cur.line - 1;
+			fe.col = 0;
+			snprintf(fe.msg, sizeof(fe.msg), "field '%s' (the event time) is empty",
+			         c->schema->fields[tf].name);
+			if ((err = bad_record(t, s, &fe)) != EDDY_OK)
+				return err;
+			continue;
+		}
+		int64_t ts = batch_get_int(s->b, r, (uint32_t)tf);
+		s->b->ts[r] = ts;
+		if (ts > s->max_ts)
+			s->max_ts = ts;
+	}
+	s->next_line = cur.line;
+	return emit_progress(t, s);
+}
+
+static eddy_err src_message(task *t, void *state, rt_msg *m)
+{
+	src_state *s = state;
+	int64_t now = clock_now_ms(asys_clock(actor_system(task_actor(t))));
+	switch (m->kind) {
+	case MSG_CHUNK: {
+		chunk *ch = m->ptr;
+		s->last_record_ms = now;
+		eddy_err err = EDDY_OK;
+		if (s->idle) {
+			s->idle = false;
+			err = task_emit_idle(t, false);
+		}
+		if (err == EDDY_OK)
+			err = parse_chunk(t, s, ch);
+		rt_free(ch);
+		return err;
+	}
+	case MSG_CHUNK_END: {
+		const char *error = m->ptr;
+		if (error) {
+			eddy_err err = task_fail(t, "%s", error);
+			rt_free(m->ptr);
+			return err;
+		}
+		eddy_err err = flush_batches(t, s);
+		if (err == EDDY_OK)
+			task_finish(t, m->u64 != 0);
+		return err;
+	}
+	case MSG_TIMER: {
+		const source_time *tm = &s->c->time;
+		if (tm->time_field < 0)
+			return task_emit_watermark(t, clock_wall_ms() - 1);
+		if (tm->idle_timeout_ms > 0 && !s->idle && now - s->last_record_ms >= tm->idle_timeout_ms) {
+			s->idle = true;
+			return task_emit_idle(t, true);
+		}
+		return EDDY_OK;
+	}
+	default:
+		msg_discard(m);
+		return task_fail(t, "file source: unexpected message kind %u", m->kind);
+	}
+}
+
+static eddy_err src_open(task *t, void **state)
+{
+	const task_node *n = task_node_of(t);
+	src_state *s = rt_calloc(1, sizeof(*s));
+	reader *r = rt_calloc(1, sizeof(*r));
+	if (s == NULL || r == NULL) {
+		rt_free(s);
+		rt_free(r);
+		return EDDY_ENOMEM;
+	}
+	*state = s;
+	s->c = n->conf;
+	s->rd = r;
+	s->max_ts = INT64_MIN;
+	s->next_line = 1;
+	s->header_pending = s->c->header && task_subtask(t) == 0;
+	s->last_record_ms = clock_now_ms(asys_clock(actor_system(task_actor(t))));
+	r->c = s->c;
+	r->to = task_actor(t);
+	r->stats = n->stats;
+	r->subtask = task_subtask(t);
+	r->parallelism = n->parallelism;
+	r->fd = -1;
+	const source_time *tm = &s->c->time;
+	int64_t period = tm->time_field < 0 ? tm->wm_interval_ms
+	                                    : (tm->idle_timeout_ms > 0 ? tm->idle_timeout_ms / 2 : 0);
+	if (period > 0) {
+		eddy_err err = actor_timer_start(task_actor(t), period, period, 0, NULL);
+		if (err != EDDY_OK)
+			return err;
+	}
+	if (pthread_create(&r->thread, NULL, reader_main, r) != 0)
+		return task_fail(t, "%s: cannot start the reader thread", s->c->path);
+	r->started = true;
+	return EDDY_OK;
+}
+
+static void src_close(task *t, void *state)
+{
+	(void)t;
+	src_state *s = state;
+	if (s == NULL)
+		return;
+	if (s->rd) {
+		atomic_store(&s->rd->stop, 1);
+		if (s->rd->started)
+			pthread_join(s->rd->thread, NULL);
+		rt_free(s->rd->buf);
+		rt_free(s->rd);
+	}
+	batch_free(s->b);
+	batch_free(s->dead);
+	rt_free(s);
+}
+
+const op_def file_source_op = {
+	.type = "file-source",
+	.open = src_open,
+	.message = src_message,
+	.close = src_close,
+};

@@ -1,0 +1,96 @@
+/* filter, map and union (operators/ops.h). */
+#include "ops.h"
+
+#include "../runtime/alloc.h"
+
+#include <string.h>
+
+static eddy_err no_state(task *t, void **state)
+{
+	(void)t;
+	*state = NULL;
+	return EDDY_OK;
+}
+
+/* ---- filter ---- */
+
+static eddy_err filter_process(task *t, void *state, ev_batch *b, uint32_t input)
+{
+	(void)state;
+	(void)input;
+	const filter_conf *c = task_node_of(t)->conf;
+	expr_scratch *sc = task_scratch(t);
+	uint32_t nc = b->ncols, kept = 0;
+	for (uint32_t r = 0; r < b->n; r++) {
+		expr_scratch_reset(sc);
+		if (!expr_eval_bool(c->where, b, r, sc))
+			continue;
+		if (kept != r) { /* compact in place; strings stay in the arena */
+			b->ts[kept] = b->ts[r];
+			b->nulls[kept] = b->nulls[r];
+			memcpy(&b->cols[(size_t)kept * nc], &b->cols[(size_t)r * nc],
+			       nc * sizeof(uint64_t));
+		}
+		kept++;
+	}
+	b->n = kept;
+	return task_emit(t, 0, b);
+}
+
+const op_def filter_op = {
+	.type = "filter",
+	.open = no_state,
+	.process = filter_process,
+};
+
+/* ---- map ---- */
+
+static eddy_err map_process(task *t, void *state, ev_batch *b, uint32_t input)
+{
+	(void)state;
+	(void)input;
+	const map_conf *c = task_node_of(t)->conf;
+	expr_scratch *sc = task_scratch(t);
+	ev_batch *out = batch_new(c->out, b->n ? b->n : 1);
+	if (out == NULL) {
+		batch_free(b);
+		return EDDY_ENOMEM;
+	}
+	eddy_err err = EDDY_OK;
+	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
+		expr_scratch_reset(sc);
+		uint32_t o = batch_append_row(out);
+		out->ts[o] = b->ts[r];
+		for (uint32_t i = 0; i < c->n && err == EDDY_OK; i++)
+			err = batch_set_val(out, o, i, expr_eval(c->exprs[i], b, r, sc));
+	}
+	batch_free(b);
+	if (err != EDDY_OK) {
+		batch_free(out);
+		return err;
+	}
+	return task_emit(t, 0, out);
+}
+
+const op_def map_op = {
+	.type = "map",
+	.open = no_state,
+	.process = map_process,
+};
+
+/* ---- union ---- */
+
+static eddy_err union_process(task *t, void *state, ev_batch *b, uint32_t input)
+{
+	(void)state;
+	(void)input;
+	/* the inputs' schemas are equal (checked by the plan); re-point to the output's */
+	b->schema = task_node_of(t)->ports[0].schema;
+	return task_emit(t, 0, b);
+}
+
+const op_def union_op = {
+	.type = "union",
+	.open = no_state,
+	.process = union_process,
+};

@@ -1,0 +1,113 @@
+/*
+ * The built-in operators and connectors, each an op_def run by a task (task.h), and the
+ * compiled configurations the plan builder (config/plan.c) gives them.
+ */
+#ifndef EDDY_OPERATORS_OPS_H
+#define EDDY_OPERATORS_OPS_H
+
+#include "task.h"
+
+/* filter: keeps the records for which `where` is true (null and false drop). */
+typedef struct filter_conf {
+	expr *where;
+} filter_conf;
+extern const op_def filter_op;
+
+/* map: one output record per input record: out->fields[i] = exprs[i]. Event time kept. */
+typedef struct map_conf {
+	const ev_schema *out;
+	expr **exprs;
+	uint32_t n;
+} map_conf;
+extern const op_def map_op;
+
+/* union: forwards every input (all of one schema) unchanged. */
+extern const op_def union_op;
+
+/* ---- windows (operators/window.c) ---- */
+
+typedef enum win_kind { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_COUNT } win_kind;
+typedef enum agg_fn { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_FIRST, AGG_LAST } agg_fn;
+
+typedef struct agg_spec {
+	agg_fn fn;
+	expr *arg;      /* NULL for count() */
+	ev_type type;   /* the argument's type (count: none) */
+} agg_spec;
+
+/* window: keyed (or global) windows with incremental aggregates, as Flink's
+ * WindowOperator with an aggregate function. Output record: window_start, window_end,
+ * key fields, aggregates; its event time is window_end - 1 (Flink's maxTimestamp). Port
+ * 1 is the late side output (the late records, input schema). */
+typedef struct window_conf {
+	win_kind kind;
+	int64_t size_ms;         /* tumbling, sliding */
+	int64_t slide_ms;        /* sliding */
+	int64_t gap_ms;          /* session */
+	int64_t count;           /* count windows: records per window */
+	int64_t lateness_ms;     /* allowed lateness */
+	bool has_late_output;
+	expr **keys;
+	uint32_t nkeys;
+	agg_spec *aggs;
+	uint32_t naggs;
+	const ev_schema *out;    /* window_start, window_end, keys..., aggregates... */
+} window_conf;
+extern const op_def window_op;
+
+/* ---- connectors (connectors/) ---- */
+
+typedef enum on_error { ON_ERROR_FAIL, ON_ERROR_SKIP, ON_ERROR_DEAD_LETTER } on_error;
+
+/* Event time of a source: a timestamp field with bounded out-of-orderness watermarks
+ * (watermark = max event time - max_out_of_orderness - 1 ms, as Flink's
+ * BoundedOutOfOrdernessWatermarks), or processing time (time_field < 0). */
+typedef struct source_time {
+	int time_field;            /* field index, or -1: processing time */
+	int64_t max_ooo_ms;
+	int64_t idle_timeout_ms;   /* 0: never idle */
+	int64_t wm_interval_ms;    /* processing time: watermark period */
+} source_time;
+
+/* file source: CSV or JSON lines, .gz by extension; split into byte ranges across
+ * subtasks when not compressed. Port 1: dead letters (file, line, error, record). */
+typedef struct file_source_conf {
+	const char *path;
+	int format;                /* fmt_kind */
+	bool header;
+	on_error on_error;
+	const ev_schema *schema;
+	const ev_schema *dead_schema;
+	source_time time;
+} file_source_conf;
+extern const op_def file_source_op;
+
+typedef enum gen_kind { GEN_SEQUENCE, GEN_RANDOM, GEN_EVENT_TIME } gen_kind;
+typedef struct gen_field {
+	gen_kind kind;
+	int64_t min, max;          /* sequence start/end, random range (strings: length) */
+	char **values;             /* random string from a list, or NULL */
+	uint32_t nvalues;
+} gen_field;
+/* datagen: rows_per_second (0: as fast as possible), count (0: unbounded) */
+typedef struct datagen_conf {
+	const ev_schema *schema;
+	gen_field *fields;
+	int64_t rows_per_second;
+	int64_t count;
+	uint64_t seed;
+	source_time time;
+} datagen_conf;
+extern const op_def datagen_op;
+
+/* file sink: a directory of part files (part-<subtask>.<ext>), CSV with a header in
+ * every part or JSON lines. print sink: the same lines on stdout. */
+typedef struct sink_conf {
+	const char *path;          /* file sink: directory */
+	int format;                /* fmt_kind */
+	const ev_schema *schema;
+} sink_conf;
+extern const op_def file_sink_op;
+extern const op_def print_sink_op;
+
+#endif

@@ -1,0 +1,458 @@
+/* The task actor: channels, watermarks, routing (operators/task.h). */
+#include "task.h"
+
+#include "../runtime/alloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+const char *part_kind_name(part_kind k)
+{
+	switch (k) {
+	case PART_FORWARD:
+		return "forward";
+	case PART_HASH:
+		return "hash";
+	case PART_REBALANCE:
+		return "rebalance";
+	}
+	return "?";
+}
+
+typedef struct route_rt {
+	actor **targets;     /* [ntargets] */
+	ev_batch **pending;  /* PART_HASH: rows gathered per target */
+	uint32_t next;       /* PART_REBALANCE: next target */
+} route_rt;
+
+struct task {
+	actor *self;
+	const task_node *node;
+	uint32_t subtask;
+	void *op_state;
+	bool opened;
+	bool ended;
+	/* channels */
+	int64_t *wm;          /* [nchannels] */
+	uint8_t *idle;        /* [nchannels] */
+	uint8_t *eos;         /* [nchannels]: 0 open, 1 ended, 2 ended final */
+	uint32_t nended;
+	int64_t cur_wm;       /* the task's watermark */
+	bool all_idle;        /* told downstream we are idle */
+	/* outputs */
+	route_rt **routes;    /* [nports][nroutes] */
+	expr_scratch scratch;
+};
+
+const task_node *task_node_of(const task *t)
+{
+	return t->node;
+}
+uint32_t task_subtask(const task *t)
+{
+	return t->subtask;
+}
+actor *task_actor(task *t)
+{
+	return t->self;
+}
+job_stats *task_stats(task *t)
+{
+	return t->node->stats;
+}
+expr_scratch *task_scratch(task *t)
+{
+	return &t->scratch;
+}
+
+static void drop_batch(rt_msg *m)
+{
+	batch_free(m->ptr);
+}
+
+ev_batch *task_new_batch(task *t, const ev_schema *schema)
+{
+	(void)t;
+	return batch_new(schema, TASK_BATCH);
+}
+
+eddy_err task_fail(task *t, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	actor_fail(t->self, buf);
+	return EDDY_EFAILED;
+}
+
+/* send to one target; a target stopped for good (shutdown) drops the message. */
+static eddy_err send_to(task *t, actor *to, rt_msg *m)
+{
+	eddy_err err = actor_send(t->self, to, m);
+	if (err == EDDY_ESTOPPED)
+		return EDDY_OK;
+	if (err != EDDY_OK)
+		msg_discard(m);
+	return err;
+}
+
+static eddy_err send_batch(task *t, actor *to, uint32_t channel, ev_batch *b)
+{
+	rt_msg m = { .kind = MSG_BATCH, .flags = channel, .ptr = b, .drop = drop_batch };
+	return send_to(t, to, &m);
+}
+
+static uint32_t route_channel(const task *t, const route *r)
+{
+	return r->channel_base + (r->part == PART_FORWARD ? 0 : t->subtask);
+}
+
+static inline uint64_t hash_val(ev_val v, uint64_t seed)
+{
+	switch (v.type) {
+	case EV_NULL:
+		return XXH3_64bits_withSeed("", 0, seed ^ 0x9e3779b97f4a7c15ull);
+	case EV_STRING:
+		return XXH3_64bits_withSeed(v.s.p, v.s.len, seed);
+	case EV_BOOL: {
+		int64_t x = v.b;
+		return XXH3_64bits_withSeed(&x, sizeof(x), seed);
+	}
+	case EV_FLOAT: {
+		double d = v.f == 0.0 ? 0.0 : v.f; /* -0.0 and 0.0 are one key */
+		return XXH3_64bits_withSeed(&d, sizeof(d), seed);
+	}
+	default:
+		return XXH3_64bits_withSeed(&v.i, sizeof(v.i), seed);
+	}
+}
+
+uint64_t task_hash_key(expr *const *keys, uint32_t nkeys, const ev_batch *b, uint32_t r,
+                       expr_scratch *sc)
+{
+	uint64_t h = 0;
+	for (uint32_t k = 0; k < nkeys; k++) {
+		int f = expr_field(keys[k]);
+		ev_val v = f >= 0 ? batch_get_val(b, r, (uint32_t)f) : expr_eval(keys[k], b, r, sc);
+		h = hash_val(v, h);
+	}
+	return h;
+}
+
+static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
+{
+	switch (r->part) {
+	case PART_FORWARD:
+		return send_batch(t, rt->targets[t->subtask % r->ntargets], route_channel(t, r), b);
+	case PART_REBALANCE: {
+		uint32_t i = rt->next++ % r->ntargets;
+		return send_batch(t, rt->targets[i], route_channel(t, r), b);
+	}
+	case PART_HASH:
+		break;
+	}
+	eddy_err err = EDDY_OK;
+	for (uint32_t i = 0; i < b->n && err == EDDY_OK; i++) {
+		expr_scratch_reset(&t->scratch);
+		uint64_t h = task_hash_key(r->keys, r->nkeys, b, i, &t->scratch);
+		uint32_t kg = (uint32_t)(h % r->max_parallelism);
+		uint32_t target = (uint32_t)((uint64_t)kg * r->ntargets / r->max_parallelism);
+		ev_batch *p = rt->pending[target];
+		if (p == NULL && (p = rt->pending[target] = batch_new(b->schema, TASK_BATCH)) == NULL)
+			err = EDDY_ENOMEM;
+		else if ((err = batch_copy_row(p, b, i)) == EDDY_OK && batch_full(p)) {
+			rt->pending[target] = NULL;
+			err = send_batch(t, rt->targets[target], route_channel(t, r), p);
+		}
+	}
+	batch_free(b);
+	return err;
+}
+
+eddy_err task_emit(task *t, uint32_t port, ev_batch *b)
+{
+	const task_node *n = t->node;
+	if (port >= n->nports || n->ports[port].nroutes == 0 || b->n == 0) {
+		batch_free(b);
+		return EDDY_OK;
+	}
+	const out_port *p = &n->ports[port];
+	eddy_err err = EDDY_OK;
+	for (uint32_t i = 0; i < p->nroutes && err == EDDY_OK; i++) {
+		ev_batch *mine = b;
+		if (i + 1 < p->nroutes) { /* fan-out: every consumer but the last gets a copy */
+			if ((mine = batch_new(b->schema, b->n)) == NULL)
+				return EDDY_ENOMEM;
+			for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++)
+				err = batch_copy_row(mine, b, r);
+			if (err != EDDY_OK) {
+				batch_free(mine);
+				break;
+			}
+		}
+		err = route_batch(t, &p->routes[i], &t->routes[port][i], mine);
+		if (i + 1 == p->nroutes)
+			b = NULL;
+	}
+	batch_free(b);
+	return err;
+}
+
+/* flush sends every gathered hash-partitioned batch. */
+static eddy_err flush(task *t)
+{
+	const task_node *n = t->node;
+	for (uint32_t p = 0; p < n->nports; p++)
+		for (uint32_t i = 0; i < n->ports[p].nroutes; i++) {
+			const route *r = &n->ports[p].routes[i];
+			route_rt *rt = &t->routes[p][i];
+			if (r->part != PART_HASH)
+				continue;
+			for (uint32_t k = 0; k < r->ntargets; k++) {
+				ev_batch *b = rt->pending[k];
+				if (b == NULL || b->n == 0)
+					continue;
+				rt->pending[k] = NULL;
+				eddy_err err = send_batch(t, rt->targets[k], route_channel(t, r), b);
+				if (err != EDDY_OK)
+					return err;
+			}
+		}
+	return EDDY_OK;
+}
+
+/* broadcast sends a control element (watermark, idle, end) on every output channel. */
+static eddy_err broadcast(task *t, uint32_t kind, uint64_t u64)
+{
+	eddy_err err = flush(t);
+	const task_node *n = t->node;
+	for (uint32_t p = 0; p < n->nports && err == EDDY_OK; p++)
+		for (uint32_t i = 0; i < n->ports[p].nroutes && err == EDDY_OK; i++) {
+			const route *r = &n->ports[p].routes[i];
+			route_rt *rt = &t->routes[p][i];
+			for (uint32_t k = 0; k < r->ntargets && err == EDDY_OK; k++) {
+				if (r->part == PART_FORWARD && k != t->subtask % r->ntargets)
+					continue;
+				rt_msg m = { .kind = kind, .flags = route_channel(t, r), .u64 = u64 };
+				err = send_to(t, rt->targets[k], &m);
+			}
+		}
+	return err;
+}
+
+eddy_err task_emit_watermark(task *t, int64_t wm)
+{
+	if (wm <= t->cur_wm)
+		return EDDY_OK;
+	t->cur_wm = wm;
+	return broadcast(t, MSG_WATERMARK, (uint64_t)wm);
+}
+
+eddy_err task_emit_idle(task *t, bool idle)
+{
+	if (idle == t->all_idle)
+		return EDDY_OK;
+	t->all_idle = idle;
+	return broadcast(t, MSG_IDLE, idle);
+}
+
+void task_finish(task *t, bool final)
+{
+	if (t->ended)
+		return;
+	t->ended = true;
+	eddy_err err = broadcast(t, MSG_EOS, final ? EOS_FINAL : 0);
+	if (err != EDDY_OK) {
+		task_fail(t, "sending the end of stream: %s", eddy_strerror(err));
+		return;
+	}
+	atomic_fetch_add(&t->node->stats->tasks_done, 1);
+	actor_exit(t->self);
+}
+
+/* ---- the actor ---- */
+
+static void task_fini(actor *self, void *state)
+{
+	(void)self;
+	task *t = state;
+	if (t->opened && t->node->op->close)
+		t->node->op->close(t, t->op_state);
+	t->opened = false;
+	const task_node *n = t->node;
+	if (t->routes) {
+		for (uint32_t p = 0; p < n->nports; p++) {
+			if (t->routes[p] == NULL)
+				continue;
+			for (uint32_t i = 0; i < n->ports[p].nroutes; i++) {
+				route_rt *rt = &t->routes[p][i];
+				if (rt->pending)
+					for (uint32_t k = 0; k < n->ports[p].routes[i].ntargets; k++)
+						batch_free(rt->pending[k]);
+				rt_free(rt->pending);
+				rt_free(rt->targets);
+			}
+			rt_free(t->routes[p]);
+		}
+		rt_free(t->routes);
+	}
+	t->routes = NULL;
+	rt_free(t->wm);
+	rt_free(t->idle);
+	rt_free(t->eos);
+	t->wm = NULL;
+	t->idle = t->eos = NULL;
+	expr_scratch_free(&t->scratch);
+}
+
+static eddy_err task_init(actor *self, void *state, void *arg)
+{
+	task *t = state;
+	const task_arg *a = arg;
+	const task_node *n = a->node;
+	t->self = self;
+	t->node = n;
+	t->subtask = a->subtask;
+	t->cur_wm = WM_MIN;
+	uint32_t nc = n->nchannels ? n->nchannels : 1;
+	t->wm = rt_calloc(nc, sizeof(*t->wm));
+	t->idle = rt_calloc(nc, 1);
+	t->eos = rt_calloc(nc, 1);
+	t->routes = rt_calloc(n->nports ? n->nports : 1, sizeof(*t->routes));
+	if (t->wm == NULL || t->idle == NULL || t->eos == NULL || t->routes == NULL)
+		return EDDY_ENOMEM;
+	for (uint32_t c = 0; c < n->nchannels; c++)
+		t->wm[c] = WM_MIN;
+	for (uint32_t p = 0; p < n->nports; p++) {
+		const out_port *op = &n->ports[p];
+		if ((t->routes[p] = rt_calloc(op->nroutes ? op->nroutes : 1, sizeof(route_rt))) ==
+		    NULL)
+			return EDDY_ENOMEM;
+		for (uint32_t i = 0; i < op->nroutes; i++) {
+			const route *r = &op->routes[i];
+			route_rt *rt = &t->routes[p][i];
+			rt->targets = rt_calloc(r->ntargets, sizeof(actor *));
+			rt->pending = rt_calloc(r->ntargets, sizeof(ev_batch *));
+			rt->next = t->subtask;
+			if (rt->targets == NULL || rt->pending == NULL)
+				return EDDY_ENOMEM;
+			for (uint32_t k = 0; k < r->ntargets; k++) {
+				rt->targets[k] = asys_find(actor_system(self), r->target_paths[k]);
+				if (rt->targets[k] == NULL)
+					return task_fail(t, "no actor %s to send to", r->target_paths[k]);
+			}
+		}
+	}
+	eddy_err err = n->op->open(t, &t->op_state);
+	if (err != EDDY_OK)
+		return err;
+	t->opened = true;
+	return EDDY_OK;
+}
+
+/* input_watermark: the minimum over channels that are neither idle nor ended; WM_MAX if
+ * all ended; unchanged (cur) if every open channel is idle. */
+static int64_t input_watermark(const task *t, bool *all_idle)
+{
+	int64_t min = WM_MAX;
+	bool any_active = false, any_open = false;
+	for (uint32_t c = 0; c < t->node->nchannels; c++) {
+		if (t->eos[c])
+			continue;
+		any_open = true;
+		if (t->idle[c])
+			continue;
+		any_active = true;
+		if (t->wm[c] < min)
+			min = t->wm[c];
+	}
+	*all_idle = any_open && !any_active;
+	if (!any_open)
+		return WM_MAX;
+	return any_active ? min : t->cur_wm;
+}
+
+static eddy_err advance(task *t)
+{
+	bool all_idle;
+	int64_t wm = input_watermark(t, &all_idle);
+	eddy_err err = EDDY_OK;
+	bool all_ended = t->nended == t->node->nchannels;
+	bool final = true;
+	for (uint32_t c = 0; c < t->node->nchannels; c++)
+		if (t->eos[c] != 2)
+			final = false;
+	if (all_ended && !final)
+		wm = t->cur_wm; /* stopped, not exhausted: no final watermark */
+	if (wm > t->cur_wm) {
+		if (t->node->op->watermark &&
+		    (err = t->node->op->watermark(t, t->op_state, wm)) != EDDY_OK)
+			return err;
+		if ((err = task_emit_watermark(t, wm)) != EDDY_OK)
+			return err;
+	}
+	if (!all_ended && (err = task_emit_idle(t, all_idle)) != EDDY_OK)
+		return err;
+	if (all_ended && !t->ended) {
+		if (t->node->op->end && (err = t->node->op->end(t, t->op_state, final)) != EDDY_OK)
+			return err;
+		task_finish(t, final);
+	}
+	return EDDY_OK;
+}
+
+static eddy_err task_receive(actor *self, void *state, rt_msg *m)
+{
+	(void)self;
+	task *t = state;
+	const task_node *n = t->node;
+	uint32_t ch = m->flags;
+	eddy_err err;
+	switch (m->kind) {
+	case MSG_BATCH:
+		if (n->is_source || ch >= n->nchannels) {
+			batch_free(m->ptr);
+			return task_fail(t, "batch on unknown channel %u", ch);
+		}
+		err = n->op->process(t, t->op_state, m->ptr, n->channel_input[ch]);
+		return err ? err : flush(t);
+	case MSG_WATERMARK:
+		if (n->is_source || ch >= n->nchannels)
+			return task_fail(t, "watermark on unknown channel %u", ch);
+		if ((int64_t)m->u64 > t->wm[ch])
+			t->wm[ch] = (int64_t)m->u64;
+		return advance(t);
+	case MSG_IDLE:
+		if (n->is_source || ch >= n->nchannels)
+			return task_fail(t, "idleness on unknown channel %u", ch);
+		t->idle[ch] = m->u64 != 0;
+		return advance(t);
+	case MSG_EOS:
+		if (n->is_source || ch >= n->nchannels)
+			return task_fail(t, "end of stream on unknown channel %u", ch);
+		if (t->eos[ch] == 0) {
+			t->eos[ch] = (m->u64 & EOS_FINAL) ? 2 : 1;
+			t->nended++;
+		}
+		return advance(t);
+	default:
+		if (n->op->message == NULL) {
+			msg_discard(m);
+			return task_fail(t, "unexpected message kind %u", m->kind);
+		}
+		err = n->op->message(t, t->op_state, m);
+		return err ? err : flush(t);
+	}
+}
+
+const actor_ops task_ops = {
+	.type = "task",
+	.state_size = sizeof(task),
+	.init = task_init,
+	.receive = task_receive,
+	.fini = task_fini,
+};

@@ -1,0 +1,163 @@
+/*
+ * Tasks: the actor that runs one subtask of one operator of a job, and the stream
+ * protocol between tasks.
+ *
+ * Every channel (one upstream subtask -> one downstream subtask) carries, in order:
+ * record batches (MSG_BATCH), watermarks (MSG_WATERMARK), idleness (MSG_IDLE) and the
+ * end of the stream (MSG_EOS); the message's `flags` is the channel index at the
+ * receiver. A task's watermark is the minimum over its channels that are neither idle
+ * nor ended (as Flink's StatusWatermarkValve); when every channel has ended with a final
+ * end, the watermark becomes +inf (INT64_MAX), so every open window fires, then the
+ * operator's `end` runs, the end is forwarded and the task exits normally.
+ *
+ * A task owns one operator (an op_def and its private state) and routes what the
+ * operator emits on each output port to every consumer of that port: forward (subtask i
+ * to subtask i), hash (by key group of the consumer's key: key_group = hash % max
+ * parallelism, subtask = key_group * parallelism / max parallelism, as Flink's
+ * KeyGroupRangeAssignment) or rebalance (round robin). Hash-partitioned rows are
+ * gathered per target and sent once the input message has been handled, so batches stay
+ * whole and a watermark is always sent after the records before it.
+ *
+ * Thread rules: all task_* functions are for the task's own callbacks (the operator's
+ * hooks run inside them).
+ */
+#ifndef EDDY_OPERATORS_TASK_H
+#define EDDY_OPERATORS_TASK_H
+
+#include "../actors/actor.h"
+#include "../config/expr.h"
+
+#include <eddy/value.h>
+#include <stdatomic.h>
+
+enum task_msg {
+	MSG_BATCH = MSG_USER + 100, /* ptr = ev_batch (owned), flags = channel */
+	MSG_WATERMARK,              /* u64 = watermark (int64 ms), flags = channel */
+	MSG_IDLE,                   /* u64 = 1 idle, 0 active again; flags = channel */
+	MSG_EOS,                    /* end of stream; u64 = EOS_FINAL or 0; flags = channel */
+	MSG_CHUNK,                  /* reader -> file source: ptr = a chunk of whole records */
+	MSG_CONTINUE,               /* a source's note to itself to produce more */
+	MSG_CHUNK_END               /* reader -> file source: u64 = 1 if the input ended */
+};
+
+/* EOS_FINAL: the input is exhausted; the watermark may go to +inf. Without it (a job
+ * being stopped) open windows are not fired. */
+#define EOS_FINAL 1u
+
+#define WM_MIN INT64_MIN
+#define WM_MAX INT64_MAX
+
+/* Job-wide counters, shared by every task of a job (relaxed atomics). */
+typedef struct job_stats {
+	_Atomic uint64_t records_in;   /* records produced by sources */
+	_Atomic uint64_t records_out;  /* records written by sinks */
+	_Atomic uint64_t late_dropped; /* late records with no late_output */
+	_Atomic uint64_t skipped;      /* bad records skipped (on_error: skip) */
+	_Atomic uint64_t dead_letters; /* bad records sent to a dead-letter stream */
+	_Atomic uint32_t tasks_done;   /* tasks that ended normally */
+	_Atomic int stop;              /* set to stop the sources (SIGINT/SIGTERM) */
+} job_stats;
+
+typedef enum part_kind { PART_FORWARD, PART_HASH, PART_REBALANCE } part_kind;
+const char *part_kind_name(part_kind k);
+
+/* One consumer of an output port. */
+typedef struct route {
+	part_kind part;
+	uint32_t ntargets;       /* the consumer's parallelism */
+	char **target_paths;     /* [ntargets] actor paths */
+	uint32_t channel_base;   /* the consumer's first channel for this input */
+	expr **keys;             /* PART_HASH: the consumer's key expressions (borrowed) */
+	uint32_t nkeys;
+	uint32_t max_parallelism;
+} route;
+
+typedef struct out_port {
+	const ev_schema *schema; /* of the stream */
+	route *routes;
+	uint32_t nroutes;
+} out_port;
+
+typedef struct task task;
+typedef struct task_node task_node;
+
+/* An operator implementation: hooks called by its task. `state` is op-private (set by
+ * open). Each hook returns an error to fail the task (after actor_fail with a reason,
+ * or with the error's name). */
+typedef struct op_def {
+	const char *type; /* "filter", "window", "file-source", ... */
+	bool io;          /* its task runs on the I/O pool (it blocks on files) */
+	eddy_err (*open)(task *t, void **state);
+	/* a batch arrived on input `input` (index into the node's inputs); b is owned. */
+	eddy_err (*process)(task *t, void *state, ev_batch *b, uint32_t input);
+	/* the task's watermark advanced to wm (WM_MAX at the end of a bounded input). */
+	eddy_err (*watermark)(task *t, void *state, int64_t wm);
+	/* the input ended (final: the input is exhausted, after watermark(WM_MAX)). */
+	eddy_err (*end)(task *t, void *state, bool final);
+	/* any other message (sources: MSG_CHUNK, MSG_CONTINUE, MSG_TIMER). May be NULL. */
+	eddy_err (*message)(task *t, void *state, rt_msg *m);
+	void (*close)(task *t, void *state); /* may be NULL */
+} op_def;
+
+/* One operator of the physical plan, shared read-only by its subtasks. */
+struct task_node {
+	const char *job;          /* job name */
+	const char *id;           /* operator id */
+	const op_def *op;
+	const void *conf;         /* the operator's compiled configuration */
+	uint32_t parallelism;
+	uint32_t max_parallelism;
+	uint32_t ninputs;         /* input streams */
+	const ev_schema **in_schemas; /* [ninputs] */
+	uint32_t nchannels;       /* channels per subtask */
+	uint32_t *channel_input;  /* [nchannels] the input each channel belongs to */
+	out_port *ports;          /* port 0: main output; then side outputs */
+	uint32_t nports;
+	job_stats *stats;
+	bool is_source;           /* has no channels; its op produces */
+};
+
+/* The arg of a task actor: its node and subtask index. */
+typedef struct task_arg {
+	const task_node *node;
+	uint32_t subtask;
+} task_arg;
+
+extern const actor_ops task_ops;
+
+/* ---- for operator hooks ---- */
+
+const task_node *task_node_of(const task *t);
+uint32_t task_subtask(const task *t);
+actor *task_actor(task *t);
+job_stats *task_stats(task *t);
+/* task_scratch: a per-task scratch for expression evaluation. */
+expr_scratch *task_scratch(task *t);
+
+/* task_emit hands b (owned) to every consumer of output port `port`. A port without
+ * consumers frees it. Errors: EDDY_ENOMEM. */
+eddy_err task_emit(task *t, uint32_t port, ev_batch *b);
+
+/* task_emit_watermark forwards wm to every consumer of every port (sources call it;
+ * other operators' watermarks are forwarded by the task after their hook). */
+eddy_err task_emit_watermark(task *t, int64_t wm);
+
+/* task_emit_idle tells every consumer that this task is idle (true) or active again. */
+eddy_err task_emit_idle(task *t, bool idle);
+
+/* task_finish (sources) ends the stream: flushes, sends MSG_EOS (final or not) on every
+ * channel, counts the task done and exits normally. */
+void task_finish(task *t, bool final);
+
+/* task_fail fails the task with a formatted reason; returns EDDY_EFAILED. */
+eddy_err task_fail(task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* task_new_batch allocates an empty batch for the given schema (TASK_BATCH records). */
+#define TASK_BATCH 1024u
+ev_batch *task_new_batch(task *t, const ev_schema *schema);
+
+/* task_hash_key hashes the key expressions of row r (as the hash partitioner does). */
+uint64_t task_hash_key(expr *const *keys, uint32_t nkeys, const ev_batch *b, uint32_t r,
+                       expr_scratch *sc);
+
+#endif
