@@ -326,12 +326,10 @@ static void do_stop(actor *a, uint32_t flags, int kind)
 	if (flags & (STOP_DISCARD | STOP_FINAL))
 		mbox_discard_data(&a->mbox);
 	if (flags & STOP_FINAL) {
+		/* What a stopped actor sent before it stopped is still delivered: its outbox
+		 * keeps flushing (it stays registered as a waiter of a full target). So an
+		 * end-of-stream sent just before a normal exit is never lost. */
 		atomic_store(&a->dead, true);
-		outbox_discard(a);
-		if (a->waiting_on) {
-			mbox_remove_waiter(a->waiting_on, a);
-			a->waiting_on = NULL;
-		}
 		/* Parked senders must learn that we are gone. */
 		mbox_wake_waiters(&a->mbox, wake_waiter, NULL);
 	}
@@ -512,6 +510,7 @@ static void actor_run(sched_task *t)
 	else if (st == ACTOR_PARKED && a->out_len == 0)
 		atomic_store(&a->status, ACTOR_RUNNING);
 	atomic_fetch_add_explicit(&a->busy_ns, (uint64_t)(sys_now_ns() - t0), memory_order_relaxed);
+	atomic_store_explicit(&a->out_len_pub, a->out_len, memory_order_relaxed);
 
 	if (has_work(a)) {
 		sched_submit(a->sched, &a->task);
@@ -606,6 +605,7 @@ void actor_get_info(actor *a, actor_info *info)
 	info->restarts = atomic_load(&a->restarts);
 	info->dead_letters = atomic_load(&a->dead_letters);
 	info->parks = atomic_load(&a->parks);
+	info->outbox_len = atomic_load_explicit(&a->out_len_pub, memory_order_relaxed);
 	pthread_mutex_lock(&a->err_mu);
 	snprintf(info->last_error, sizeof(info->last_error), "%s", a->last_error);
 	info->last_error_ms = a->last_error_ms;

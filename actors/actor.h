@@ -16,7 +16,9 @@
  * lack of room: if the target's data lane is full the message goes to the sender's
  * outbox, the sender is parked (it runs no more data messages, only control ones) and
  * is woken when the target has made room; its outbox is then flushed in order, so
- * messages from one sender to one target arrive in the order sent.
+ * messages from one sender to one target arrive in the order sent. The outbox keeps
+ * flushing after the sender stopped or exited: what an actor sent is delivered unless
+ * its target stopped for good (then it is a dead letter).
  *
  * Thread rules are given per function; "self only" means from the actor's own
  * callbacks (its activation).
@@ -104,6 +106,7 @@ typedef struct actor_info {
 	uint64_t restarts;      /* times init ran again after the first start */
 	uint64_t dead_letters;  /* messages sent to it after it stopped for good, dropped */
 	uint64_t parks;         /* times it was parked by a full mailbox */
+	uint32_t outbox_len;    /* messages waiting in its outbox (parked) */
 	char last_error[256];   /* "" if it never failed */
 	int64_t last_error_ms;  /* wall clock, ms since the epoch; 0 if never */
 } actor_info;

@@ -41,6 +41,7 @@ struct actor {
 	char *fail_reason;      /* actor_fail, not yet handled */
 	outbox_entry *outbox;   /* ring */
 	uint32_t out_head, out_len, out_cap;
+	_Atomic uint32_t out_len_pub; /* out_len as of the end of the last activation */
 	mbox *waiting_on;       /* mailbox we are registered as a waiter of */
 	rt_timer **timers;
 	uint32_t ntimers, timers_cap;

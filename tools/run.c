@@ -8,12 +8,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static volatile sig_atomic_t stop_signal;
+#include "../runtime/alloc.h"
 
+static volatile sig_atomic_t stop_signal, signals, dump_signal;
+
+/* The first SIGINT/SIGTERM stops the sources (a graceful stop); a second one ends the
+ * process at once (exit 1). */
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	if (++signals > 1) {
+		static const char msg[] = "eddy run: second signal, exiting at once\n";
+		ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)n;
+		_exit(1);
+	}
+}
+
+static void on_quit(int sig)
+{
+	dump_signal = sig;
+}
+
+/* dump prints every actor's state on stderr (on SIGQUIT, as a JVM's thread dump). */
+static void dump(asys *sys)
+{
+	actor_info *infos;
+	size_t n;
+	if (asys_list(sys, NULL, &infos, &n) != EDDY_OK)
+		return;
+	fprintf(stderr, "%-32s %-10s %9s %10s %10s %6s %6s %s\n", "actor", "status", "mailbox",
+	        "msgs_in", "msgs_out", "parks", "outbox", "last error");
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%-32s %-10s %4u/%-4u %10llu %10llu %6llu %6u %s\n", infos[i].path,
+		        actor_status_name(infos[i].status), infos[i].mailbox_len,
+		        infos[i].mailbox_cap, (unsigned long long)infos[i].msgs_in,
+		        (unsigned long long)infos[i].msgs_out, (unsigned long long)infos[i].parks,
+		        infos[i].outbox_len, infos[i].last_error);
+	rt_free(infos);
 }
 
 static void run_usage(FILE *f, const char *cmd)
@@ -142,6 +176,9 @@ int cmd_run(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	struct sigaction sq = { .sa_handler = on_quit };
+	sigemptyset(&sq.sa_mask);
+	sigaction(SIGQUIT, &sq, NULL);
 	double t0 = now_s();
 	job_stats *st = plan_stats(pl);
 	e = plan_start(pl, sys);
@@ -153,6 +190,10 @@ int cmd_run(int argc, char **argv)
 	while (rc == 0) {
 		if (atomic_load(&st->tasks_done) == plan_tasks(pl))
 			break;
+		if (dump_signal) {
+			dump_signal = 0;
+			dump(sys);
+		}
 		if (stop_signal && !stopping) {
 			stopping = true;
 			fprintf(stderr, "eddy run: %s: stopping the sources, draining\n",

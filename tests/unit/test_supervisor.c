@@ -453,3 +453,64 @@ Test(sup, shutdown_stops_children_in_reverse_start_order)
 	cr_assert_str_eq(events_since(3), "fini:c fini:b fini:a");
 	cr_assert_eq(actor_get_status(asys_find(sys, "job/sup")), ACTOR_STOPPED);
 }
+
+/* ---- what an actor sent before it exited is delivered ---- */
+
+static _Atomic uint64_t drained;
+static actor *slow_sink;
+
+static eddy_err burst_receive(actor *self, void *state, rt_msg *m)
+{
+	(void)state;
+	(void)m;
+	/* far more than the sink's mailbox holds: most wait in the outbox */
+	for (int i = 0; i < 1000; i++) {
+		rt_msg d = { .kind = MSG_USER + 7, .u64 = (uint64_t)i };
+		actor_send(self, slow_sink, &d);
+	}
+	actor_exit(self);
+	return EDDY_OK;
+}
+
+static eddy_err slow_receive(actor *self, void *state, rt_msg *m)
+{
+	(void)self;
+	uint64_t *next = state;
+	cr_assert_eq(m->u64, *next, "in order");
+	(*next)++;
+	usleep(50);
+	atomic_fetch_add(&drained, 1);
+	return EDDY_OK;
+}
+
+static const actor_ops burst_ops = { .type = "burst", .receive = burst_receive };
+static const actor_ops slow_ops = { .type = "slow", .state_size = sizeof(uint64_t),
+	                            .receive = slow_receive };
+
+Test(supervisor, an_exited_childs_outbox_is_still_delivered, .timeout = 60)
+{
+	asys_opts o = { .workers = 2 };
+	asys *xs;
+	cr_assert_eq(asys_create(&o, &xs), EDDY_OK);
+	atomic_store(&drained, 0);
+	sup_child_spec burst_kids[] = {
+		{ .actor = { .path = "job/slow", .ops = &slow_ops, .mailbox_capacity = 4 },
+		  .restart = CHILD_TRANSIENT },
+		{ .actor = { .path = "job/burst", .ops = &burst_ops }, .restart = CHILD_TRANSIENT },
+	};
+	sup_spec spec;
+	sup_spec_defaults(&spec);
+	spec.strategy = SUP_ONE_FOR_ALL;
+	spec.children = burst_kids;
+	spec.nchildren = 2;
+	cr_assert_eq(sup_spawn(xs, "job", &spec, NULL, NULL), EDDY_OK);
+	cr_assert(wait_until(asys_find(xs, "job/burst") != NULL, 5000));
+	slow_sink = asys_find(xs, "job/slow");
+	rt_msg go = { .kind = MSG_USER };
+	cr_assert_eq(actor_send_wait(asys_find(xs, "job/burst"), &go, 1000), EDDY_OK);
+	/* burst exits normally at once; its supervisor removes it (a transient child) */
+	cr_assert(wait_until(actor_get_status(asys_find(xs, "job/burst")) == ACTOR_STOPPED, 5000));
+	cr_assert(wait_until(atomic_load(&drained) == 1000, 20000),
+	          "delivered %llu of 1000", (unsigned long long)atomic_load(&drained));
+	asys_destroy(xs);
+}
