@@ -182,23 +182,33 @@ static void read_split(reader *r)
 			return;
 		}
 		r->len += (size_t)n;
-		/* walk the complete records */
+		/* walk the complete records; without quotes in the buffer a record ends at the
+		 * next newline (memchr), otherwise quotes are tracked byte by byte */
+		bool quotes = csv && memchr(r->buf + pos, '"', r->len - pos) != NULL;
 		for (;;) {
-			size_t i = pos;
-			bool q = false;
 			int64_t nl = 0;
 			size_t end = 0;
 			bool found = false;
-			for (; i < r->len; i++) {
-				char ch = r->buf[i];
-				if (ch == '"' && csv)
-					q = !q;
-				else if (ch == '\n') {
-					nl++;
-					if (!q) {
-						end = i + 1;
-						found = true;
-						break;
+			if (!quotes) {
+				const char *e = memchr(r->buf + pos, '\n', r->len - pos);
+				if (e) {
+					end = (size_t)(e - r->buf) + 1;
+					nl = 1;
+					found = true;
+				}
+			} else {
+				bool q = false;
+				for (size_t i = pos; i < r->len; i++) {
+					char ch = r->buf[i];
+					if (ch == '"')
+						q = !q;
+					else if (ch == '\n') {
+						nl++;
+						if (!q) {
+							end = i + 1;
+							found = true;
+							break;
+						}
 					}
 				}
 			}

@@ -153,6 +153,8 @@ static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
 		return send_batch(t, rt->targets[i], route_channel(t, r), b);
 	}
 	case PART_HASH:
+		if (r->ntargets == 1) /* one consumer subtask: no need to split */
+			return send_batch(t, rt->targets[0], route_channel(t, r), b);
 		break;
 	}
 	eddy_err err = EDDY_OK;

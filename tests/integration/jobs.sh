@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Whole jobs on the bundled 50,000-flight sample, each compared with the result DuckDB
+# computed independently (tests/jobs/expected.sql): tumbling, sliding, session and count
+# windows, filter + map, filter + window; at parallelism 1 and 2, from .gz and from a
+# plain file split across subtasks.
+set -u
+eddy=$1; src=$2; work=$3/jobs
+rm -rf "$work"; mkdir -p "$work"
+. "$src/tests/integration/lib.sh"
+cd "$src"
+zcat examples/data/flights-50k.csv.gz > "$work/flights-50k.csv"
+
+check() { # check NAME JOB [--set ...]
+  local name=$1 job=$2; shift 2
+  local out=$work/out-$name
+  local late=()
+  [ "$job" = hourly ] && late=(--set "sinks.late.path=$work/late-$name")
+  run_job "$name" "tests/jobs/$job.yaml" --set "sinks.out.path=$out" "${late[@]}" "$@"
+  same_rows "tests/jobs/$job.expected.csv" "$out" || fail "$name"
+  echo "ok: $name"
+}
+
+for p in 1 2; do
+  for job in hourly sliding session count filter_map daily_delayed; do
+    check "$job-p$p" "$job" --set parallelism=$p
+  done
+  # a plain file is split into 1 MiB blocks across the source's subtasks
+  check "hourly-plain-p$p" hourly --set parallelism=$p --set "sources.flights.path=$work/flights-50k.csv"
+done
+check "hourly-p3-source-p1" hourly --set parallelism=3 --set sources.flights.parallelism=1
+
+echo "all job tests passed"

@@ -1,0 +1,36 @@
+# Helpers for the integration tests (sourced). Needs: $eddy (the binary), $work (a
+# scratch directory).
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# same_rows EXPECTED ACTUAL_DIR_OR_FILE: the same header and the same multiset of rows
+# (row order ignored, part files concatenated). Values must match as text; eddy writes
+# floats the shortest way that reads back exactly, as DuckDB does.
+same_rows() {
+  local exp=$1 act=$2 cat=cat
+  case $exp in *.gz) cat=zcat ;; esac
+  local files
+  if [ -d "$act" ]; then files=$(ls "$act"/part-* 2>/dev/null); else files=$act; fi
+  [ -n "$files" ] || { echo "no part files in $act"; return 1; }
+  local want_header got_header
+  want_header=$($cat "$exp" | head -1)
+  for f in $files; do
+    got_header=$(head -1 "$f")
+    [ "$got_header" = "$want_header" ] ||
+      { echo "$f: header '$got_header', expected '$want_header'"; return 1; }
+  done
+  $cat "$exp" | tail -n +2 | LC_ALL=C sort > "$work/expected.sorted"
+  for f in $files; do tail -n +2 "$f"; done | LC_ALL=C sort > "$work/actual.sorted"
+  if ! cmp -s "$work/expected.sorted" "$work/actual.sorted"; then
+    echo "rows differ from $exp ($(wc -l < "$work/expected.sorted") expected, $(wc -l < "$work/actual.sorted") actual); first differences:"
+    diff "$work/expected.sorted" "$work/actual.sorted" | head -10
+    return 1
+  fi
+}
+
+# run_job NAME YAML [--set ...]: runs eddy run, failing the test on a non-zero exit.
+run_job() {
+  local name=$1; shift
+  "$eddy" run "$@" > "$work/$name.stdout" 2> "$work/$name.stderr" ||
+    { cat "$work/$name.stderr"; fail "$name: eddy run $* exited $?"; }
+}
