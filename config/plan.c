@@ -148,7 +148,7 @@ static eddy_err parallelism_of(plan *p, const cfg_node *m, uint32_t dflt, uint32
 
 static const char *const file_source_keys[] = { "id", "connector", "path", "format", "header",
 	                                        "on_error", "schema", "watermark",
-	                                        "parallelism", NULL };
+	                                        "parallelism", "batch_size", NULL };
 static const char *const datagen_keys[] = { "id", "connector", "rows_per_second", "count",
 	                                    "seed", "fields", "watermark", "parallelism", NULL };
 static const char *const watermark_keys[] = { "event_time", "max_out_of_orderness",
@@ -254,6 +254,11 @@ static eddy_err build_file_source(plan *p, pnode *n, cfg_error *err)
 	c->format = fmt == 0 ? FMT_CSV : FMT_JSONL;
 	if (c->format == FMT_JSONL)
 		c->header = false;
+	int64_t bs = TASK_BATCH;
+	if ((e = cfg_int(n->cfg, "batch_size", false, 1, 65536, &bs, err)) != EDDY_OK &&
+	    e != EDDY_ENOENT)
+		return e;
+	c->batch_size = (uint32_t)bs;
 	c->on_error = (on_error)pol;
 	n->nports = 2;
 	if ((n->schemas = rt_calloc(2, sizeof(ev_schema))) == NULL)

@@ -400,9 +400,9 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 	int tf = c->time.time_field;
 	int64_t now = tf < 0 ? clock_wall_ms() : 0;
 	for (;;) {
-		if (s->b && batch_full(s->b) && (err = flush_batches(t, s)) != EDDY_OK)
+		if (s->b && batch_full(s->b) && (err = emit_progress(t, s)) != EDDY_OK)
 			return err;
-		if (s->b == NULL && (s->b = task_new_batch(t, c->schema)) == NULL)
+		if (s->b == NULL && (s->b = batch_new(c->schema, c->batch_size)) == NULL)
 			return EDDY_ENOMEM;
 		memset(&fe, 0, sizeof(fe));
 		err = fmt_parse_next((fmt_kind)c->format, c->schema, &cur, s->b, &fe);

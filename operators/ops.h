@@ -79,6 +79,7 @@ typedef struct file_source_conf {
 	const ev_schema *schema;
 	const ev_schema *dead_schema;
 	source_time time;
+	uint32_t batch_size;       /* records per batch; a watermark follows every batch */
 } file_source_conf;
 extern const op_def file_source_op;
 

@@ -584,11 +584,9 @@ static eddy_err add_to_session(task *t, wstate *s, uint64_t kh, uint32_t klen,
 				continue;
 			if (into == NULL) {
 				into = e;
-				if (start < e->start || end > e->end) {
-					start = start < e->start ? start : e->start;
-					end = end > e->end ? end : e->end;
-					changed = true;
-				}
+				changed = start < e->start || end > e->end;
+				start = start < e->start ? start : e->start;
+				end = end > e->end ? end : e->end;
 				continue;
 			}
 			/* a second intersecting session: merge e into `into` */
