@@ -741,7 +741,9 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 		if (e == EDDY_EEXIST)
 			return cfg_errorf(err, x, "key_by: the output already has a column '%s'", name);
 		if (e != EDDY_OK)
-			return e == EDDY_EFULL ? cfg_errorf(err, x, "too many output columns") : e;
+			return e == EDDY_EFULL ? cfg_errorf(err, x, "too many output columns (at most %d)",
+			                                    EV_MAX_FIELDS)
+			                       : e;
 	}
 	for (uint32_t a = 0; a < c->naggs; a++) {
 		const agg_spec *g = &c->aggs[a];
@@ -752,7 +754,9 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 			                  "aggregates: the output already has a column '%s'",
 			                  aggs->keys[a]);
 		if (e != EDDY_OK)
-			return e == EDDY_EFULL ? cfg_errorf(err, aggs, "too many output columns") : e;
+			return e == EDDY_EFULL ? cfg_errorf(err, aggs, "too many output columns (at most %d)",
+			                                    EV_MAX_FIELDS)
+			                       : e;
 	}
 	c->out = out;
 	if ((e = schema_copy(&n->schemas[1], in)) != EDDY_OK)

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,7 +92,19 @@ static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line)
 	return deliver(r, &m);
 }
 
-/* fill reads more bytes into buf; returns bytes read, 0 at the end, -1 on error (msg). */
+/* gz_reason drops zlib's "<fd:N>: " prefix from a gzerror message. */
+static const char *gz_reason(const char *m)
+{
+	if (m && strncmp(m, "<fd:", 4) == 0) {
+		const char *c = strstr(m, ": ");
+		if (c)
+			return c + 2;
+	}
+	return m ? m : "error";
+}
+
+/* fill reads more bytes into buf; returns bytes read, 0 at the end, -1 on error (msg),
+ * -2 when asked to stop while waiting for data. */
 static ssize_t fill(reader *r, char *msg, size_t msize)
 {
 	if (r->cap - r->len < READ_BYTES) {
@@ -109,22 +122,35 @@ static ssize_t fill(reader *r, char *msg, size_t msize)
 		int zerr = Z_OK;
 		const char *zmsg = n < 0 ? gzerror(r->gz, &zerr) : NULL;
 		if (n < 0) {
-			snprintf(msg, msize, "%s: gzip: %s", r->c->path, zmsg);
+			snprintf(msg, msize, "%s: gzip: %s", r->c->path, gz_reason(zmsg));
 			return -1;
 		}
 		if (n == 0) {
 			zmsg = gzerror(r->gz, &zerr);
 			if (zerr != Z_OK) {
-				snprintf(msg, msize, "%s: gzip: %s", r->c->path, zmsg);
+				snprintf(msg, msize, "%s: gzip: %s (truncated or corrupt)", r->c->path,
+				         gz_reason(zmsg));
 				return -1;
 			}
 		}
 		return n;
 	}
 	ssize_t n;
-	do
+	for (;;) {
+		/* wait in steps of 100 ms (a pipe or FIFO may stay silent) so a stop is seen */
+		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, 100);
+		if (pr == 0) {
+			if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
+				snprintf(msg, msize, "stopped");
+				return -2;
+			}
+			continue;
+		}
 		n = read(r->fd, r->buf + r->len, READ_BYTES);
-	while (n < 0 && errno == EINTR);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+			break;
+	}
 	if (n < 0)
 		snprintf(msg, msize, "%s: read: %s", r->c->path, strerror(errno));
 	return n;
@@ -141,7 +167,7 @@ static void read_whole(reader *r)
 		}
 		ssize_t n = fill(r, msg, sizeof(msg));
 		if (n < 0) {
-			send_end(r, false, msg);
+			send_end(r, false, n == -2 ? NULL : msg);
 			return;
 		}
 		r->len += (size_t)n;
@@ -178,7 +204,7 @@ static void read_split(reader *r)
 		}
 		ssize_t n = fill(r, msg, sizeof(msg));
 		if (n < 0) {
-			send_end(r, false, msg);
+			send_end(r, false, n == -2 ? NULL : msg);
 			return;
 		}
 		r->len += (size_t)n;
@@ -197,19 +223,11 @@ static void read_split(reader *r)
 					found = true;
 				}
 			} else {
-				bool q = false;
-				for (size_t i = pos; i < r->len; i++) {
-					char ch = r->buf[i];
-					if (ch == '"')
-						q = !q;
-					else if (ch == '\n') {
-						nl++;
-						if (!q) {
-							end = i + 1;
-							found = true;
-							break;
-						}
-					}
+				const char *e = fmt_csv_end(r->buf + pos, r->buf + r->len, &nl);
+				if (e) {
+					end = (size_t)(e - r->buf) + 1;
+					nl++;
+					found = true;
 				}
 			}
 			if (!found) {
@@ -305,6 +323,7 @@ typedef struct src_state {
 	reader *rd;
 	ev_batch *b, *dead;
 	bool header_pending;
+	bool at_file_start;     /* the next chunk starts the file (subtask 0) */
 	int64_t next_line;      /* line after the last chunk parsed */
 	int64_t max_ts;
 	uint64_t records;
@@ -390,6 +409,11 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 		           .line = ch->first_line ? ch->first_line : s->next_line };
 	fmt_error fe;
 	eddy_err err = EDDY_OK;
+	if (s->at_file_start) { /* a UTF-8 byte order mark is not data (as DuckDB, pandas) */
+		s->at_file_start = false;
+		if (ch->len >= 3 && memcmp(ch->text, "\xEF\xBB\xBF", 3) == 0)
+			cur.p += 3;
+	}
 	if (s->header_pending) {
 		s->header_pending = false;
 		memset(&fe, 0, sizeof(fe));
@@ -405,6 +429,7 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 		if (s->b == NULL && (s->b = batch_new(c->schema, c->batch_size)) == NULL)
 			return EDDY_ENOMEM;
 		memset(&fe, 0, sizeof(fe));
+		const char *rec = cur.p;
 		err = fmt_parse_next((fmt_kind)c->format, c->schema, &cur, s->b, &fe);
 		if (err == EDDY_EEMPTY)
 			break;
@@ -424,6 +449,18 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 			s->b->n--;
 			fe.line = cur.line - 1;
 			fe.col = 0;
+			while (rec < cur.end && (*rec == '\n' || *rec == '\r'))
+				rec++; /* blank lines the parser skipped */
+			if (c->format == FMT_CSV) { /* the start of the field (unquoted records) */
+				const char *f = rec;
+				for (int k = 0; k < tf && f < cur.end && *f != '\n'; f++)
+					if (*f == ',')
+						k++;
+				fe.col = f - rec + 1;
+			}
+			const char *nl = memchr(rec, '\n', (size_t)(cur.end - rec));
+			fe.rec = rec;
+			fe.rec_len = (size_t)((nl ? nl : cur.end) - rec);
 			snprintf(fe.msg, sizeof(fe.msg), "field '%s' (the event time) is empty",
 			         c->schema->fields[tf].name);
 			if ((err = bad_record(t, s, &fe)) != EDDY_OK)
@@ -501,6 +538,7 @@ static eddy_err src_open(task *t, void **state)
 	s->max_ts = INT64_MIN;
 	s->next_line = 1;
 	s->header_pending = s->c->header && task_subtask(t) == 0;
+	s->at_file_start = task_subtask(t) == 0;
 	s->last_record_ms = clock_now_ms(asys_clock(actor_system(task_actor(t))));
 	r->c = s->c;
 	r->to = task_actor(t);

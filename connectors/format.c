@@ -287,7 +287,41 @@ static void csv_skip_blank(fmt_cursor *cur)
 	cur->p = p;
 }
 
-/* csv_extent returns the end of the record at p: its '\n' or end, by fmt_frame's rule.
+const char *fmt_csv_end(const char *p, const char *end, int64_t *nls)
+{
+	bool field_start = true, in = false;
+	int64_t n = 0;
+	*nls = 0;
+	for (const char *s = p; s < end; s++) {
+		char c = *s;
+		if (in) {
+			if (c == '"') {
+				if (s + 1 == end)
+					return NULL; /* "" or a closing quote: undecidable yet */
+				if (s[1] == '"')
+					s++;
+				else
+					in = false;
+			} else if (c == '\n') {
+				n++;
+			}
+		} else if (c == '"' && field_start) {
+			in = true;
+			field_start = false;
+		} else if (c == ',') {
+			field_start = true;
+		} else if (c == '\n') {
+			*nls = n;
+			return s;
+		} else {
+			field_start = false; /* a stray quote here is data (and an error) */
+		}
+	}
+	*nls = n;
+	return NULL;
+}
+
+/* csv_extent returns the end of the record at p: its '\n' or end, by fmt_csv_end's rule.
  * *nls counts the '\n' inside it. */
 static const char *csv_extent(const char *p, const char *end, int64_t *nls)
 {
@@ -296,21 +330,8 @@ static const char *csv_extent(const char *p, const char *end, int64_t *nls)
 	*nls = 0;
 	if (memchr(p, '"', (size_t)(e - p)) == NULL)
 		return e;
-	bool in = false;
-	int64_t n = 0;
-	for (const char *s = p; s < end; s++) {
-		if (*s == '"') {
-			in = !in;
-		} else if (*s == '\n') {
-			if (!in) {
-				*nls = n;
-				return s;
-			}
-			n++;
-		}
-	}
-	*nls = n;
-	return end;
+	const char *r = fmt_csv_end(p, end, nls);
+	return r ? r : end;
 }
 
 typedef struct csv_field {
@@ -519,11 +540,12 @@ static eddy_err csv_next(const ev_schema *schema, fmt_cursor *cur, ev_batch *out
 		return e;
 	int64_t line, col;
 	if (x.nf != schema->n) {
-		line = x.line;
-		col = 0;
-		if (x.nf > schema->n) {
+		if (x.nf > schema->n) { /* at the first extra field */
 			const csv_field *f = &x.f[schema->n];
 			pos_in(x.rec, x.line, f->quoted ? f->p - 1 : f->p, &line, &col);
+		} else { /* just past the end of the record, where the next field would be */
+			const char *stop = x.end > x.rec && x.end[-1] == '\r' ? x.end - 1 : x.end;
+			pos_in(x.rec, x.line, stop, &line, &col);
 		}
 		set_err(err, line, col, "expected %u fields, found %u", schema->n, x.nf);
 		csv_rec_err(err, &x);
@@ -1193,22 +1215,15 @@ size_t fmt_frame(fmt_kind kind, const char *data, size_t len)
 		const char *nl = memrchr(data, '\n', len);
 		return nl ? (size_t)(nl - data) + 1 : 0;
 	}
-	size_t last = 0;
+	/* record by record: lines before the first quote at once, then fmt_csv_end */
 	const char *s = data;
-	for (;;) { /* outside quotes from s, up to q (the next '"', or NULL) */
-		const char *lim = q ? q : e;
-		const char *nl = memrchr(s, '\n', (size_t)(lim - s));
-		if (nl != NULL)
-			last = (size_t)(nl - data) + 1;
-		if (q == NULL)
-			break;
-		const char *c = memchr(q + 1, '"', (size_t)(e - q - 1));
-		if (c == NULL)
-			break; /* the rest is inside quotes */
-		s = c + 1;
-		q = memchr(s, '"', (size_t)(e - s));
-	}
-	return last;
+	const char *nl = memrchr(data, '\n', (size_t)(q - data));
+	if (nl != NULL)
+		s = nl + 1;
+	int64_t n;
+	for (const char *r; s < e && (r = fmt_csv_end(s, e, &n)) != NULL;)
+		s = r + 1;
+	return (size_t)(s - data);
 }
 
 /* ---- output ---- */

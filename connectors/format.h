@@ -108,13 +108,20 @@ eddy_err fmt_parse_next(fmt_kind kind, const ev_schema *schema, fmt_cursor *cur,
  * call this for them. */
 eddy_err fmt_check_header(const ev_schema *schema, fmt_cursor *cur, fmt_error *err);
 
+/* fmt_csv_end finds the end of the CSV record that starts at p: a pointer to its
+ * terminating '\n', or NULL if [p, end) holds no complete record. A '"' opens a quoted
+ * field only at the start of a field (after ',' or at the record start); inside quotes
+ * "" is a quote and newlines are data (counted in *nls). A quote elsewhere is data — the
+ * parser reports it — so one stray quote never swallows the records after it. Any thread. */
+const char *fmt_csv_end(const char *p, const char *end, int64_t *nls);
+
 /* fmt_frame returns the length in bytes of the longest prefix of data[0..len) made of
  * whole records, i.e. up to and including the last '\n' that ends a record, or 0 if
- * there is none. For JSONL every '\n' ends a record. For CSV a '\n' ends a record when
- * it is outside quotes, the quote state starting outside at data[0] and flipping at
- * every '"' (so "" inside quotes flips twice). At the end of the input, the caller
+ * there is none. For JSONL every '\n' ends a record. For CSV records end as
+ * fmt_csv_end says, data[0] being a record start. At the end of the input, the caller
  * passes what is left (a last record without '\n', or an unterminated quote that
- * fmt_parse_next then reports) as a final chunk. Cost: memchr/memrchr speed. */
+ * fmt_parse_next then reports) as a final chunk. Cost: memchr/memrchr speed without
+ * quotes; a byte loop over the records after the first quote otherwise. */
 size_t fmt_frame(fmt_kind kind, const char *data, size_t len);
 
 /* A growable byte buffer for output, allocated with rt_realloc. A zeroed fmt_buf is

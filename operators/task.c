@@ -356,26 +356,31 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 	return EDDY_OK;
 }
 
-/* input_watermark: the minimum over channels that are neither idle nor ended; WM_MAX if
- * all ended; unchanged (cur) if every open channel is idle. */
+/* input_watermark: the minimum over channels that are not idle, where a channel that
+ * ended finally counts as +inf (its source emitted its last watermark, as Flink's
+ * MAX_WATERMARK at the end of input) and one that ended otherwise (a stopped job) does not
+ * count; unchanged (cur) if no channel counts (every open one is idle). *all_idle: every
+ * open channel is idle. */
 static int64_t input_watermark(const task *t, bool *all_idle)
 {
 	int64_t min = WM_MAX;
-	bool any_active = false, any_open = false;
+	bool counted = false, any_open = false, any_active = false;
 	for (uint32_t c = 0; c < t->node->nchannels; c++) {
-		if (t->eos[c])
+		if (t->eos[c] == 1)
 			continue;
+		if (t->eos[c] == 2) {
+			counted = true;
+			continue;
+		}
 		any_open = true;
 		if (t->idle[c])
 			continue;
-		any_active = true;
+		any_active = counted = true;
 		if (t->wm[c] < min)
 			min = t->wm[c];
 	}
 	*all_idle = any_open && !any_active;
-	if (!any_open)
-		return WM_MAX;
-	return any_active ? min : t->cur_wm;
+	return counted ? min : t->cur_wm;
 }
 
 static eddy_err advance(task *t)

@@ -193,7 +193,8 @@ static wentry *entry_new(wstate *s, uint64_t khash, const char *key, uint32_t kl
 	e->max_ts = INT64_MIN;
 	e->key = (char *)&e->accs[c->naggs];
 	e->key_len = klen;
-	memcpy(e->key, key, klen);
+	if (klen) /* a global window has an empty key */
+		memcpy(e->key, key, klen);
 	uint64_t bi = e->hash & (s->nbuckets - 1);
 	e->next = s->buckets[bi];
 	s->buckets[bi] = e;

@@ -12,14 +12,26 @@
 
 #include "../runtime/alloc.h"
 
-static volatile sig_atomic_t stop_signal, signals, dump_signal;
+static volatile sig_atomic_t stop_signal, dump_signal;
+static volatile int64_t first_signal_ms;
 
-/* The first SIGINT/SIGTERM stops the sources (a graceful stop); a second one ends the
- * process at once (exit 1). */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The first SIGINT/SIGTERM stops the sources (a graceful stop); another one more than a
+ * second later ends the process at once (exit 1). Repeats within the second are the same
+ * request (`timeout -s INT` signals both the process and its group). */
 static void on_signal(int sig)
 {
 	stop_signal = sig;
-	if (++signals > 1) {
+	int64_t now = mono_ms();
+	if (first_signal_ms == 0)
+		first_signal_ms = now;
+	else if (now - first_signal_ms > 1000) {
 		static const char msg[] = "eddy run: second signal, exiting at once\n";
 		ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 		(void)n;
@@ -133,6 +145,29 @@ static int load(const char *cmd, int argc, char **argv, cfg_node **root, plan **
 	return 0;
 }
 
+/* report_failure prints why the job failed: the first task that failed and its reason
+ * (a bad record names FILE:LINE:COL), then the supervisor's verdict. */
+static void report_failure(asys *sys, const char *job)
+{
+	char why[512];
+	asys_failure(sys, why, sizeof(why));
+	actor_info *infos = NULL;
+	size_t n = 0;
+	const actor_info *first = NULL;
+	if (asys_list(sys, NULL, &infos, &n) == EDDY_OK) {
+		for (size_t i = 0; i < n; i++)
+			if (infos[i].last_error[0] && strcmp(infos[i].type, "supervisor") != 0 &&
+			    (first == NULL || infos[i].last_error_ms < first->last_error_ms))
+				first = &infos[i];
+	}
+	if (first)
+		fprintf(stderr, "eddy run: job %s failed: %s\neddy run: (task %s failed; %s)\n", job,
+		        first->last_error, first->path, why);
+	else
+		fprintf(stderr, "eddy run: job %s failed: %s\n", job, why);
+	rt_free(infos);
+}
+
 int cmd_check(int argc, char **argv)
 {
 	cfg_node *root;
@@ -202,9 +237,7 @@ int cmd_run(int argc, char **argv)
 		}
 		e = asys_wait(sys, 20);
 		if (e == EDDY_EFAILED) {
-			char why[512];
-			asys_failure(sys, why, sizeof(why));
-			fprintf(stderr, "eddy run: job %s failed: %s\n", plan_name(pl), why);
+			report_failure(sys, plan_name(pl));
 			rc = 1;
 		}
 	}

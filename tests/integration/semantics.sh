@@ -35,3 +35,29 @@ sums=$(cat "$work"/processing/part-* | sed 's/.*"n":\([0-9]*\),"ids":\([0-9]*\)}
   awk '{ n += $1; ids += $2 } END { print n, ids }')
 [ "$sums" = "5000 12502500" ] || fail "processing time: got counts and id sums '$sums', want '5000 12502500'"
 echo "ok: processing time windows count each of 5,000 generated rows once"
+
+# idleness: `quiet` reads a FIFO that stays silent. With idle_timeout it is soon idle, so
+# the finished `events` source drives the watermark to +inf and its windows fire; a record
+# sent afterwards on the FIFO is late. Without idle_timeout the windows wait for `quiet`
+# and that record is counted in its window.
+idle_case() { # idle_case NAME [--set ...]
+  local name=$1; shift
+  local fifo=$work/$name.fifo
+  mkfifo "$fifo"
+  "$eddy" run $S/idle.yaml --set "sources.quiet.path=$fifo" --set "sinks.out.path=$work/$name" \
+    --set "sinks.late.path=$work/$name-late" "$@" > "$work/$name.stdout" 2> "$work/$name.stderr" &
+  local pid=$!
+  exec 3> "$fifo"          # opens once eddy's reader has opened the FIFO
+  sleep 1                  # well past the 200 ms idle timeout
+  echo "2024-01-01 00:05:00,a,100" >&3
+  exec 3>&-                # end of the quiet source
+  wait $pid || { cat "$work/$name.stderr"; fail "$name: eddy exited $?"; }
+}
+idle_case idle
+printf 'window_start,window_end,k,n,total\n2024-01-01 00:00:00,2024-01-01 00:10:00,a,2,3\n2024-01-01 00:10:00,2024-01-01 00:20:00,a,1,3\n' > "$work/idle.expected"
+same_rows "$work/idle.expected" "$work/idle" || fail "idle: windows did not fire without the idle source"
+grep -qx "2024-01-01 00:05:00,a,100" "$work"/idle-late/part-0.csv || fail "idle: the record after idleness was not late"
+idle_case waiting --set sources.quiet.watermark.idle_timeout=0s
+printf 'window_start,window_end,k,n,total\n2024-01-01 00:00:00,2024-01-01 00:10:00,a,3,103\n2024-01-01 00:10:00,2024-01-01 00:20:00,a,1,3\n' > "$work/waiting.expected"
+same_rows "$work/waiting.expected" "$work/waiting" || fail "without idleness the windows must wait for the quiet source"
+echo "ok: an idle source stops holding the watermark back; without idle_timeout windows wait"

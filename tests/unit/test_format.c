@@ -304,7 +304,7 @@ typedef struct bad_case {
 #define BAD(m, r, msg, col) { m, r, sizeof(r) - 1, msg, col }
 
 static const bad_case csv_bad[] = {
-	BAD(0, "2001-01-01 00:00:00,14,405,ABQ", "expected 5 fields, found 4", 0),
+	BAD(0, "2001-01-01 00:00:00,14,405,ABQ", "expected 5 fields, found 4", 31),
 	BAD(0, "2001-01-01 00:00:00,14,405,ABQ,DFW,X", "expected 5 fields, found 6", 36),
 	BAD(0, "2001-01-01 00:00:00,14,405,ABQ,DFW,\"X\"", "expected 5 fields, found 6", 36),
 	BAD(0, "2001-01-01 00:00:00,abc,405,ABQ,DFW", "field 'delay': 'abc' is not an int", 21),
@@ -1126,5 +1126,35 @@ Test(format, no_allocation_per_record)
 		batch_free(b);
 		free(in);
 	}
+	schema_clear(&s);
+}
+
+Test(format, a_stray_quote_does_not_swallow_later_records)
+{
+	ev_schema s = { 0 };
+	cr_assert_eq(schema_add(&s, "a", EV_STRING), EDDY_OK);
+	cr_assert_eq(schema_add(&s, "b", EV_STRING), EDDY_OK);
+	const char *text = "x,ab\"c\ny,\"q,\"\"r\"\nz,w\n";
+	size_t len = strlen(text);
+	cr_assert_eq(fmt_frame(FMT_CSV, text, len), len);
+	int64_t nls;
+	cr_assert_eq(fmt_csv_end(text, text + len, &nls), text + 6, "the stray quote is data");
+	cr_assert_null(fmt_csv_end(text + 7, text + 14, &nls), "open quoted field: no end yet");
+	ev_batch *b = batch_new(&s, 8);
+	fmt_cursor cur = { .p = text, .end = text + len, .line = 1 };
+	fmt_error err;
+	cr_assert_eq(fmt_parse_next(FMT_CSV, &s, &cur, b, &err), EDDY_EINVAL);
+	cr_assert_str_eq(err.msg, "quote in unquoted field");
+	cr_assert_eq(err.line, 1);
+	cr_assert_eq(fmt_parse_next(FMT_CSV, &s, &cur, b, &err), EDDY_OK);
+	cr_assert_eq(fmt_parse_next(FMT_CSV, &s, &cur, b, &err), EDDY_OK);
+	cr_assert_eq(fmt_parse_next(FMT_CSV, &s, &cur, b, &err), EDDY_EEMPTY);
+	cr_assert_eq(b->n, 2);
+	uint32_t l;
+	const char *p = batch_get_str(b, 0, 1, &l);
+	cr_assert(l == 4 && memcmp(p, "q,\"r", 4) == 0);
+	p = batch_get_str(b, 1, 0, &l);
+	cr_assert(l == 1 && p[0] == 'z');
+	batch_free(b);
 	schema_clear(&s);
 }

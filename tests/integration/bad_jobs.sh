@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Bad jobs and bad input for `eddy run`: every case gets the exact exit code (0 done,
+# 1 job failed, 2 bad usage or config) and a message naming where the problem is, and
+# nothing crashes (no exit code >= 124, no sanitizer report) or hangs. Fixtures are in
+# tests/bad/; tests/bad/job.yaml is a small valid job the input cases point at a fixture
+# with --set.
+#
+# usage: bad_jobs.sh EDDY SRC BUILD   (set EDDY_TEST_TIMEOUT=seconds for slow builds)
+set -u
+eddy=$1; src=$2; work=$3/bad_jobs
+rm -rf "$work"; mkdir -p "$work"
+. "$src/tests/integration/lib.sh"
+cd "$src"
+limit=${EDDY_TEST_TIMEOUT:-10}
+job=tests/bad/job.yaml
+
+# run NAME WANT_RC ARGS...: runs `eddy ARGS` with a time limit into $work/NAME.{stdout,stderr}
+# and checks the exit code; a hang, a signal or a sanitizer report fails whatever the code.
+run() {
+  local name=$1 want=$2; shift 2
+  out=$work/$name.stdout err=$work/$name.stderr
+  timeout -k 5 "$limit" "$eddy" "$@" > "$out" 2> "$err"; rc=$?
+  [ $rc -ne 124 ] && [ $rc -ne 137 ] || { cat "$err"; fail "$name: eddy $* hung (> $limit s)"; }
+  [ $rc -lt 124 ] || { cat "$err"; fail "$name: eddy $* crashed (exit $rc)"; }
+  ! grep -qE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$err" ||
+    { cat "$err"; fail "$name: sanitizer report"; }
+  [ $rc -eq "$want" ] || { cat "$err"; fail "$name: eddy $* exited $rc, want $want"; }
+}
+
+# line NAME TEXT: stderr has the line TEXT, exactly.
+line() {
+  grep -qxF -- "$2" "$err" || { cat "$err"; fail "$1: stderr lacks the line: $2"; }
+}
+
+# line_re NAME ERE: stderr has a whole line matching ERE.
+line_re() {
+  grep -qxE -- "$2" "$err" || { cat "$err"; fail "$1: stderr has no line matching: $2"; }
+}
+
+# only NAME TEXT: stderr is exactly TEXT (one line).
+only() {
+  [ "$(cat "$err")" = "$2" ] || { cat "$err"; fail "$1: stderr is not exactly: $2"; }
+}
+
+# re_quote TEXT: TEXT as an ERE matching it literally.
+re_quote() { printf '%s' "$1" | sed 's/[][\\.*^$+?(){}|]/\\&/g'; }
+
+# failed NAME REASON: the job failed with a line "eddy run: job bad failed: ..." ending in
+# REASON (the location and the reason are exact; the supervision wrapper is not).
+failed() {
+  line_re "$1" "eddy run: job bad failed: (.*: )?$(re_quote "$2")"
+}
+
+# input NAME FILE WANT_RC: runs tests/bad/job.yaml on FILE.
+input() {
+  local name=$1 file=$2 want=$3
+  run "$name" "$want" run "$job" --set "sources.flights.path=$file" --set "sinks.out.path=$work/out-$name"
+}
+
+# summary NAME JOB IN OUT LATE SKIPPED DEAD: the summary line of a finished job.
+summary() {
+  line_re "$1" "eddy run: job $2 finished in [0-9]+\.[0-9]{3} s: $3 records in, $4 out, $5 late dropped, $6 skipped, $7 dead letters"
+}
+
+# rows NAME DIR EXPECTED: the part files in DIR hold exactly the lines EXPECTED (header
+# once per part file, rows in any order).
+rows() {
+  printf '%s\n' "$3" > "$work/$1.expected"
+  same_rows "$work/$1.expected" "$2" || fail "$1: wrong result"
+}
+
+hdr=window_start,window_end,origin,flights,total_delay
+day='2001-01-01 00:00:00,2001-01-02 00:00:00'
+
+# --- bad input: exit 1, FILE:LINE:COL and the reason --------------------------------
+input good tests/bad/good.csv 0
+summary good bad 3 2 0 0 0
+rows good "$work/out-good" "$hdr
+$day,ANC,1,-13
+$day,ROC,2,12"
+echo "ok: good (the fixture job works)"
+
+# 4 fields instead of 5: the column is where the missing field should start
+input short_row tests/bad/short_row.csv 1
+line_re short_row "eddy run: job bad failed: (.*: )?tests/bad/short_row\.csv:3:30: expected 5 fields, found 4"
+echo "ok: short_row"
+
+input bad_int tests/bad/bad_int.csv 1
+failed bad_int "tests/bad/bad_int.csv:3:21: field 'delay': 'abc' is not an int"
+echo "ok: bad_int"
+
+input bad_timestamp tests/bad/bad_ts.csv 1
+failed bad_timestamp "tests/bad/bad_ts.csv:3:1: field 'date': '2001-13-45 99:02:00' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 or epoch ms)"
+echo "ok: bad_timestamp"
+
+input unterminated_quote tests/bad/unterminated.csv 1
+failed unterminated_quote "tests/bad/unterminated.csv:3:27: unterminated quoted field"
+echo "ok: unterminated_quote"
+
+input header_mismatch tests/bad/header_mismatch.csv 1
+failed header_mismatch "tests/bad/header_mismatch.csv:1:1: header has 'origin' where the schema has 'date'"
+echo "ok: header_mismatch"
+
+# a 0-byte file with header: true is an empty table: no records, exit 0, header-only output
+[ -f tests/bad/empty.csv ] && [ ! -s tests/bad/empty.csv ] || fail "tests/bad/empty.csv must be 0 bytes"
+input empty tests/bad/empty.csv 0
+summary empty bad 0 0 0 0 0
+rows empty "$work/out-empty" "$hdr"
+echo "ok: empty"
+
+input header_only tests/bad/header_only.csv 0
+summary header_only bad 0 0 0 0 0
+rows header_only "$work/out-header_only" "$hdr"
+echo "ok: header_only"
+
+input missing tests/bad/does-not-exist.csv 1
+failed missing "tests/bad/does-not-exist.csv: cannot open: No such file or directory"
+echo "ok: missing"
+
+# a gzip stream cut in half: an error naming the file, never a silent partial result
+gzip -nc tests/bad/good.csv > "$work/full.csv.gz"
+head -c $(($(stat -c %s "$work/full.csv.gz") / 2)) "$work/full.csv.gz" > "$work/half.csv.gz"
+input truncated_gz "$work/half.csv.gz" 1
+line_re truncated_gz "eddy run: job bad failed: (.*: )?$(re_quote "$work/half.csv.gz"): .*(unexpected end of file|truncated).*"
+! grep -qF '<fd:' "$err" || { cat "$err"; fail "truncated_gz: the message shows zlib's internal file name <fd:N>"; }
+echo "ok: truncated_gz"
+
+# a UTF-8 byte order mark (Excel writes one) before the header is not part of the first
+# column's name: the file reads as if it were not there
+input bom tests/bad/bom.csv 0
+summary bom bad 3 2 0 0 0
+rows bom "$work/out-bom" "$hdr
+$day,ANC,1,-13
+$day,ROC,2,12"
+echo "ok: bom"
+
+# --- bad config: exit 2, FILE:LINE:COL and a suggestion where one is close -----------
+config() { # config NAME MESSAGE: eddy run tests/bad/NAME.yaml exits 2 printing MESSAGE only
+  run "$1" 2 run "tests/bad/$1.yaml"
+  only "$1" "eddy run: tests/bad/$1.yaml:$2"
+  echo "ok: $1"
+}
+config invalid_yaml "7:6: invalid YAML: did not find expected ',' or '}' while parsing a flow mapping at 6:13"
+config unknown_connector "4:16: 'connector' must be one of file, datagen, got 'kafak'"
+config unknown_operator "10:19: 'type' must be one of filter, map, window, union, got 'filtre' (did you mean 'filter'?)"
+config unknown_key "2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
+config unknown_input "10:34: input 'flihgts' names no source, operator or side output (did you mean 'flights'?)"
+config cycle "10:34: the graph has a cycle through 'a': an operator cannot consume its own output"
+config type_error_plus "10:57: where: operator '+' cannot add string and int"
+config type_error_notbool "10:50: where: the condition must be bool, got int"
+
+run check_ok 0 check "$job"
+echo "ok: check_ok"
+run check_bad 2 check tests/bad/unknown_key.yaml
+only check_bad "eddy check: tests/bad/unknown_key.yaml:2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
+[ ! -s "$out" ] || fail "check_bad: printed a plan for an invalid job"
+echo "ok: check_bad"
+
+# --- on_error: skip and dead_letter ------------------------------------------------
+# mixed.csv: 5 rows, 2 bad (line 3 'abc' in delay, line 5 a bad date)
+mixed_result="$hdr
+$day,ANC,2,-3
+$day,ROC,1,7"
+
+run skip 0 run tests/bad/skip.yaml --set "sinks.out.path=$work/out-skip"
+summary skip skip 3 2 0 2 0
+rows skip "$work/out-skip" "$mixed_result"
+echo "ok: skip"
+
+run dead_letter 0 run tests/bad/dead_letter.yaml --set "sinks.out.path=$work/out-dead" \
+  --set "sinks.dead.path=$work/dead-letters"
+summary dead_letter dead 3 4 0 0 2
+rows dead_letter "$work/out-dead" "$mixed_result"
+rows dead_letter_file "$work/dead-letters" "file,line,error,record
+tests/bad/mixed.csv,3,column 21: field 'delay': 'abc' is not an int,\"2001-01-01 00:02:00,abc,528,ROC,ORD\"
+tests/bad/mixed.csv,5,\"column 1: field 'date': 'not a date' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 or epoch ms)\",\"not a date,1,2,SFO,LAX\""
+echo "ok: dead_letter"
+
+# a stray quote inside an unquoted field (line 3) is one bad record: the records after it
+# are read as usual, not swallowed into it
+run skip_stray_quote 0 run tests/bad/skip.yaml --set sources.flights.path=tests/bad/stray_quote.csv \
+  --set "sinks.out.path=$work/out-skip_stray_quote"
+summary skip_stray_quote skip 4 4 0 1 0
+rows skip_stray_quote "$work/out-skip_stray_quote" "$hdr
+$day,A,1,1
+$day,G,1,1
+$day,I,1,1
+$day,K,1,1"
+echo "ok: skip_stray_quote"
+
+# --- --set and the command line: exit 2 ---------------------------------------------
+setcase() { # setcase NAME MESSAGE KEY=VALUE
+  run "$1" 2 run "$job" --set "$3"
+  only "$1" "eddy run: $2"
+  echo "ok: $1"
+}
+setcase set_no_equals "--set: expected KEY=VALUE, got 'parallelism'" parallelism
+setcase set_empty_key "--set: expected KEY=VALUE, got '=1'" =1
+setcase set_empty_segment "--set sources..path=x: empty segment in key 'sources..path'" sources..path=x
+setcase set_unknown_id "--set sources.nope.path=x: no entry with id 'nope' in sources" sources.nope.path=x
+setcase set_unknown_key "--set sources.flights.nosuch: unknown key 'nosuch' in a file source" sources.flights.nosuch=x
+setcase set_not_int "--set parallelism: 'parallelism' must be an integer, got 'abc'" parallelism=abc
+setcase set_zero "--set parallelism: 'parallelism' must be between 1 and 128, got 0" parallelism=0
+setcase set_scalar "--set sources.flights.path.x=1: 'sources.flights.path' is a scalar, not a map" sources.flights.path.x=1
+setcase set_enum "--set sources.flights.connector: 'connector' must be one of file, datagen, got 'fiel' (did you mean 'file'?)" sources.flights.connector=fiel
+
+run set_no_value 2 run "$job" --set
+only set_no_value "eddy run: --set needs a value"
+echo "ok: set_no_value"
+
+run no_file 2 run
+[ "$(head -1 "$err")" = "usage: eddy run JOB.yaml [--set KEY=VALUE ...] [--workers N]" ] ||
+  { cat "$err"; fail "no_file: no usage on stderr"; }
+echo "ok: no_file"
+
+run unknown_option 2 run "$job" --frob
+[ "$(head -1 "$err")" = "eddy run: unknown option --frob" ] || { cat "$err"; fail "unknown_option"; }
+line unknown_option "usage: eddy run JOB.yaml [--set KEY=VALUE ...] [--workers N]"
+echo "ok: unknown_option"
+
+run two_files 2 run "$job" tests/bad/skip.yaml
+only two_files "eddy run: one job file only (got $job and tests/bad/skip.yaml)"
+echo "ok: two_files"
+
+run missing_job 2 run tests/bad/no-such-job.yaml
+only missing_job "eddy run: tests/bad/no-such-job.yaml: cannot open: No such file or directory"
+echo "ok: missing_job"
+
+run bad_workers 2 run "$job" --workers 0
+only bad_workers "eddy run: --workers takes a number from 1 to 1024"
+echo "ok: bad_workers"
+
+echo "all bad-job tests passed"
