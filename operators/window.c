@@ -66,6 +66,8 @@ typedef struct wstate {
 	ev_batch *out, *late;
 	char *kbuf;
 	size_t kcap;
+	int argf[EV_MAX_FIELDS];  /* per aggregate: its argument's field, or -1 */
+	int keyf[EV_MAX_FIELDS];  /* per key: its field, or -1 */
 } wstate;
 
 static int64_t floor_mod(int64_t a, int64_t b)
@@ -238,7 +240,7 @@ static eddy_err key_encode(wstate *s, task *t, const ev_batch *b, uint32_t r, ui
 	size_t n = 0;
 	expr_scratch *sc = task_scratch(t);
 	for (uint32_t k = 0; k < c->nkeys; k++) {
-		int f = expr_field(c->keys[k]);
+		int f = s->keyf[k];
 		ev_val v = f >= 0 ? batch_get_val(b, r, (uint32_t)f) : expr_eval(c->keys[k], b, r, sc);
 		size_t need = n + 1 + 8 + (v.type == EV_STRING ? v.s.len : 0);
 		if (key_reserve(s, need) != EDDY_OK)
@@ -527,16 +529,44 @@ static eddy_err update(task *t, wstate *s, wentry *e, const ev_batch *b, uint32_
 	expr_scratch *sc = task_scratch(t);
 	for (uint32_t a = 0; a < c->naggs; a++) {
 		const agg_spec *g = &c->aggs[a];
+		acc *x = &e->accs[a];
+		int f = s->argf[a];
+		if (g->arg == NULL) { /* count() */
+			x->n++;
+			continue;
+		}
+		if (f >= 0 && g->type == EV_INT && g->fn <= AGG_AVG) { /* an int field: inline */
+			if (batch_is_null(b, r, (uint32_t)f))
+				continue;
+			int64_t v = batch_get_int(b, r, (uint32_t)f);
+			switch (g->fn) {
+			case AGG_COUNT:
+				break;
+			case AGG_MIN:
+				if (x->n == 0 || v < x->i)
+					x->i = v;
+				break;
+			case AGG_MAX:
+				if (x->n == 0 || v > x->i)
+					x->i = v;
+				break;
+			default: /* sum, avg */
+				if (__builtin_add_overflow(x->i, v, &x->i))
+					return task_fail(t, "%s overflows a 64-bit integer",
+					                 g->fn == AGG_SUM ? "sum" : "avg");
+			}
+			x->n++;
+			continue;
+		}
 		ev_val v = { .type = EV_NULL };
-		if (g->arg) {
-			int f = expr_field(g->arg);
+		{
 			v = f >= 0 ? batch_get_val(b, r, (uint32_t)f) : expr_eval(g->arg, b, r, sc);
 			if (g->type == EV_FLOAT && v.type == EV_INT) {
 				v.type = EV_FLOAT;
 				v.f = (double)v.i;
 			}
 		}
-		eddy_err err = acc_add(t, g, &e->accs[a], v, ts);
+		eddy_err err = acc_add(t, g, x, v, ts);
 		if (err != EDDY_OK)
 			return err;
 	}
@@ -736,6 +766,10 @@ static eddy_err window_open(task *t, void **state)
 		return EDDY_ENOMEM;
 	s->c = task_node_of(t)->conf;
 	s->wm = WM_MIN;
+	for (uint32_t a = 0; a < s->c->naggs; a++)
+		s->argf[a] = s->c->aggs[a].arg ? expr_field(s->c->aggs[a].arg) : -1;
+	for (uint32_t k = 0; k < s->c->nkeys; k++)
+		s->keyf[k] = expr_field(s->c->keys[k]);
 	*state = s;
 	return EDDY_OK;
 }

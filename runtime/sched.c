@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,8 +153,10 @@ eddy_err sched_create(const sched_opts *opts, sched **out)
 	}
 	if (o.max_tasks == 0)
 		o.max_tasks = 65536;
-	if (o.spin_us == 0)
-		o.spin_us = 50;
+	if (o.spin_us == 0) {
+		const char *e = getenv("EDDY_SPIN_US");
+		o.spin_us = e ? (uint32_t)atoi(e) : 10;
+	}
 	if (o.workers > 1024 || o.max_tasks > (1u << 24))
 		return EDDY_EINVAL;
 	sched *s = rt_calloc(1, sizeof(*s));

@@ -24,7 +24,8 @@ struct sched_task {
 typedef struct sched_opts {
 	uint32_t workers;   /* worker threads; 0 = number of online cores */
 	uint32_t max_tasks; /* run queue size: tasks that may be ready at once; 0 = 65536 */
-	uint32_t spin_us;   /* how long an idle worker polls before sleeping; 0 = 50 */
+	uint32_t spin_us;   /* how long an idle worker polls before sleeping; 0 = the
+	                       environment's EDDY_SPIN_US, else 10 */
 } sched_opts;
 
 /* sched_create makes a scheduler (threads are started by sched_start). opts may be NULL

@@ -120,32 +120,6 @@ eddy_err batch_set_str(ev_batch *b, uint32_t r, uint32_t c, const char *p, size_
 	return EDDY_OK;
 }
 
-ev_val batch_get_val(const ev_batch *b, uint32_t r, uint32_t c)
-{
-	ev_val v = { .type = EV_NULL };
-	if (batch_is_null(b, r, c))
-		return v;
-	v.type = b->schema->fields[c].type;
-	switch (v.type) {
-	case EV_INT:
-	case EV_TIMESTAMP:
-		v.i = batch_get_int(b, r, c);
-		break;
-	case EV_FLOAT:
-		v.f = batch_get_float(b, r, c);
-		break;
-	case EV_BOOL:
-		v.b = batch_get_bool(b, r, c);
-		break;
-	case EV_STRING:
-		v.s.p = batch_get_str(b, r, c, &v.s.len);
-		break;
-	default:
-		v.type = EV_NULL;
-	}
-	return v;
-}
-
 eddy_err batch_set_val(ev_batch *b, uint32_t r, uint32_t c, ev_val v)
 {
 	ev_type ft = b->schema->fields[c].type;
@@ -294,16 +268,28 @@ static bool digits(const char *s, size_t n, unsigned *out)
 
 static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
+/* The day of the last date parsed on this thread: consecutive records mostly share it. */
+static _Thread_local char last_date[10];
+static _Thread_local int64_t last_days;
+
 bool ev_ts_parse(const char *s, size_t len, int64_t *ms)
 {
 	unsigned y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
 	if (len >= 10 && s[4] == '-' && s[7] == '-') {
-		if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d))
-			return false;
-		if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
-			return false;
-		if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-			return false;
+		int64_t days;
+		if (memcmp(s, last_date, 10) == 0) {
+			days = last_days;
+		} else {
+			if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d))
+				return false;
+			if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+				return false;
+			if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+				return false;
+			days = ev_days_from_civil(y, mo, d);
+			memcpy(last_date, s, 10);
+			last_days = days;
+		}
 		size_t i = 10;
 		int64_t offset_min = 0;
 		if (i < len) {
@@ -341,7 +327,6 @@ bool ev_ts_parse(const char *s, size_t len, int64_t *ms)
 			if (i != len)
 				return false;
 		}
-		int64_t days = ev_days_from_civil(y, mo, d);
 		*ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + frac;
 		return true;
 	}

@@ -176,7 +176,31 @@ static inline const char *batch_get_str(const ev_batch *b, uint32_t r, uint32_t 
 eddy_err batch_set_str(ev_batch *b, uint32_t r, uint32_t c, const char *p, size_t len);
 
 /* batch_get_val reads field c of record r as an ev_val (EV_NULL when null). */
-ev_val batch_get_val(const ev_batch *b, uint32_t r, uint32_t c);
+static inline ev_val batch_get_val(const ev_batch *b, uint32_t r, uint32_t c)
+{
+	ev_val v = { .type = EV_NULL };
+	if (batch_is_null(b, r, c))
+		return v;
+	v.type = b->schema->fields[c].type;
+	switch (v.type) {
+	case EV_INT:
+	case EV_TIMESTAMP:
+		v.i = batch_get_int(b, r, c);
+		break;
+	case EV_FLOAT:
+		v.f = batch_get_float(b, r, c);
+		break;
+	case EV_BOOL:
+		v.b = batch_get_bool(b, r, c);
+		break;
+	case EV_STRING:
+		v.s.p = batch_get_str(b, r, c, &v.s.len);
+		break;
+	default:
+		v.type = EV_NULL;
+	}
+	return v;
+}
 /* batch_set_val writes v (of the field's type, or EV_NULL) into field c of record r;
  * an int is converted when the field is float. Errors: as batch_set_str, EDDY_EINVAL on
  * a type the field cannot hold. */
