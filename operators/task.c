@@ -282,9 +282,10 @@ static void task_fini(actor *self, void *state)
 {
 	(void)self;
 	task *t = state;
-	if (t->opened && t->node->op->close)
-		t->node->op->close(t, t->op_state);
+	if ((t->opened || t->op_state) && t->node->op->close)
+		t->node->op->close(t, t->op_state); /* also a state open left half-built */
 	t->opened = false;
+	t->op_state = NULL;
 	const task_node *n = t->node;
 	if (t->routes) {
 		for (uint32_t p = 0; p < n->nports; p++) {

@@ -96,7 +96,9 @@ typedef struct op_def {
 	eddy_err (*end)(task *t, void *state, bool final);
 	/* any other message (sources: MSG_CHUNK, MSG_CONTINUE, MSG_TIMER). May be NULL. */
 	eddy_err (*message)(task *t, void *state, rt_msg *m);
-	void (*close)(task *t, void *state); /* may be NULL */
+	/* close releases the state; also called when open failed after setting *state, so it
+	 * must cope with a half-built state. May be NULL. */
+	void (*close)(task *t, void *state);
 } op_def;
 
 /* One operator of the physical plan, shared read-only by its subtasks. */

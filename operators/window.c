@@ -771,7 +771,8 @@ static eddy_err window_open(task *t, void **state)
 	for (uint32_t k = 0; k < s->c->nkeys; k++)
 		s->keyf[k] = expr_field(s->c->keys[k]);
 	*state = s;
-	return EDDY_OK;
+	/* kbuf is never NULL, also for a global window's empty key */
+	return key_reserve(s, 256);
 }
 
 static void window_close(task *t, void *state)
