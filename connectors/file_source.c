@@ -156,21 +156,31 @@ static ssize_t fill(reader *r, char *msg, size_t msize)
 	return n;
 }
 
+/* refill stops if asked to, else reads more into buf: returns the bytes read (0 at the
+ * end of the file), or -1 once it has sent the end (stopped, or failed with the reason). */
+static ssize_t refill(reader *r)
+{
+	char msg[512];
+	if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
+		send_end(r, false, NULL);
+		return -1;
+	}
+	ssize_t n = fill(r, msg, sizeof(msg));
+	if (n < 0) {
+		send_end(r, false, n == -2 ? NULL : msg);
+		return -1;
+	}
+	r->len += (size_t)n;
+	return n;
+}
+
 /* read_whole: one reader takes every record (p = 1 or .gz); chunks end at record ends. */
 static void read_whole(reader *r)
 {
-	char msg[512];
 	for (;;) {
-		if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
-			send_end(r, false, NULL);
+		ssize_t n = refill(r);
+		if (n < 0)
 			return;
-		}
-		ssize_t n = fill(r, msg, sizeof(msg));
-		if (n < 0) {
-			send_end(r, false, n == -2 ? NULL : msg);
-			return;
-		}
-		r->len += (size_t)n;
 		size_t whole = n == 0 ? r->len : fmt_frame((fmt_kind)r->c->format, r->buf, r->len);
 		if (whole > 0) {
 			/* line 0: the chunk continues the previous one (the parser counts) */
@@ -189,7 +199,6 @@ static void read_whole(reader *r)
 /* read_split: this subtask's records of a plain file (see the top of the file). */
 static void read_split(reader *r)
 {
-	char msg[512];
 	int64_t line = 1;      /* line of buf[pos] */
 	int64_t off = 0;       /* file offset of buf[0] */
 	size_t pos = 0;        /* next record start in buf */
@@ -198,16 +207,9 @@ static void read_split(reader *r)
 	int64_t run_line = 0;
 	bool in_run = false;
 	for (;;) {
-		if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
-			send_end(r, false, NULL);
+		ssize_t n = refill(r);
+		if (n < 0)
 			return;
-		}
-		ssize_t n = fill(r, msg, sizeof(msg));
-		if (n < 0) {
-			send_end(r, false, n == -2 ? NULL : msg);
-			return;
-		}
-		r->len += (size_t)n;
 		/* walk the complete records; without quotes in the buffer a record ends at the
 		 * next newline (memchr), otherwise quotes are tracked byte by byte */
 		bool quotes = csv && memchr(r->buf + pos, '"', r->len - pos) != NULL;
