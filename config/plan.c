@@ -5,6 +5,8 @@
 #include "../runtime/alloc.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -1101,8 +1103,35 @@ static eddy_err wire(plan *p)
 	return EDDY_OK;
 }
 
+/* clear_parts removes the part files (part-<n>.csv / part-<n>.jsonl) an earlier run left
+ * in a file sink's directory, so the directory holds this run's output only. Other files
+ * are left alone. */
+static void clear_parts(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		const char *n = e->d_name;
+		if (strncmp(n, "part-", 5) != 0)
+			continue;
+		size_t k = 5;
+		while (isdigit((unsigned char)n[k]))
+			k++;
+		if (k == 5 || (strcmp(n + k, ".csv") != 0 && strcmp(n + k, ".jsonl") != 0))
+			continue;
+		char path[4096];
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, n) < sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+}
+
 eddy_err plan_start(plan *p, asys *sys)
 {
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		if (p->nodes[i].op == &file_sink_op)
+			clear_parts(((const sink_conf *)p->nodes[i].conf)->path);
 	if (p->children == NULL) {
 		eddy_err e = wire(p);
 		if (e != EDDY_OK)

@@ -29,7 +29,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err);
  * inputs with their partitioning, output schema). */
 void plan_print(const plan *p, FILE *f);
 
-/* plan_start spawns the job supervisor (one_for_all; without checkpoints a failed task
+/* plan_start removes the part files an earlier run left in each file sink's directory,
+ * then spawns the job supervisor (one_for_all; without checkpoints a failed task
  * fails the job: restart intensity 0, as Flink's no-restart strategy when checkpointing
  * is off) and every task under it. Errors: as actor_spawn. */
 eddy_err plan_start(plan *p, asys *sys);

@@ -61,3 +61,11 @@ idle_case waiting --set sources.quiet.watermark.idle_timeout=0s
 printf 'window_start,window_end,k,n,total\n2024-01-01 00:00:00,2024-01-01 00:10:00,a,3,103\n2024-01-01 00:10:00,2024-01-01 00:20:00,a,1,3\n' > "$work/waiting.expected"
 same_rows "$work/waiting.expected" "$work/waiting" || fail "without idleness the windows must wait for the quiet source"
 echo "ok: an idle source stops holding the watermark back; without idle_timeout windows wait"
+
+# a file sink replaces the part files of an earlier run (and leaves other files alone)
+run_job rerun-p2 tests/jobs/hourly.yaml --set "sinks.out.path=$work/rerun" --set "sinks.late.path=$work/rerun-late"
+touch "$work/rerun/notes.txt"
+run_job rerun-p1 tests/jobs/hourly.yaml --set parallelism=1 --set "sinks.out.path=$work/rerun" --set "sinks.late.path=$work/rerun-late"
+[ "$(cd "$work/rerun" && echo *)" = "notes.txt part-0.csv" ] || fail "rerun: left $(cd "$work/rerun" && echo *)"
+same_rows tests/jobs/hourly.expected.csv "$work/rerun" || fail "rerun: rows"
+echo "ok: a rerun with fewer subtasks leaves no stale part files"
