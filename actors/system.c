@@ -108,7 +108,7 @@ eddy_err asys_create(const asys_opts *opts, asys **out)
 	if ((err = sched_create(&so, &sys->sched)) != EDDY_OK)
 		goto fail;
 	sched_opts io = { .workers = o->io_workers ? o->io_workers : 2,
-		          .max_tasks = o->max_actors, .spin_us = 20 };
+		          .max_tasks = o->max_actors };
 	if ((err = sched_create(&io, &sys->io_sched)) != EDDY_OK)
 		goto fail;
 	if ((err = timers_create(sys->clock, &sys->timers)) != EDDY_OK)
