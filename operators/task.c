@@ -372,16 +372,21 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 
 /* input_watermark: the minimum over channels that are not idle, where a channel that
  * ended finally counts as +inf (its source emitted its last watermark, as Flink's
- * MAX_WATERMARK at the end of input) and one that ended otherwise (a stopped job) does not
- * count; unchanged (cur) if no channel counts (every open one is idle). *all_idle: every
- * open channel is idle. */
+ * MAX_WATERMARK at the end of input) and one that ended otherwise (a stopped job) counts
+ * with its last watermark; unchanged (cur) if no channel counts (every open one is idle).
+ * *all_idle: every open channel is idle. */
 static int64_t input_watermark(const task *t, bool *all_idle)
 {
 	int64_t min = WM_MAX;
 	bool counted = false, any_open = false, any_active = false;
 	for (uint32_t c = 0; c < t->node->nchannels; c++) {
-		if (t->eos[c] == 1)
+		if (t->eos[c] == 1) { /* stopped: holds at its last watermark, so windows still
+		                         * waiting for its data never fire incomplete */
+			counted = true;
+			if (t->wm[c] < min)
+				min = t->wm[c];
 			continue;
+		}
 		if (t->eos[c] == 2) {
 			counted = true;
 			continue;

@@ -145,8 +145,11 @@ uint64_t mbox_discard_data(mbox *mb)
 
 uint32_t mbox_len(const mbox *mb)
 {
-	uint64_t t = atomic_load_explicit(&((mbox *)mb)->tail, memory_order_acquire);
+	/* head (pushes) before tail (pops): what happens between the two reads can only make
+	 * the result smaller, never larger than the length at some moment (<= capacity).
+	 * Read the other way round, a pop and a push in between gave capacity + 1. */
 	uint64_t h = atomic_load_explicit(&((mbox *)mb)->head, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&((mbox *)mb)->tail, memory_order_acquire);
 	return h > t ? (uint32_t)(h - t) : 0;
 }
 

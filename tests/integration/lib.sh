@@ -31,6 +31,7 @@ same_rows() {
 # run_job NAME YAML [--set ...]: runs eddy run, failing the test on a non-zero exit.
 run_job() {
   local name=$1; shift
-  "$eddy" run "$@" > "$work/$name.stdout" 2> "$work/$name.stderr" ||
-    { cat "$work/$name.stderr"; fail "$name: eddy run $* exited $?"; }
+  local rc=0
+  "$eddy" run "$@" > "$work/$name.stdout" 2> "$work/$name.stderr" || rc=$?
+  [ $rc -eq 0 ] || { cat "$work/$name.stderr"; fail "$name: eddy run $* exited $rc"; }
 }

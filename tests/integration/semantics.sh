@@ -51,7 +51,9 @@ idle_case() { # idle_case NAME [--set ...]
   sleep 1                  # well past the 200 ms idle timeout
   echo "2024-01-01 00:05:00,a,100" >&3
   exec 3>&-                # end of the quiet source
-  wait $pid || { cat "$work/$name.stderr"; fail "$name: eddy exited $?"; }
+  local rc=0
+  wait $pid || rc=$?
+  [ $rc -eq 0 ] || { cat "$work/$name.stderr"; fail "$name: eddy exited $rc"; }
 }
 idle_case idle
 printf 'window_start,window_end,k,n,total\n2024-01-01 00:00:00,2024-01-01 00:10:00,a,2,3\n2024-01-01 00:10:00,2024-01-01 00:20:00,a,1,3\n' > "$work/idle.expected"
