@@ -84,8 +84,10 @@ bool mbox_pop_data(mbox *mb, rt_msg *out)
 	if (seq != pos + 1)
 		return false;
 	*out = cell->msg;
-	atomic_store_explicit(&cell->seq, pos + mb->mask + 1, memory_order_release);
+	/* tail first, then free the slot: head - tail never exceeds the capacity, even for
+	 * an instant (a producer can reuse the slot only after its seq is released) */
 	atomic_store_explicit(&mb->tail, pos + 1, memory_order_release);
+	atomic_store_explicit(&cell->seq, pos + mb->mask + 1, memory_order_release);
 	return true;
 }
 
