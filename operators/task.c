@@ -144,14 +144,6 @@ static inline uint64_t hash_row(expr *const *keys, const int *keyf, uint32_t nke
 	return h;
 }
 
-uint64_t task_hash_key(expr *const *keys, uint32_t nkeys, const ev_batch *b, uint32_t r,
-                       expr_scratch *sc)
-{
-	int keyf[EV_MAX_FIELDS];
-	for (uint32_t k = 0; k < nkeys && k < EV_MAX_FIELDS; k++)
-		keyf[k] = expr_field(keys[k]);
-	return hash_row(keys, keyf, nkeys, b, r, sc);
-}
 
 static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
 {
@@ -169,10 +161,12 @@ static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
 	}
 	eddy_err err = EDDY_OK;
 	int keyf[EV_MAX_FIELDS];
+	bool exprs = false; /* a key is an expression (may use the scratch) */
 	for (uint32_t k = 0; k < r->nkeys; k++)
-		keyf[k] = expr_field(r->keys[k]);
+		exprs |= (keyf[k] = expr_field(r->keys[k])) < 0;
 	for (uint32_t i = 0; i < b->n && err == EDDY_OK; i++) {
-		expr_scratch_reset(&t->scratch);
+		if (exprs)
+			expr_scratch_reset(&t->scratch);
 		uint64_t h = hash_row(r->keys, keyf, r->nkeys, b, i, &t->scratch);
 		uint32_t kg = (uint32_t)(h % r->max_parallelism);
 		uint32_t target = (uint32_t)((uint64_t)kg * r->ntargets / r->max_parallelism);

@@ -158,8 +158,4 @@ eddy_err task_fail(task *t, const char *fmt, ...) __attribute__((format(printf, 
 #define TASK_BATCH 1024u
 ev_batch *task_new_batch(task *t, const ev_schema *schema);
 
-/* task_hash_key hashes the key expressions of row r (as the hash partitioner does). */
-uint64_t task_hash_key(expr *const *keys, uint32_t nkeys, const ev_batch *b, uint32_t r,
-                       expr_scratch *sc);
-
 #endif

@@ -108,7 +108,7 @@ static hitem heap_pop(wstate *s)
 	hitem last = s->heap[--s->nheap];
 	size_t i = 0, n = s->nheap;
 	for (;;) {
-		size_t l = 2 * i + 1, m = i;
+		size_t l = 2 * i + 1;
 		if (l >= n)
 			break;
 		if (l + 1 < n && s->heap[l + 1].time < s->heap[l].time)
@@ -117,7 +117,6 @@ static hitem heap_pop(wstate *s)
 			break;
 		s->heap[i] = s->heap[l];
 		i = l;
-		(void)m;
 	}
 	if (n > 0)
 		s->heap[i] = last;

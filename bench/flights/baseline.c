@@ -1,5 +1,5 @@
 /*
- * The flights-hourly job (tests/jobs/hourly.yaml) as a hand-written single-threaded C loop:
+ * The flights-hourly job (examples/flights_hourly.yaml) as a hand-written single-threaded C loop:
  * the lower bound on cost that eddy is measured against ("Scalability! But at what COST?",
  * McSherry et al., HotOS 2015). Plain C, no SIMD, no threads, but not a straw man: the file is
  * mapped once, each line is parsed in one pass, and the aggregates live in one open-addressing

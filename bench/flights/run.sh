@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/flights/run.sh: the flights-hourly job (tests/jobs/hourly.yaml: tumbling 1 h windows by
+# bench/flights/run.sh: the flights-hourly job (examples/flights_hourly.yaml: tumbling 1 h windows by
 # origin, count/avg/max of delay) over the 3,000,000 flights of ../shared/data/flights-3m.csv.gz,
 # timed for
 #   eddy at parallelism 1 and 2 from the plain CSV, eddy at parallelism 1 from the .gz,
@@ -104,7 +104,7 @@ record() { # NAME
 eddy_run() { # NAME INPUT PARALLELISM
 	local out=$tmp/$1.out late=$tmp/$1.late
 	rm -rf "$out" "$late"
-	measure "$1" "$eddy" run tests/jobs/hourly.yaml --set "sources.flights.path=$2" \
+	measure "$1" "$eddy" run examples/flights_hourly.yaml --set "sources.flights.path=$2" \
 		--set "sinks.out.path=$out" --set "sinks.late.path=$late" --set "parallelism=$3"
 	record "$1"
 	grep -q "finished in .*: $events records in" "$tmp/$1.log" ||

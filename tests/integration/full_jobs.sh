@@ -30,7 +30,7 @@ for p in 1 2; do
   for input in flights-3m flights-3m-disordered; do
     t0=$(date +%s%N)
     out=$work/hourly-$input-p$p
-    run_job "hourly-$input-p$p" tests/jobs/hourly.yaml --set parallelism=$p \
+    run_job "hourly-$input-p$p" examples/flights_hourly.yaml --set parallelism=$p \
       --set "sources.flights.path=$data/$input.csv.gz" \
       --set "sinks.out.path=$out" --set "sinks.late.path=$work/late-$input-p$p"
     same_rows "$hourly" "$out" || fail "hourly job on $input.csv.gz at parallelism $p"
@@ -41,7 +41,7 @@ done
 # a plain file split into byte ranges across the source's subtasks
 zcat "$data/flights-3m-disordered.csv.gz" > "$work/disordered.csv"
 t0=$(date +%s%N)
-run_job hourly-plain tests/jobs/hourly.yaml --set parallelism=2 \
+run_job hourly-plain examples/flights_hourly.yaml --set parallelism=2 \
   --set "sources.flights.path=$work/disordered.csv" \
   --set "sinks.out.path=$work/hourly-plain" --set "sinks.late.path=$work/late-plain"
 same_rows "$hourly" "$work/hourly-plain" || fail "hourly job on the plain disordered file"
@@ -51,7 +51,7 @@ ran "hourly by origin, plain disordered CSV split across 2 subtasks: equal" "$t0
 # (every row is a row of the full result); a stopped source holds the watermark back
 for delay in 0.2 0.4; do
   out=$work/stopped-$delay
-  "$eddy" run tests/jobs/hourly.yaml --set parallelism=4 --set "sources.flights.path=$work/disordered.csv" \
+  "$eddy" run examples/flights_hourly.yaml --set parallelism=4 --set "sources.flights.path=$work/disordered.csv" \
     --set "sinks.out.path=$out" --set "sinks.late.path=$out-late" > /dev/null 2> "$work/stopped.stderr" &
   pid=$!
   sleep $delay
@@ -76,7 +76,7 @@ ran "delay > 15, daily by route: 269,276 rows equal" "$t0"
 # late data: with a 1 minute bound on the disordered file some flights are late; every
 # flight is either counted in a window or written to the late output, exactly once
 t0=$(date +%s%N)
-run_job late tests/jobs/hourly.yaml --set parallelism=2 \
+run_job late examples/flights_hourly.yaml --set parallelism=2 \
   --set "sources.flights.path=$data/flights-3m-disordered.csv.gz" \
   --set sources.flights.watermark.max_out_of_orderness=1m \
   --set "sinks.out.path=$work/late-hourly" --set "sinks.late.path=$work/late-late"

@@ -65,9 +65,9 @@ same_rows "$work/waiting.expected" "$work/waiting" || fail "without idleness the
 echo "ok: an idle source stops holding the watermark back; without idle_timeout windows wait"
 
 # a file sink replaces the part files of an earlier run (and leaves other files alone)
-run_job rerun-p2 tests/jobs/hourly.yaml --set "sinks.out.path=$work/rerun" --set "sinks.late.path=$work/rerun-late"
+run_job rerun-p2 examples/flights_hourly.yaml --set "sinks.out.path=$work/rerun" --set "sinks.late.path=$work/rerun-late"
 touch "$work/rerun/notes.txt"
-run_job rerun-p1 tests/jobs/hourly.yaml --set parallelism=1 --set "sinks.out.path=$work/rerun" --set "sinks.late.path=$work/rerun-late"
+run_job rerun-p1 examples/flights_hourly.yaml --set parallelism=1 --set "sinks.out.path=$work/rerun" --set "sinks.late.path=$work/rerun-late"
 [ "$(cd "$work/rerun" && echo *)" = "notes.txt part-0.csv" ] || fail "rerun: left $(cd "$work/rerun" && echo *)"
 same_rows tests/jobs/hourly.expected.csv "$work/rerun" || fail "rerun: rows"
 echo "ok: a rerun with fewer subtasks leaves no stale part files"
