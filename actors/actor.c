@@ -578,6 +578,8 @@ const char *actor_path(const actor *a) { return a->path; }
 actor *actor_parent(const actor *a) { return a->parent; }
 asys *actor_system(const actor *a) { return a->sys; }
 void *actor_state(actor *a) { return a->state; }
+const actor_ops *actor_ops_of(const actor *a) { return a->ops; }
+void *actor_arg(const actor *a) { return a->arg; }
 actor_status actor_get_status(const actor *a) { return atomic_load(&((actor *)a)->status); }
 uint64_t actor_restarts(const actor *a) { return atomic_load(&((actor *)a)->restarts); }
 uint32_t actor_incarnation(const actor *a) { return atomic_load(&((actor *)a)->incarnation); }

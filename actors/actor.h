@@ -171,6 +171,8 @@ const char *actor_path(const actor *a);
 actor *actor_parent(const actor *a);
 asys *actor_system(const actor *a);
 void *actor_state(actor *a); /* self only */
+const actor_ops *actor_ops_of(const actor *a);
+void *actor_arg(const actor *a); /* the spec's arg (borrowed, as given to actor_spawn) */
 actor_status actor_get_status(const actor *a);
 uint64_t actor_restarts(const actor *a);
 uint32_t actor_incarnation(const actor *a); /* times MSG_START has been handled */

@@ -69,6 +69,7 @@ const char *sup_restart_name(sup_restart r)
 	case CHILD_PERMANENT: return "permanent";
 	case CHILD_TRANSIENT: return "transient";
 	case CHILD_TEMPORARY: return "temporary";
+	case CHILD_CRITICAL: return "critical";
 	}
 	return "unknown";
 }
@@ -254,13 +255,26 @@ static void stop_next(actor *self, sup_state *s)
 
 /* ---- failures ---- */
 
-static void escalate(actor *self, sup_state *s, uint32_t i)
+/* escalate stops every child and then fails the supervisor; critical: the restart would
+ * have included critical child `crit` (else the intensity was exceeded). */
+static void escalate(actor *self, sup_state *s, uint32_t i, int crit)
 {
 	char why[256];
 	actor_last_error(s->c[i].a, why, sizeof(why));
-	snprintf(s->reason, sizeof(s->reason),
-	         "reached max restart intensity (%u in %lld ms); last failure: %s: %s",
-	         s->spec->intensity, (long long)s->spec->period_ms, actor_path(s->c[i].a), why);
+	if (crit >= 0 && (uint32_t)crit == i)
+		snprintf(s->reason, sizeof(s->reason),
+		         "%s failed and cannot be restarted (critical: its state would be lost): %s",
+		         actor_path(s->c[i].a), why);
+	else if (crit >= 0)
+		snprintf(s->reason, sizeof(s->reason),
+		         "restarting %s under %s would restart critical %s; last failure: %s: %s",
+		         actor_path(s->c[i].a), sup_strategy_name(s->spec->strategy),
+		         actor_path(s->c[crit].a), actor_path(s->c[i].a), why);
+	else
+		snprintf(s->reason, sizeof(s->reason),
+		         "reached max restart intensity (%u in %lld ms); last failure: %s: %s",
+		         s->spec->intensity, (long long)s->spec->period_ms, actor_path(s->c[i].a),
+		         why);
 	asys_log_event(actor_system(self), actor_path(self), "escalated", "%s", s->reason);
 	s->phase = PH_ESCALATE;
 	set_group_all(s);
@@ -298,20 +312,24 @@ static void handle_exit(actor *self, sup_state *s, uint32_t i, int kind)
 		remove_child(s, i);
 		return;
 	}
-	if (intensity_exceeded(self, s)) {
-		escalate(self, s, i);
+	int crit = -1;
+	s->ngroup = 0;
+	for (uint32_t k = 0; k < s->n; k++) {
+		bool in = s->spec->strategy == SUP_ONE_FOR_ALL ||
+		          (s->spec->strategy == SUP_REST_FOR_ONE && k >= i) || k == i;
+		if (!in)
+			continue;
+		s->group[s->ngroup++] = k;
+		if (crit < 0 && s->c[k].spec->restart == CHILD_CRITICAL && !s->c[k].removed)
+			crit = (int)k;
+	}
+	if (crit >= 0 || intensity_exceeded(self, s)) {
+		escalate(self, s, i, crit);
 		return;
 	}
 	if (now_ms(self) - c->started_ms >= s->spec->period_ms)
 		c->delay_ms = s->spec->backoff_initial_ms;
 	s->trigger = i;
-	s->ngroup = 0;
-	for (uint32_t k = 0; k < s->n; k++) {
-		bool in = s->spec->strategy == SUP_ONE_FOR_ALL ||
-		          (s->spec->strategy == SUP_REST_FOR_ONE && k >= i) || k == i;
-		if (in)
-			s->group[s->ngroup++] = k;
-	}
 	s->phase = PH_STOPPING;
 	s->pos = s->ngroup;
 	stop_next(self, s);
@@ -475,6 +493,21 @@ const actor_ops sup_ops = {
 	.fini = sup_fini,
 	.flags = ACTOR_HANDLES_STOP,
 };
+
+const sup_spec *sup_spec_of(const actor *a)
+{
+	return actor_ops_of(a) == &sup_ops ? actor_arg(a) : NULL;
+}
+
+bool sup_child_restart(const sup_spec *sup, const char *path, sup_restart *out)
+{
+	for (uint32_t i = 0; sup && i < sup->nchildren; i++)
+		if (strcmp(sup->children[i].actor.path, path) == 0) {
+			*out = sup->children[i].restart;
+			return true;
+		}
+	return false;
+}
 
 eddy_err sup_spawn(asys *sys, const char *path, const sup_spec *spec, actor *parent,
                    actor **out)

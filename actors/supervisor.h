@@ -7,7 +7,11 @@
  *    those started after it).
  *  - Restart types: permanent (always restarted), transient (restarted only after a
  *    failure, not after a normal exit), temporary (never restarted; also not when a
- *    sibling's failure stops it under one_for_all / rest_for_one: it is removed).
+ *    sibling's failure stops it under one_for_all / rest_for_one: it is removed), and
+ *    critical — eddy's own, for a child whose state a restart would lose (a window
+ *    without a checkpoint): never restarted; a restart that would include it (its own
+ *    failure, or a sibling's under one_for_all / rest_for_one) escalates at once, as if
+ *    the intensity were exceeded. A normal exit removes it, as transient.
  *  - Restart intensity: more than `intensity` restarts within `period_ms` and the
  *    supervisor stops all its children (reverse start order) and fails itself with the
  *    reason, so its own parent decides; a root supervisor (no parent) fails the system.
@@ -25,7 +29,12 @@
 #include "actor.h"
 
 typedef enum sup_strategy { SUP_ONE_FOR_ONE, SUP_ONE_FOR_ALL, SUP_REST_FOR_ONE } sup_strategy;
-typedef enum sup_restart { CHILD_PERMANENT, CHILD_TRANSIENT, CHILD_TEMPORARY } sup_restart;
+typedef enum sup_restart {
+	CHILD_PERMANENT,
+	CHILD_TRANSIENT,
+	CHILD_TEMPORARY,
+	CHILD_CRITICAL
+} sup_restart;
 
 const char *sup_strategy_name(sup_strategy s);
 const char *sup_restart_name(sup_restart r);
@@ -53,6 +62,14 @@ void sup_spec_defaults(sup_spec *spec);
 /* sup_ops is the ops table of supervisors; a child spec whose ops is &sup_ops and whose
  * arg is a sup_spec is a nested supervisor. */
 extern const actor_ops sup_ops;
+
+/* sup_spec_of returns the spec of supervisor a (its immutable arg), or NULL if a is not
+ * a supervisor. Any thread (the spec outlives the supervisor). */
+const sup_spec *sup_spec_of(const actor *a);
+
+/* sup_child_restart finds the restart type of the child at path in sup's spec; false if
+ * there is none. Any thread. */
+bool sup_child_restart(const sup_spec *sup, const char *path, sup_restart *out);
 
 /* sup_spawn starts a supervisor at path under parent (NULL: a root supervisor) that
  * starts spec's children in order. spec is borrowed and must outlive the supervisor.

@@ -1016,6 +1016,7 @@ static eddy_err wire(plan *p)
 		tn->max_parallelism = p->max_parallelism;
 		tn->stats = &p->stats;
 		tn->is_source = n->role == ROLE_SOURCE;
+		tn->is_sink = n->role == ROLE_SINK;
 		tn->ninputs = n->ninputs;
 		if (n->ninputs && (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
 			return EDDY_ENOMEM;
@@ -1036,8 +1037,10 @@ static eddy_err wire(plan *p)
 			tn->ports[q].schema = &n->schemas[q];
 		if ((n->args = rt_calloc(n->parallelism, sizeof(task_arg))) == NULL)
 			return EDDY_ENOMEM;
-		for (uint32_t s = 0; s < n->parallelism; s++)
+		for (uint32_t s = 0; s < n->parallelism; s++) {
 			n->args[s] = (task_arg){ .node = tn, .subtask = s };
+			task_arg_init(&n->args[s]);
+		}
 	}
 	/* routes: for every consumer input, a route on the producer's port */
 	for (uint32_t i = 0; i < p->nnodes; i++) {
@@ -1091,7 +1094,7 @@ static eddy_err wire(plan *p)
 				           .arg = &n->args[s],
 				           .mailbox_capacity = 16,
 				           .io = n->op->io },
-				.restart = CHILD_TRANSIENT,
+				.restart = n->op->restartable ? CHILD_TRANSIENT : CHILD_CRITICAL,
 			};
 		}
 	}
@@ -1252,6 +1255,8 @@ void plan_free(plan *p)
 		rt_free(tn->ports);
 		rt_free(tn->in_schemas);
 		rt_free(tn->channel_input);
+		for (uint32_t s = 0; n->args && s < n->parallelism; s++)
+			task_arg_clear(&n->args[s]);
 		rt_free(n->args);
 	}
 	for (uint32_t i = 0; i < p->nstreams; i++)

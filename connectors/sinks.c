@@ -2,7 +2,9 @@
  * File and print sinks (operators/ops.h). Both run on the I/O pool (their writes block).
  * A file sink subtask writes DIR/part-<subtask>.csv (a header first) or .jsonl, in
  * buffers of 256 KiB, and closes the file at the end of its input; the print sink
- * writes the same lines to stdout, one whole buffer at a time.
+ * writes the same lines to stdout, one whole buffer at a time. Both are restartable: a
+ * file sink's failed subtask flushes what it took when it closes, and its restart
+ * appends to the part file.
  */
 #include "../operators/ops.h"
 #include "format.h"
@@ -79,9 +81,13 @@ static eddy_err open_common(task *t, void **state, bool print)
 			                 strerror(errno));
 		snprintf(s->path, sizeof(s->path), "%s/part-%u.%s", s->c->path, task_subtask(t),
 		         s->c->format == FMT_CSV ? "csv" : "jsonl");
-		s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* a restart appends to what the failed incarnation wrote (its close flushed) */
+		int mode = task_restarted(t) ? O_APPEND : O_TRUNC;
+		s->fd = open(s->path, O_WRONLY | O_CREAT | mode | O_CLOEXEC, 0644);
 		if (s->fd < 0)
 			return task_fail(t, "%s: cannot open: %s", s->path, strerror(errno));
+		if (task_restarted(t))
+			return EDDY_OK; /* the header is there */
 	}
 	eddy_err err = fmt_write_header((fmt_kind)s->c->format, s->c->schema, &s->buf);
 	if (err == EDDY_OK && print)
@@ -132,14 +138,26 @@ static void sink_close(task *t, void *state)
 	sink_state *s = state;
 	if (s == NULL)
 		return;
-	if (!s->print && s->fd >= 0)
+	if (!s->print && s->fd >= 0) {
+		/* closed before its end (a failure, a stop): the rows it took are written, best
+		 * effort, so that a restart goes on after them and a stop loses none */
+		for (size_t off = 0; off < s->buf.len;) {
+			ssize_t n = write(s->fd, s->buf.p + off, s->buf.len - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
 		close(s->fd);
+	}
 	fmt_buf_free(&s->buf);
 	rt_free(s);
 }
 
 const op_def file_sink_op = {
 	.type = "file-sink",
+	.restartable = true,
 	.io = true,
 	.open = file_open,
 	.process = sink_process,
@@ -149,6 +167,7 @@ const op_def file_sink_op = {
 
 const op_def print_sink_op = {
 	.type = "print",
+	.restartable = true,
 	.io = true,
 	.open = print_open,
 	.process = sink_process,

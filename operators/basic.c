@@ -39,6 +39,7 @@ static eddy_err filter_process(task *t, void *state, ev_batch *b, uint32_t input
 
 const op_def filter_op = {
 	.type = "filter",
+	.restartable = true,
 	.open = no_state,
 	.process = filter_process,
 };
@@ -74,6 +75,7 @@ static eddy_err map_process(task *t, void *state, ev_batch *b, uint32_t input)
 
 const op_def map_op = {
 	.type = "map",
+	.restartable = true,
 	.open = no_state,
 	.process = map_process,
 };
@@ -91,6 +93,7 @@ static eddy_err union_process(task *t, void *state, ev_batch *b, uint32_t input)
 
 const op_def union_op = {
 	.type = "union",
+	.restartable = true,
 	.open = no_state,
 	.process = union_process,
 };

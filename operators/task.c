@@ -33,14 +33,7 @@ struct task {
 	uint32_t subtask;
 	void *op_state;
 	bool opened;
-	bool ended;
-	/* channels */
-	int64_t *wm;          /* [nchannels] */
-	uint8_t *idle;        /* [nchannels] */
-	uint8_t *eos;         /* [nchannels]: 0 open, 1 ended, 2 ended final */
-	uint32_t nended;
-	int64_t cur_wm;       /* the task's watermark */
-	bool all_idle;        /* told downstream we are idle */
+	task_live *lv;        /* channels, kept across restarts; published counters */
 	/* outputs */
 	route_rt **routes;    /* [nports][nroutes] */
 	expr_scratch scratch;
@@ -61,6 +54,27 @@ actor *task_actor(task *t)
 job_stats *task_stats(task *t)
 {
 	return t->node->stats;
+}
+bool task_restarted(const task *t)
+{
+	return t->lv->starts > 1;
+}
+void task_set_state_bytes(task *t, uint64_t bytes)
+{
+	atomic_store_explicit(&t->lv->state_bytes, bytes, memory_order_relaxed);
+}
+void task_arg_init(task_arg *a)
+{
+	memset(&a->live, 0, sizeof(a->live));
+	atomic_store(&a->live.watermark, WM_MIN);
+}
+void task_arg_clear(task_arg *a)
+{
+	rt_free(a->live.wm);
+	rt_free(a->live.idle);
+	rt_free(a->live.eos);
+	a->live.wm = NULL;
+	a->live.idle = a->live.eos = NULL;
 }
 expr_scratch *task_scratch(task *t)
 {
@@ -102,6 +116,7 @@ static eddy_err send_to(task *t, actor *to, rt_msg *m)
 
 static eddy_err send_batch(task *t, actor *to, uint32_t channel, ev_batch *b)
 {
+	atomic_fetch_add_explicit(&t->lv->records_out, b->n, memory_order_relaxed);
 	rt_msg m = { .kind = MSG_BATCH, .flags = channel, .ptr = b, .drop = drop_batch };
 	return send_to(t, to, &m);
 }
@@ -190,6 +205,8 @@ eddy_err task_emit(task *t, uint32_t port, ev_batch *b)
 		return EDDY_OK;
 	}
 	const out_port *p = &n->ports[port];
+	if (n->is_source && port == 0)
+		atomic_fetch_add_explicit(&t->lv->records_in, b->n, memory_order_relaxed);
 	eddy_err err = EDDY_OK;
 	for (uint32_t i = 0; i < p->nroutes && err == EDDY_OK; i++) {
 		ev_batch *mine = b;
@@ -255,25 +272,26 @@ static eddy_err broadcast(task *t, uint32_t kind, uint64_t u64)
 
 eddy_err task_emit_watermark(task *t, int64_t wm)
 {
-	if (wm <= t->cur_wm)
+	if (wm <= t->lv->cur_wm)
 		return EDDY_OK;
-	t->cur_wm = wm;
+	t->lv->cur_wm = wm;
+	atomic_store_explicit(&t->lv->watermark, wm, memory_order_relaxed);
 	return broadcast(t, MSG_WATERMARK, (uint64_t)wm);
 }
 
 eddy_err task_emit_idle(task *t, bool idle)
 {
-	if (idle == t->all_idle)
+	if (idle == t->lv->all_idle)
 		return EDDY_OK;
-	t->all_idle = idle;
+	t->lv->all_idle = idle;
 	return broadcast(t, MSG_IDLE, idle);
 }
 
 void task_finish(task *t, bool final)
 {
-	if (t->ended)
+	if (t->lv->ended)
 		return;
-	t->ended = true;
+	t->lv->ended = true;
 	eddy_err err = broadcast(t, MSG_EOS, final ? EOS_FINAL : 0);
 	if (err != EDDY_OK) {
 		task_fail(t, "sending the end of stream: %s", eddy_strerror(err));
@@ -310,33 +328,34 @@ static void task_fini(actor *self, void *state)
 		}
 		rt_free(t->routes);
 	}
-	t->routes = NULL;
-	rt_free(t->wm);
-	rt_free(t->idle);
-	rt_free(t->eos);
-	t->wm = NULL;
-	t->idle = t->eos = NULL;
+	t->routes = NULL; /* the channels (t->lv) stay for a restart; the plan frees them */
 	expr_scratch_free(&t->scratch);
 }
 
 static eddy_err task_init(actor *self, void *state, void *arg)
 {
 	task *t = state;
-	const task_arg *a = arg;
+	task_arg *a = arg;
 	const task_node *n = a->node;
 	t->self = self;
 	t->node = n;
 	t->subtask = a->subtask;
-	t->cur_wm = WM_MIN;
-	uint32_t nc = n->nchannels ? n->nchannels : 1;
-	t->wm = rt_calloc(nc, sizeof(*t->wm));
-	t->idle = rt_calloc(nc, 1);
-	t->eos = rt_calloc(nc, 1);
+	t->lv = &a->live;
+	if (t->lv->wm == NULL) { /* the first start (a restart keeps the channels) */
+		uint32_t nc = n->nchannels ? n->nchannels : 1;
+		t->lv->cur_wm = WM_MIN;
+		t->lv->wm = rt_calloc(nc, sizeof(*t->lv->wm));
+		t->lv->idle = rt_calloc(nc, 1);
+		t->lv->eos = rt_calloc(nc, 1);
+		if (t->lv->wm == NULL || t->lv->idle == NULL || t->lv->eos == NULL)
+			return EDDY_ENOMEM; /* task_arg_clear frees what was allocated */
+		for (uint32_t c = 0; c < n->nchannels; c++)
+			t->lv->wm[c] = WM_MIN;
+	}
+	t->lv->starts++;
 	t->routes = rt_calloc(n->nports ? n->nports : 1, sizeof(*t->routes));
-	if (t->wm == NULL || t->idle == NULL || t->eos == NULL || t->routes == NULL)
+	if (t->routes == NULL)
 		return EDDY_ENOMEM;
-	for (uint32_t c = 0; c < n->nchannels; c++)
-		t->wm[c] = WM_MIN;
 	for (uint32_t p = 0; p < n->nports; p++) {
 		const out_port *op = &n->ports[p];
 		if ((t->routes[p] = rt_calloc(op->nroutes ? op->nroutes : 1, sizeof(route_rt))) ==
@@ -374,26 +393,26 @@ static int64_t input_watermark(const task *t, bool *all_idle)
 	int64_t min = WM_MAX;
 	bool counted = false, any_open = false, any_active = false;
 	for (uint32_t c = 0; c < t->node->nchannels; c++) {
-		if (t->eos[c] == 1) { /* stopped: holds at its last watermark, so windows still
+		if (t->lv->eos[c] == 1) { /* stopped: holds at its last watermark, so windows still
 		                         * waiting for its data never fire incomplete */
 			counted = true;
-			if (t->wm[c] < min)
-				min = t->wm[c];
+			if (t->lv->wm[c] < min)
+				min = t->lv->wm[c];
 			continue;
 		}
-		if (t->eos[c] == 2) {
+		if (t->lv->eos[c] == 2) {
 			counted = true;
 			continue;
 		}
 		any_open = true;
-		if (t->idle[c])
+		if (t->lv->idle[c])
 			continue;
 		any_active = counted = true;
-		if (t->wm[c] < min)
-			min = t->wm[c];
+		if (t->lv->wm[c] < min)
+			min = t->lv->wm[c];
 	}
 	*all_idle = any_open && !any_active;
-	return counted ? min : t->cur_wm;
+	return counted ? min : t->lv->cur_wm;
 }
 
 static eddy_err advance(task *t)
@@ -401,14 +420,14 @@ static eddy_err advance(task *t)
 	bool all_idle;
 	int64_t wm = input_watermark(t, &all_idle);
 	eddy_err err = EDDY_OK;
-	bool all_ended = t->nended == t->node->nchannels;
+	bool all_ended = t->lv->nended == t->node->nchannels;
 	bool final = true;
 	for (uint32_t c = 0; c < t->node->nchannels; c++)
-		if (t->eos[c] != 2)
+		if (t->lv->eos[c] != 2)
 			final = false;
 	if (all_ended && !final)
-		wm = t->cur_wm; /* stopped, not exhausted: no final watermark */
-	if (wm > t->cur_wm) {
+		wm = t->lv->cur_wm; /* stopped, not exhausted: no final watermark */
+	if (wm > t->lv->cur_wm) {
 		if (t->node->op->watermark &&
 		    (err = t->node->op->watermark(t, t->op_state, wm)) != EDDY_OK)
 			return err;
@@ -417,7 +436,7 @@ static eddy_err advance(task *t)
 	}
 	if (!all_ended && (err = task_emit_idle(t, all_idle)) != EDDY_OK)
 		return err;
-	if (all_ended && !t->ended) {
+	if (all_ended && !t->lv->ended) {
 		if (t->node->op->end && (err = t->node->op->end(t, t->op_state, final)) != EDDY_OK)
 			return err;
 		task_finish(t, final);
@@ -438,25 +457,29 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 			batch_free(m->ptr);
 			return task_fail(t, "batch on unknown channel %u", ch);
 		}
+		uint32_t nrec = ((ev_batch *)m->ptr)->n;
+		atomic_fetch_add_explicit(&t->lv->records_in, nrec, memory_order_relaxed);
 		err = n->op->process(t, t->op_state, m->ptr, n->channel_input[ch]);
+		if (err == EDDY_OK && n->is_sink) /* what a sink took it wrote */
+			atomic_fetch_add_explicit(&t->lv->records_out, nrec, memory_order_relaxed);
 		return err ? err : flush(t);
 	case MSG_WATERMARK:
 		if (n->is_source || ch >= n->nchannels)
 			return task_fail(t, "watermark on unknown channel %u", ch);
-		if ((int64_t)m->u64 > t->wm[ch])
-			t->wm[ch] = (int64_t)m->u64;
+		if ((int64_t)m->u64 > t->lv->wm[ch])
+			t->lv->wm[ch] = (int64_t)m->u64;
 		return advance(t);
 	case MSG_IDLE:
 		if (n->is_source || ch >= n->nchannels)
 			return task_fail(t, "idleness on unknown channel %u", ch);
-		t->idle[ch] = m->u64 != 0;
+		t->lv->idle[ch] = m->u64 != 0;
 		return advance(t);
 	case MSG_EOS:
 		if (n->is_source || ch >= n->nchannels)
 			return task_fail(t, "end of stream on unknown channel %u", ch);
-		if (t->eos[ch] == 0) {
-			t->eos[ch] = (m->u64 & EOS_FINAL) ? 2 : 1;
-			t->nended++;
+		if (t->lv->eos[ch] == 0) {
+			t->lv->eos[ch] = (m->u64 & EOS_FINAL) ? 2 : 1;
+			t->lv->nended++;
 		}
 		return advance(t);
 	default:

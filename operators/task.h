@@ -87,6 +87,12 @@ typedef struct task_node task_node;
 typedef struct op_def {
 	const char *type; /* "filter", "window", "file-source", ... */
 	bool io;          /* its task runs on the I/O pool (it blocks on files) */
+	/* restartable: the operator holds nothing a restart would lose, so a failed subtask
+	 * is restarted in place: its channels, watermarks and queued input are kept and the
+	 * operator is opened anew (task_restarted tells it). Operators with state (windows)
+	 * and sources (their read position) are not, until checkpoints: their task is a
+	 * critical child of the job supervisor and its failure fails the job. */
+	bool restartable;
 	eddy_err (*open)(task *t, void **state);
 	/* a batch arrived on input `input` (index into the node's inputs); b is owned. */
 	eddy_err (*process)(task *t, void *state, ev_batch *b, uint32_t input);
@@ -117,13 +123,39 @@ struct task_node {
 	uint32_t nports;
 	job_stats *stats;
 	bool is_source;           /* has no channels; its op produces */
+	bool is_sink;             /* has no outputs; its op writes */
 };
 
-/* The arg of a task actor: its node and subtask index. */
+/* What a subtask keeps across restarts of its task actor, and what it publishes for the
+ * control plane. Owned by the plan (one per subtask); the counters are written by the
+ * task only (relaxed atomics) and read by any thread. */
+typedef struct task_live {
+	_Atomic uint64_t records_in;  /* records received (sources: produced) */
+	_Atomic uint64_t records_out; /* records emitted (sinks: written) */
+	_Atomic int64_t watermark;    /* the task's current watermark (WM_MIN: none yet) */
+	_Atomic uint64_t state_bytes; /* operator state, bytes (approximate) */
+	/* channel state (the task's only): survives a restart */
+	int64_t *wm;     /* [nchannels] */
+	uint8_t *idle;   /* [nchannels] */
+	uint8_t *eos;    /* [nchannels]: 0 open, 1 ended, 2 ended final */
+	uint32_t nended;
+	int64_t cur_wm;
+	bool all_idle;   /* told downstream we are idle */
+	bool ended;      /* sent its end of stream */
+	uint32_t starts; /* times the task's init ran */
+} task_live;
+
+/* The arg of a task actor: its node and subtask index, and its live part. */
 typedef struct task_arg {
 	const task_node *node;
 	uint32_t subtask;
+	task_live live;
 } task_arg;
+
+/* task_arg_init prepares a's live part (no watermark yet); task_arg_clear frees what the
+ * task allocated in it. Not while the task runs. */
+void task_arg_init(task_arg *a);
+void task_arg_clear(task_arg *a);
 
 extern const actor_ops task_ops;
 
@@ -133,6 +165,10 @@ const task_node *task_node_of(const task *t);
 uint32_t task_subtask(const task *t);
 actor *task_actor(task *t);
 job_stats *task_stats(task *t);
+/* task_restarted: this incarnation is a restart (the operator's open may resume). */
+bool task_restarted(const task *t);
+/* task_set_state_bytes publishes the operator's state size (bytes, approximate). */
+void task_set_state_bytes(task *t, uint64_t bytes);
 /* task_scratch: a per-task scratch for expression evaluation. */
 expr_scratch *task_scratch(task *t);
 

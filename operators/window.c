@@ -60,6 +60,7 @@ typedef struct wstate {
 	const window_conf *c;
 	wentry **buckets;
 	uint64_t nbuckets, nentries;
+	uint64_t entry_bytes; /* bytes of live entries (without their string values) */
 	hitem *heap;
 	size_t nheap, heap_cap;
 	int64_t wm;
@@ -165,8 +166,17 @@ static void table_unlink(wstate *s, wentry *e)
 /* release drops a dead entry once no heap item points at it. */
 static void release(wstate *s, wentry *e)
 {
-	if (e->dead && e->heap_refs == 0)
+	if (e->dead && e->heap_refs == 0) {
+		s->entry_bytes -= sizeof(wentry) + s->c->naggs * sizeof(acc) + e->key_len;
 		entry_free(s->c, e);
+	}
+}
+
+/* publish_size tells the task the state's size: entries, hash table and timer heap. */
+static void publish_size(task *t, const wstate *s)
+{
+	task_set_state_bytes(t, s->entry_bytes + s->nbuckets * sizeof(wentry *) +
+	                            s->heap_cap * sizeof(hitem));
 }
 
 static uint64_t entry_hash(const window_conf *c, uint64_t khash, int64_t start)
@@ -186,6 +196,7 @@ static wentry *entry_new(wstate *s, uint64_t khash, const char *key, uint32_t kl
 	wentry *e = rt_calloc(1, sz);
 	if (e == NULL)
 		return NULL;
+	s->entry_bytes += sz;
 	e->khash = khash;
 	e->hash = entry_hash(c, khash, start);
 	e->start = start;
@@ -724,6 +735,7 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 	}
 	if (err == EDDY_OK)
 		err = emit_out(t, s); /* late firings */
+	publish_size(t, s);
 	return err;
 }
 
@@ -755,6 +767,7 @@ static eddy_err window_watermark(task *t, void *state, int64_t wm)
 	}
 	if (err == EDDY_OK)
 		err = emit_out(t, s);
+	publish_size(t, s);
 	return err;
 }
 

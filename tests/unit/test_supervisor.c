@@ -514,3 +514,55 @@ Test(supervisor, an_exited_childs_outbox_is_still_delivered, .timeout = 60)
 	          "delivered %llu of 1000", (unsigned long long)atomic_load(&drained));
 	asys_destroy(xs);
 }
+
+Test(sup, critical_child_failure_escalates_at_once)
+{
+	sup_restart types[3] = { CHILD_PERMANENT, CHILD_CRITICAL, CHILD_PERMANENT };
+	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 3, types);
+	spec.intensity = 100; /* the intensity is not what escalates */
+	actor *root = start_tree(&spec, 3);
+	send(child("a"), CRASH); /* a permanent sibling still restarts under one_for_one */
+	expect_events(3, 2, "fini:a init:a");
+	int from = count_events();
+	send(child("b"), CRASH);
+	cr_assert_eq(asys_wait(sys, 5000), EDDY_EFAILED);
+	char why[512];
+	asys_failure(sys, why, sizeof(why));
+	cr_assert(strstr(why, "job/b failed and cannot be restarted (critical"), "failure: %s",
+	          why);
+	expect_events(from, 3, "fini:b fini:c fini:a");
+	cr_assert_eq(actor_restarts(child("b")), 0);
+	const sup_spec *got = sup_spec_of(root);
+	cr_assert_eq(got, &spec, "sup_spec_of gives the supervisor's spec");
+	cr_assert_null(sup_spec_of(child("a")), "a child is not a supervisor");
+	sup_restart r;
+	cr_assert(sup_child_restart(got, "job/b", &r));
+	cr_assert_eq(r, CHILD_CRITICAL);
+	cr_assert_not(sup_child_restart(got, "job/zz", &r));
+}
+
+Test(sup, one_for_all_escalates_when_the_group_holds_a_critical_sibling)
+{
+	sup_restart types[3] = { CHILD_PERMANENT, CHILD_CRITICAL, CHILD_PERMANENT };
+	sup_spec spec = make_spec(SUP_ONE_FOR_ALL, 3, types);
+	spec.intensity = 100;
+	start_tree(&spec, 3);
+	int from = count_events();
+	send(child("c"), CRASH);
+	cr_assert_eq(asys_wait(sys, 5000), EDDY_EFAILED);
+	char why[512];
+	asys_failure(sys, why, sizeof(why));
+	cr_assert(strstr(why, "would restart critical job/b"), "failure: %s", why);
+	expect_events(from, 3, "fini:c fini:b fini:a");
+}
+
+Test(sup, a_critical_child_that_exits_normally_is_removed)
+{
+	sup_restart types[2] = { CHILD_CRITICAL, CHILD_PERMANENT };
+	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 2, types);
+	start_tree(&spec, 2);
+	send(child("a"), EXIT_NOW);
+	expect_events(2, 1, "fini:a");
+	cr_assert(wait_until(actor_get_status(child("a")) == ACTOR_STOPPED, 5000));
+	cr_assert_eq(asys_wait(sys, 50), EDDY_ETIMEDOUT, "a normal exit is not a failure");
+}
