@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <unistd.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum role { ROLE_SOURCE, ROLE_OP, ROLE_SINK } role;
@@ -59,6 +60,7 @@ struct plan {
 	char **paths;          /* every task path (owned) */
 	ev_schema dead_schema;
 	char job_path[160];
+	plan_control control;
 };
 
 job_stats *plan_stats(plan *p)
@@ -74,8 +76,87 @@ const char *plan_name(const plan *p)
 	return p->name;
 }
 
-static const char *const root_keys[] = { "job", "parallelism", "max_parallelism", "time",
-	                                 "sources", "operators", "sinks", NULL };
+static const char *const root_keys[] = { "job",       "parallelism", "max_parallelism",
+	                                 "time",      "sources",     "operators",
+	                                 "sinks",     "supervision", "control",
+	                                 NULL };
+
+/* ---- supervision and control ---- */
+
+static const char *const supervision_keys[] = { "strategy", "intensity", "period", "backoff",
+	                                        NULL };
+static const char *const backoff_keys[] = { "initial", "multiplier", "max", NULL };
+static const char *const control_keys[] = { "address", "secret_file", "metrics", NULL };
+
+/* opt: a keyed accessor's result where the key may be absent. */
+static eddy_err opt(eddy_err e)
+{
+	return e == EDDY_ENOENT ? EDDY_OK : e;
+}
+
+/* parse_supervision reads `supervision:` into p->sup (defaults: sup_spec_defaults). */
+static eddy_err parse_supervision(plan *p, cfg_error *err)
+{
+	sup_spec_defaults(&p->sup);
+	const cfg_node *m = cfg_get(p->root, "supervision");
+	if (m == NULL)
+		return EDDY_OK;
+	eddy_err e = cfg_check_keys(m, supervision_keys, "supervision", err);
+	static const char *const strategies[] = { "one_for_one", "one_for_all", "rest_for_one",
+		                                  NULL };
+	int st = 0;
+	int64_t intensity = p->sup.intensity;
+	if (e == EDDY_OK && (e = opt(cfg_enum(m, "strategy", false, strategies, &st, err))) ==
+	                        EDDY_OK)
+		p->sup.strategy = st == 0 ? SUP_ONE_FOR_ONE
+		                          : st == 1 ? SUP_ONE_FOR_ALL : SUP_REST_FOR_ONE;
+	if (e == EDDY_OK)
+		e = opt(cfg_int(m, "intensity", false, 0, 1000000, &intensity, err));
+	p->sup.intensity = (uint32_t)intensity;
+	if (e == EDDY_OK)
+		e = opt(cfg_duration_ms(m, "period", false, &p->sup.period_ms, err));
+	if (e == EDDY_OK && p->sup.period_ms <= 0)
+		e = cfg_errorf(err, cfg_get(m, "period"), "'period' must be more than 0");
+	const cfg_node *b = cfg_get(m, "backoff");
+	if (e == EDDY_OK && b)
+		e = cfg_check_keys(b, backoff_keys, "supervision.backoff", err);
+	if (e == EDDY_OK && b)
+		e = opt(cfg_duration_ms(b, "initial", false, &p->sup.backoff_initial_ms, err));
+	if (e == EDDY_OK && b)
+		e = opt(cfg_duration_ms(b, "max", false, &p->sup.backoff_max_ms, err));
+	const cfg_node *mul = b ? cfg_get(b, "multiplier") : NULL;
+	if (e == EDDY_OK && mul) {
+		char *end = NULL;
+		double v = mul->kind == CFG_SCALAR && mul->str ? strtod(mul->str, &end) : 0;
+		if (end == NULL || end == mul->str || *end != '\0' || !(v >= 1.0 && v <= 1000.0))
+			e = cfg_errorf(err, mul, "'multiplier' must be a number from 1 to 1000");
+		else
+			p->sup.backoff_multiplier = v;
+	}
+	return e;
+}
+
+/* parse_control reads `control:` (the same as eddy run's --control, --secret-file,
+ * --metrics). */
+static eddy_err parse_control(plan *p, cfg_error *err)
+{
+	const cfg_node *m = cfg_get(p->root, "control");
+	if (m == NULL)
+		return EDDY_OK;
+	eddy_err e = cfg_check_keys(m, control_keys, "control", err);
+	if (e == EDDY_OK)
+		e = opt(cfg_str(m, "address", false, &p->control.address, err));
+	if (e == EDDY_OK)
+		e = opt(cfg_str(m, "secret_file", false, &p->control.secret_file, err));
+	if (e == EDDY_OK)
+		e = opt(cfg_str(m, "metrics", false, &p->control.metrics, err));
+	return e;
+}
+
+const plan_control *plan_control_conf(const plan *p)
+{
+	return &p->control;
+}
 
 /* ---- small helpers ---- */
 
@@ -897,6 +978,10 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 	if (e == EDDY_OK && (e = cfg_enum(root, "time", false, times, &tm, err)) == EDDY_ENOENT)
 		e = EDDY_OK;
 	p->processing_time = tm == 1;
+	if (e == EDDY_OK)
+		e = parse_supervision(p, err);
+	if (e == EDDY_OK)
+		e = parse_control(p, err);
 	const cfg_node *srcs = NULL, *ops = NULL, *sinks = NULL;
 	if (e == EDDY_OK)
 		e = list_of(root, "sources", true, &srcs, err);
@@ -1098,9 +1183,6 @@ static eddy_err wire(plan *p)
 			};
 		}
 	}
-	sup_spec_defaults(&p->sup);
-	p->sup.strategy = SUP_ONE_FOR_ALL;
-	p->sup.intensity = 0;
 	p->sup.children = p->children;
 	p->sup.nchildren = total;
 	return EDDY_OK;
@@ -1270,4 +1352,51 @@ void plan_free(plan *p)
 	rt_free(p->order);
 	schema_clear(&p->dead_schema);
 	rt_free(p);
+}
+
+/* ---- lookups for the control plane ---- */
+
+const sup_spec *plan_sup(const plan *p)
+{
+	return &p->sup;
+}
+
+const task_arg *plan_task_arg(const plan *p, const char *path)
+{
+	size_t jl = strlen(p->name);
+	if (strncmp(path, p->name, jl) != 0 || path[jl] != '/')
+		return NULL;
+	const char *id = path + jl + 1;
+	const char *br = strrchr(id, '[');
+	if (br == NULL || br == id)
+		return NULL;
+	char *end;
+	unsigned long sub = strtoul(br + 1, &end, 10);
+	if (end == br + 1 || strcmp(end, "]") != 0)
+		return NULL;
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		const pnode *n = &p->nodes[i];
+		if (strlen(n->id) == (size_t)(br - id) && strncmp(n->id, id, (size_t)(br - id)) == 0)
+			return n->args && sub < n->parallelism ? &n->args[sub] : NULL;
+	}
+	return NULL;
+}
+
+int64_t plan_sink_watermark(const plan *p)
+{
+	int64_t min = WM_MAX;
+	bool any = false;
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		const pnode *n = &p->nodes[i];
+		if (n->role != ROLE_SINK || n->args == NULL)
+			continue;
+		for (uint32_t s = 0; s < n->parallelism; s++) {
+			int64_t w = atomic_load_explicit(&n->args[s].live.watermark,
+			                                 memory_order_relaxed);
+			any = true;
+			if (w < min)
+				min = w;
+		}
+	}
+	return any ? min : WM_MIN;
 }

@@ -30,10 +30,31 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err);
 void plan_print(const plan *p, FILE *f);
 
 /* plan_start removes the part files an earlier run left in each file sink's directory,
- * then spawns the job supervisor (one_for_all; without checkpoints a failed task
- * fails the job: restart intensity 0, as Flink's no-restart strategy when checkpointing
- * is off) and every task under it. Errors: as actor_spawn. */
+ * then spawns the job supervisor, path JOB, with the job's `supervision:` (default
+ * one_for_one, intensity 3 in 5 s, backoff 10 ms x 2 up to 10 s) and every task under it
+ * ("JOB/OP[i]"): restartable operators' tasks (filter, map, union, sinks) are transient
+ * children, restarted in place; the others (sources, windows: state a restart would
+ * lose without checkpoints) are critical, so their failure fails the job, as Flink's
+ * no-restart strategy when checkpointing is off. Errors: as actor_spawn. */
 eddy_err plan_start(plan *p, asys *sys);
+
+/* The job file's `control:` section (borrowed strings, NULL when absent). */
+typedef struct plan_control {
+	const char *address;     /* nng address of the control endpoint */
+	const char *secret_file; /* shared secret (mode 0600) */
+	const char *metrics;     /* HOST:PORT of the Prometheus endpoint */
+} plan_control;
+const plan_control *plan_control_conf(const plan *p);
+
+/* plan_sup: the job supervisor's spec (valid once plan_start ran). */
+const sup_spec *plan_sup(const plan *p);
+
+/* plan_task_arg finds the task at path ("JOB/OP[i]"); NULL if there is none. */
+const task_arg *plan_task_arg(const plan *p, const char *path);
+
+/* plan_sink_watermark: the minimum watermark over the job's sink tasks (WM_MIN when
+ * one has none yet). Any thread. */
+int64_t plan_sink_watermark(const plan *p);
 
 /* plan_stats: the job's counters (tasks_done reaches plan_tasks when it has finished). */
 job_stats *plan_stats(plan *p);

@@ -2,6 +2,8 @@
  * and run it in this process or print it. */
 #include "run.h"
 
+#include "../actors/control.h"
+#include "../actors/metrics.h"
 #include "../config/plan.h"
 
 #include <signal.h>
@@ -62,6 +64,8 @@ static void dump(asys *sys)
 	rt_free(infos);
 }
 
+#define CONTROL_DEFAULT "tcp://127.0.0.1:7600"
+
 static void run_usage(FILE *f, const char *cmd)
 {
 	if (strcmp(cmd, "check") == 0)
@@ -72,6 +76,7 @@ static void run_usage(FILE *f, const char *cmd)
 	else
 		fprintf(f,
 		        "usage: eddy run JOB.yaml [--set KEY=VALUE ...] [--workers N]\n"
+		        "                [--control ADDRESS] [--secret-file FILE] [--metrics HOST:PORT]\n"
 		        "\n"
 		        "Runs the job in this process. Bounded sources run to their end, then a final\n"
 		        "watermark fires every open window and the job exits 0. SIGINT/SIGTERM stop\n"
@@ -81,6 +86,12 @@ static void run_usage(FILE *f, const char *cmd)
 		        "  --set KEY=VALUE  override a key of the job file; list entries are addressed\n"
 		        "                   by id: --set sources.flights.path=/data/x.csv\n"
 		        "  --workers N      scheduler threads (default: the number of cores)\n"
+		        "  --control ADDR   serve the control endpoint for `eddy shell` on this nng\n"
+		        "                   address (default " CONTROL_DEFAULT ", or the job file's\n"
+		        "                   control.address; 'none': no endpoint)\n"
+		        "  --secret-file F  shared secret every control request must carry; required\n"
+		        "                   for an address that is not loopback; mode 0600\n"
+		        "  --metrics H:P    serve Prometheus metrics at http://H:P/metrics\n"
 		        "\n"
 		        "exit codes: 0 done, 1 job failed, 2 bad usage or bad config\n");
 }
@@ -96,7 +107,10 @@ static int load(const char *cmd, int argc, char **argv, cfg_node **root, plan **
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			run_usage(stdout, cmd);
 			exit(0);
-		} else if (strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "--workers") == 0) {
+		} else if (strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "--workers") == 0 ||
+		           (workers && (strcmp(argv[i], "--control") == 0 ||
+		                        strcmp(argv[i], "--secret-file") == 0 ||
+		                        strcmp(argv[i], "--metrics") == 0))) {
 			if (i + 1 == argc) {
 				fprintf(stderr, "eddy %s: %s needs a value\n", cmd, argv[i]);
 				return 2;
@@ -180,6 +194,149 @@ int cmd_check(int argc, char **argv)
 	return rc;
 }
 
+/* ---- the control plane's view of the job ---- */
+
+enum { JOB_RUNNING, JOB_CANCELLING, JOB_FINISHED, JOB_FAILED };
+static const char *const job_status_names[] = { "running", "cancelling", "finished", "failed" };
+
+typedef struct run_ctx {
+	plan *pl;
+	job_stats *st;
+	int64_t started_ms;
+	_Atomic int status;
+} run_ctx;
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t pv_jobs(void *ctx, ctl_job_info *out, size_t max)
+{
+	run_ctx *r = ctx;
+	if (max == 0)
+		return 1;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", plan_name(r->pl));
+	out->status = job_status_names[atomic_load(&r->status)];
+	out->started_ms = r->started_ms;
+	out->records_in = atomic_load_explicit(&r->st->records_in, memory_order_relaxed);
+	out->records_out = atomic_load_explicit(&r->st->records_out, memory_order_relaxed);
+	out->watermark = plan_sink_watermark(r->pl);
+	out->has_watermark = out->watermark != WM_MIN;
+	return 1;
+}
+
+static bool pv_actor_extra(void *ctx, const char *path, ctl_actor_extra *out)
+{
+	run_ctx *r = ctx;
+	const task_arg *a = plan_task_arg(r->pl, path);
+	if (a == NULL)
+		return false;
+	snprintf(out->op, sizeof(out->op), "%s", a->node->op->type);
+	out->records_in = atomic_load_explicit(&a->live.records_in, memory_order_relaxed);
+	out->records_out = atomic_load_explicit(&a->live.records_out, memory_order_relaxed);
+	out->watermark = atomic_load_explicit(&a->live.watermark, memory_order_relaxed);
+	out->has_watermark = out->watermark != WM_MIN;
+	out->state_bytes = atomic_load_explicit(&a->live.state_bytes, memory_order_relaxed);
+	return true;
+}
+
+static bool pv_cancel(void *ctx, const char *job, char *why, size_t n)
+{
+	run_ctx *r = ctx;
+	if (strcmp(job, plan_name(r->pl)) != 0) {
+		snprintf(why, n, "no job %s (this process runs %s)", job, plan_name(r->pl));
+		return false;
+	}
+	int want = JOB_RUNNING;
+	if (!atomic_compare_exchange_strong(&r->status, &want, JOB_CANCELLING)) {
+		snprintf(why, n, "it is %s", job_status_names[want]);
+		return false;
+	}
+	atomic_store(&r->st->stop, 1);
+	return true;
+}
+
+/* option returns the value of --name in argv (the last one), or NULL. */
+static const char *option(int argc, char **argv, const char *name)
+{
+	const char *v = NULL;
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--set") == 0)
+			i++;
+		else if (strcmp(argv[i], name) == 0)
+			v = argv[++i];
+	return v;
+}
+
+/* start_control starts the control endpoint (and the metrics one) as the options and the
+ * job file's control: section say. 0, or 2 (a config error, printed). */
+static int start_control(int argc, char **argv, plan *pl, asys *sys, run_ctx *rc, ctl **c,
+                         ctl_server **srv, metrics_server **ms)
+{
+	const plan_control *pc = plan_control_conf(pl);
+	const char *addr = option(argc, argv, "--control");
+	const char *secret_file = option(argc, argv, "--secret-file");
+	const char *metrics = option(argc, argv, "--metrics");
+	bool dflt = addr == NULL && pc->address == NULL;
+	if (addr == NULL)
+		addr = pc->address ? pc->address : CONTROL_DEFAULT;
+	if (secret_file == NULL)
+		secret_file = pc->secret_file;
+	if (metrics == NULL)
+		metrics = pc->metrics;
+	char why[512], bound[300];
+	char *secret = NULL;
+	if (secret_file && ctl_read_secret(secret_file, &secret, why, sizeof(why)) != EDDY_OK) {
+		fprintf(stderr, "eddy run: %s\n", why);
+		return 2;
+	}
+	bool serve = strcmp(addr, "none") != 0;
+	if (serve && !ctl_address_is_local(addr) && secret == NULL) {
+		fprintf(stderr,
+		        "eddy run: control address %s is not loopback-only: it needs a shared "
+		        "secret (--secret-file FILE, mode 0600)\n",
+		        addr);
+		return 2;
+	}
+	ctl_provider pv = { .ctx = rc, .jobs = pv_jobs, .actor_extra = pv_actor_extra,
+		            .cancel = pv_cancel };
+	eddy_err e = ctl_new(sys, &pv, secret, c);
+	if (secret) {
+		memset(secret, 0, strlen(secret));
+		free(secret);
+	}
+	if (e != EDDY_OK) {
+		fprintf(stderr, "eddy run: out of memory\n");
+		return 1;
+	}
+	if (serve) {
+		e = ctl_server_start(*c, addr, srv, bound, sizeof(bound), why, sizeof(why));
+		if (e == EDDY_EIO && dflt) { /* the default port is taken: any free one */
+			fprintf(stderr, "eddy run: %s; taking a free port\n", why);
+			e = ctl_server_start(*c, "tcp://127.0.0.1:0", srv, bound, sizeof(bound), why,
+			                     sizeof(why));
+		}
+		if (e != EDDY_OK) {
+			fprintf(stderr, "eddy run: control endpoint: %s\n", why);
+			return 2;
+		}
+		fprintf(stderr, "eddy run: control at %s (eddy shell %s)\n", bound, bound);
+	}
+	if (metrics) {
+		e = metrics_server_start(*c, metrics, ms, bound, sizeof(bound), why, sizeof(why));
+		if (e != EDDY_OK) {
+			fprintf(stderr, "eddy run: %s\n", why);
+			return 2;
+		}
+		fprintf(stderr, "eddy run: metrics at %s\n", bound);
+	}
+	return 0;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -216,11 +373,17 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGQUIT, &sq, NULL);
 	double t0 = now_s();
 	job_stats *st = plan_stats(pl);
-	e = plan_start(pl, sys);
-	if (e != EDDY_OK) {
+	run_ctx rctx = { .pl = pl, .st = st, .started_ms = wall_ms(), .status = JOB_RUNNING };
+	ctl *control = NULL;
+	ctl_server *srv = NULL;
+	metrics_server *ms = NULL;
+	rc = start_control(argc, argv, pl, sys, &rctx, &control, &srv, &ms);
+	if (rc == 0 && (e = plan_start(pl, sys)) != EDDY_OK) {
 		fprintf(stderr, "eddy run: cannot start job %s: %s\n", plan_name(pl), eddy_strerror(e));
 		rc = 1;
 	}
+	if (rc == 0)
+		asys_log_event(sys, plan_name(pl), "job", "running: %u tasks", plan_tasks(pl));
 	bool stopping = false;
 	while (rc == 0) {
 		if (atomic_load(&st->tasks_done) == plan_tasks(pl))
@@ -233,7 +396,16 @@ int cmd_run(int argc, char **argv)
 			stopping = true;
 			fprintf(stderr, "eddy run: %s: stopping the sources, draining\n",
 			        stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+			int want = JOB_RUNNING;
+			atomic_compare_exchange_strong(&rctx.status, &want, JOB_CANCELLING);
+			asys_log_event(sys, plan_name(pl), "job", "cancelling: %s",
+			               stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
 			atomic_store(&st->stop, 1);
+		}
+		if (!stopping && atomic_load(&rctx.status) == JOB_CANCELLING) {
+			stopping = true; /* `cancel` from the shell */
+			fprintf(stderr, "eddy run: cancelled from the control endpoint: stopping the "
+			                "sources, draining\n");
 		}
 		e = asys_wait(sys, 20);
 		if (e == EDDY_EFAILED) {
@@ -242,6 +414,11 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	double secs = now_s() - t0;
+	atomic_store(&rctx.status, rc == 0 ? JOB_FINISHED : JOB_FAILED);
+	asys_log_event(sys, plan_name(pl), "job", "%s after %.3f s",
+	               rc == 0 ? (stopping ? "stopped" : "finished") : "failed", secs);
+	metrics_server_stop(ms);
+	ctl_server_stop(srv);
 	asys_shutdown(sys, rc == 0 ? 1000 : 0);
 	if (rc == 0)
 		fprintf(stderr,
@@ -254,6 +431,7 @@ int cmd_run(int argc, char **argv)
 		        (unsigned long long)atomic_load(&st->skipped),
 		        (unsigned long long)atomic_load(&st->dead_letters));
 	asys_destroy(sys);
+	ctl_free(control);
 	plan_free(pl);
 	cfg_free(root);
 	return rc;
