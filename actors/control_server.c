@@ -45,7 +45,7 @@ bool ctl_address_is_local(const char *url)
 	/* 127.0.0.0/8: four decimal parts, the first 127 */
 	if (strncmp(h, "127.", 4) != 0)
 		return false;
-	int parts = 1;
+	int parts = 2; /* "127." */
 	for (const char *p = h + 4; *p && *p != ':'; p++) {
 		if (*p == '.')
 			parts++;
