@@ -442,6 +442,9 @@ static bool parse_request(const msgpack_object *o, request *rq, char *why, size_
 		snprintf(why, wn, "a request must be a map");
 		return false;
 	}
+	for (uint32_t i = 0; i < o->via.map.size; i++) /* first, so a bad request is judged */
+		if (obj_is(&o->via.map.ptr[i].key, "secret"))  /* by its secret first */
+			rq->secret = &o->via.map.ptr[i].val;
 	bool have_cmd = false;
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
@@ -483,8 +486,6 @@ static bool parse_request(const msgpack_object *o, request *rq, char *why, size_
 				copy[s->via.str.size] = '\0';
 				rq->args[rq->nargs++] = copy;
 			}
-		} else if (obj_is(k, "secret")) {
-			rq->secret = v;
 		} else if (obj_is(k, "v")) {
 			if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
 				snprintf(why, wn, "'v' must be a protocol version number");
@@ -893,9 +894,8 @@ eddy_err ctl_handle(ctl *c, const void *req, size_t len, char **out, size_t *out
 		if (msgpack_unpack_next(&up, req, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
 			err = error_reply(c, &r, REJ_MALFORMED, "malformed request: cannot decode it");
 		} else if (!parse_request(&up.data, &rq, why, sizeof(why))) {
-			/* the secret is checked first where it can be found, so that a bad request
-			 * without the secret counts as unauthorized */
-			err = rq.secret == NULL && c->secret
+			/* a bad request without the right secret counts as unauthorized */
+			err = !secret_ok(c, rq.secret)
 			          ? error_reply(c, &r, REJ_UNAUTHORIZED, "unauthorized: wrong or no secret")
 			          : error_reply(c, &r, REJ_MALFORMED, "malformed request: %s", why);
 		} else if (!secret_ok(c, rq.secret)) {
