@@ -203,6 +203,11 @@ setcase set_not_int "--set parallelism: 'parallelism' must be an integer, got 'a
 setcase set_zero "--set parallelism: 'parallelism' must be between 1 and 128, got 0" parallelism=0
 setcase set_scalar "--set sources.flights.path.x=1: 'sources.flights.path' is a scalar, not a map" sources.flights.path.x=1
 setcase set_enum "--set sources.flights.connector: 'connector' must be one of file, datagen, got 'fiel' (did you mean 'file'?)" sources.flights.connector=fiel
+setcase sup_strategy "--set supervision.strategy: 'strategy' must be one of one_for_one, one_for_all, rest_for_one, got 'one_for_al' (did you mean 'one_for_all'?)" supervision.strategy=one_for_al
+setcase sup_period "--set supervision.period: 'period' must be more than 0" supervision.period=0
+setcase sup_key "--set supervision.intensty: unknown key 'intensty' in supervision (did you mean 'intensity'?)" supervision.intensty=2
+setcase sup_multiplier "--set supervision.backoff.multiplier: 'multiplier' must be a number from 1 to 1000" supervision.backoff.multiplier=0.5
+setcase control_key "--set control.adress: unknown key 'adress' in control (did you mean 'address'?)" control.adress=x
 
 run set_no_value 2 run "$job" --set
 only set_no_value "eddy run: --set needs a value"

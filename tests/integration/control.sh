@@ -166,7 +166,7 @@ grep -q "pipe/gen\[0\] failed and cannot be restarted (critical" "$work/c.stderr
 echo "ok: a kill of a source (critical: its position would be lost) fails the job at once"
 
 # ---- D: cancel ----
-start d --control "ipc://$work/d.sock"
+start d --set "control.address=ipc://$work/d.sock"  # the job file's control: section
 shl -c "cancel nosuch" > /dev/null 2>&1 && fail "d: cancel of an unknown job succeeded"
 shl -c "cancel pipe" > /dev/null || fail "d: cancel"
 wait_exit
