@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* nng's own limit: a frame above it is not read at all (the connection is closed);
@@ -25,7 +26,15 @@ struct ctl_server {
 	nng_socket sock;
 	pthread_t thread;
 	_Atomic bool stop;
+	_Atomic int64_t last_reply_ns; /* monotonic; 0: none yet */
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 bool ctl_address_is_local(const char *url)
 {
@@ -80,6 +89,8 @@ static void *serve(void *arg)
 		nng_msg_clear(m);
 		if (nng_msg_append(m, reply, rlen) != 0 || nng_sendmsg(s->sock, m, 0) != 0)
 			nng_msg_free(m);
+		else
+			atomic_store(&s->last_reply_ns, mono_ns());
 		free(reply);
 	}
 	return NULL;
@@ -140,6 +151,11 @@ void ctl_server_stop(ctl_server *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->stop, true);
+	/* a reply just handed to nng may still be on its way (a `kill` that ended the job):
+	 * give it up to 200 ms before the close drops it */
+	int64_t last = atomic_load(&s->last_reply_ns);
+	while (last && mono_ns() - last < 200000000)
+		usleep(10000);
 	nng_close(s->sock);
 	pthread_join(s->thread, NULL);
 	rt_free(s);

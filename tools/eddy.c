@@ -1,7 +1,8 @@
-/* The eddy command: run and check YAML jobs, the built-in demo; `node`, `shell` and
- * `savepoint` come later (see README.md). */
+/* The eddy command: run and check YAML jobs, the debug shell, the built-in demo; `node`
+ * and `savepoint` come later (see README.md). */
 #include "../examples/flights_count.h"
 #include "run.h"
+#include "shell.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@ static void usage(FILE *f)
 	        "commands:\n"
 	        "  run JOB.yaml [--set K=V ...]  run a job in this process (eddy run --help)\n"
 	        "  check JOB.yaml [--set K=V]    validate a job and print its physical plan\n"
+	        "  shell [ADDRESS] [-c CMD]   the debug shell of a job run with --control\n"
+	        "                             (eddy shell --help)\n"
 	        "  demo [--workers N] [FILE]  count flights and total delay per origin in a\n"
 	        "                             flights CSV (plain or .gz) with a supervised actor\n"
 	        "                             pipeline; prints origin,flights,total_delay\n"
@@ -25,7 +28,7 @@ static void usage(FILE *f)
 	        "  version                    print the version\n"
 	        "  help                       this text\n"
 	        "\n"
-	        "Not available yet: node, shell, savepoint.\n"
+	        "Not available yet: node, savepoint.\n"
 	        "exit codes: 0 done, 1 job failed, 2 bad usage\n");
 }
 
@@ -66,6 +69,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(cmd, "check") == 0)
 		return cmd_check(argc - 2, argv + 2);
+	if (strcmp(cmd, "shell") == 0)
+		return cmd_shell(argc - 2, argv + 2);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -414,6 +414,10 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	double secs = now_s() - t0;
+	if (atomic_load(&rctx.status) == JOB_CANCELLING && !stopping) {
+		stopping = true; /* cancelled, and it ended before the loop saw it */
+		fprintf(stderr, "eddy run: cancelled from the control endpoint\n");
+	}
 	atomic_store(&rctx.status, rc == 0 ? JOB_FINISHED : JOB_FAILED);
 	asys_log_event(sys, plan_name(pl), "job", "%s after %.3f s",
 	               rc == 0 ? (stopping ? "stopped" : "finished") : "failed", secs);
