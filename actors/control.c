@@ -550,10 +550,17 @@ static void actor_row(ctl *c, reply *r, const actor_info *in, bool full,
 	kv_str(r, "status", actor_status_name(in->status));
 	kv_u64(r, "mailbox_len", in->mailbox_len);
 	kv_u64(r, "mailbox_cap", in->mailbox_cap);
-	kv_u64(r, "records_in", x.records_in);
-	kv_u64(r, "records_out", x.records_out);
-	kv_f64(r, "in_per_s", ips);
-	kv_f64(r, "out_per_s", ops);
+	if (task) {
+		kv_u64(r, "records_in", x.records_in);
+		kv_u64(r, "records_out", x.records_out);
+		kv_f64(r, "in_per_s", ips);
+		kv_f64(r, "out_per_s", ops);
+	} else { /* records are the tasks'; a supervisor's messages are in msgs_* */
+		kv_nil(r, "records_in");
+		kv_nil(r, "records_out");
+		kv_nil(r, "in_per_s");
+		kv_nil(r, "out_per_s");
+	}
 	kv_f64(r, "busy_pct", busy);
 	kv_u64(r, "restarts", in->restarts);
 	kv_str(r, "last_error", in->last_error);

@@ -24,8 +24,8 @@
  *                       in_per_s, out_per_s, busy_pct, restarts, last_error,
  *                       last_error_ms} ]   (fnmatch GLOB on the path; spawn order)
  *                       op: the operator type of a task ("window", "file-source", ...)
- *                       or the actor type ("supervisor"); records_* count records of
- *                       tasks and messages of other actors.
+ *                       or the actor type ("supervisor"); records_* and *_per_s are
+ *                       records of tasks, nil for other actors (see msgs_* in info).
  *   tree             [ {path, parent, depth, type, status, strategy, intensity,
  *                       period_ms, restart} ]  depth-first from the roots; strategy,
  *                       intensity and period_ms are nil except for supervisors, restart

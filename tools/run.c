@@ -159,8 +159,9 @@ static int load(const char *cmd, int argc, char **argv, cfg_node **root, plan **
 	return 0;
 }
 
-/* report_failure prints why the job failed: the first task that failed and its reason
- * (a bad record names FILE:LINE:COL), then the supervisor's verdict. */
+/* report_failure prints why the job failed: the task that failed last and its reason
+ * (a bad record names FILE:LINE:COL; earlier failures were recovered by restarts), then
+ * the supervisor's verdict. */
 static void report_failure(asys *sys, const char *job)
 {
 	char why[512];
@@ -171,7 +172,7 @@ static void report_failure(asys *sys, const char *job)
 	if (asys_list(sys, NULL, &infos, &n) == EDDY_OK) {
 		for (size_t i = 0; i < n; i++)
 			if (infos[i].last_error[0] && strcmp(infos[i].type, "supervisor") != 0 &&
-			    (first == NULL || infos[i].last_error_ms < first->last_error_ms))
+			    (first == NULL || infos[i].last_error_ms >= first->last_error_ms))
 				first = &infos[i];
 	}
 	if (first)
@@ -248,7 +249,7 @@ static bool pv_cancel(void *ctx, const char *job, char *why, size_t n)
 {
 	run_ctx *r = ctx;
 	if (strcmp(job, plan_name(r->pl)) != 0) {
-		snprintf(why, n, "no job %s (this process runs %s)", job, plan_name(r->pl));
+		snprintf(why, n, "no job %s (this process runs job '%s')", job, plan_name(r->pl));
 		return false;
 	}
 	int want = JOB_RUNNING;
@@ -324,7 +325,16 @@ static int start_control(int argc, char **argv, plan *pl, asys *sys, run_ctx *rc
 			fprintf(stderr, "eddy run: control endpoint: %s\n", why);
 			return 2;
 		}
-		fprintf(stderr, "eddy run: control at %s (eddy shell %s)\n", bound, bound);
+		/* the hint dials what the shell can reach: 0.0.0.0 / :: listen on every address */
+		char dial[320];
+		const char *any = strstr(bound, "://0.0.0.0:");
+		if (any)
+			snprintf(dial, sizeof(dial), "%.*s://127.0.0.1%s", (int)(any - bound), bound,
+			         any + 10);
+		else
+			snprintf(dial, sizeof(dial), "%s", bound);
+		fprintf(stderr, "eddy run: control at %s (eddy shell %s%s%s)\n", bound, dial,
+		        secret_file ? " --secret-file " : "", secret_file ? secret_file : "");
 	}
 	if (metrics) {
 		e = metrics_server_start(*c, metrics, ms, bound, sizeof(bound), why, sizeof(why));

@@ -1079,6 +1079,8 @@ static const sh_command *find_command(const char *name)
 static void list_commands(FILE *f)
 {
 	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(commands[i].name, "exit") == 0)
+			continue; /* listed with quit */
 		char *u = xasprintf("%s %s", commands[i].name, commands[i].args);
 		fprintf(f, "  %-22s %s\n", u, commands[i].summary);
 		free(u);
@@ -1261,7 +1263,8 @@ static int watch(shell *s, char **words, int n)
 		struct tm tm;
 		if (!gmtime_r(&t, &tm) || !strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm))
 			snprintf(now, sizeof now, "?");
-		fputs("\033[H\033[2J", stdout);
+		if (isatty(STDOUT_FILENO))
+			fputs("\033[H\033[2J", stdout); /* a pipe gets the runs one after another */
 		printf("every 1s: %s    %s    (press a key to stop)\n\n", line, now);
 		fflush(stdout);
 		rc = run_words(s, words, n);

@@ -158,11 +158,16 @@ echo "ok: a second kill with intensity 1 escalates: the job fails naming the int
 
 # ---- C: a source is critical ----
 start c --control "ipc://$work/c.sock"
+shl -c "kill pipe/shaped[0] recovered first" > /dev/null || fail "c: kill of a map"
+map_restarted() { [ "$(shl -c "info pipe/shaped[0]" --json | jq -r .restarts)" = 1 ]; }
+until_true 10 map_restarted || fail "c: the map did not restart"
 shl -c "kill pipe/gen[0] source down" > /dev/null || fail "c: kill"
 wait_exit
 [ $rc -eq 1 ] || fail "c: killing a source should fail the job (exit $rc)"
 grep -q "pipe/gen\[0\] failed and cannot be restarted (critical" "$work/c.stderr" ||
   { cat "$work/c.stderr"; fail "c: message"; }
+grep -qx "eddy run: job pipe failed: killed: source down" "$work/c.stderr" ||
+  { cat "$work/c.stderr"; fail "c: the headline must name the fatal failure, not the recovered one"; }
 echo "ok: a kill of a source (critical: its position would be lost) fails the job at once"
 
 # ---- D: cancel ----
