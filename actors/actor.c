@@ -348,6 +348,8 @@ static void do_start(actor *a)
 	memset(a->state, 0, a->ops->state_size);
 	a->exit_requested = a->stop_done = false;
 	a->stop_when_empty = false;
+	if (inc > 1) /* an attempt counts, also one whose init fails (a crash loop shows) */
+		atomic_fetch_add(&a->restarts, 1);
 	eddy_err err = a->ops->init ? a->ops->init(a, a->state, a->arg) : EDDY_OK;
 	a->inited = true; /* fini must see what init half-built */
 	if (watchdog_took_over(a))
@@ -356,10 +358,8 @@ static void do_start(actor *a)
 		take_failure(a, err, "init");
 		return;
 	}
-	if (inc > 1) {
-		atomic_fetch_add(&a->restarts, 1);
+	if (inc > 1)
 		asys_log_event(a->sys, a->path, "restarted", "incarnation %u", inc);
-	}
 	atomic_store(&a->status, a->out_len ? ACTOR_PARKED : ACTOR_RUNNING);
 	if (a->parent)
 		actor_notify_exit(a, EXIT_STARTED);

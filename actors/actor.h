@@ -103,7 +103,8 @@ typedef struct actor_info {
 	uint64_t msgs_in;       /* messages delivered to receive */
 	uint64_t msgs_out;      /* messages sent */
 	uint64_t busy_ns;       /* time spent in activations, ns (system clock) */
-	uint64_t restarts;      /* times init ran again after the first start */
+	uint64_t restarts;      /* restart attempts: times init ran again after the first
+	                           start, whether it succeeded or failed */
 	uint64_t dead_letters;  /* messages sent to it after it stopped for good, dropped */
 	uint64_t parks;         /* times it was parked by a full mailbox */
 	uint32_t outbox_len;    /* messages waiting in its outbox (parked) */

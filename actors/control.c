@@ -27,9 +27,9 @@ typedef struct job_sample {
 	double in_ps, out_ps;
 } job_sample;
 
-enum { REJ_OVERSIZED, REJ_MALFORMED, REJ_UNAUTHORIZED, REJ_BAD_REQUEST, NREJ };
+enum { REJ_OVERSIZED, REJ_MALFORMED, REJ_UNAUTHORIZED, REJ_BAD_REQUEST, REJ_CONNECTIONS, NREJ };
 static const char *const rej_names[NREJ] = { "oversized", "malformed", "unauthorized",
-	                                     "bad_request" };
+	                                     "bad_request", "connections" };
 
 struct ctl {
 	asys *sys;
@@ -89,6 +89,11 @@ void ctl_free(ctl *c)
 	rt_free(c->jobs);
 	pthread_mutex_destroy(&c->mu);
 	rt_free(c);
+}
+
+void ctl_reject_connection(ctl *c)
+{
+	atomic_fetch_add(&c->rejected[REJ_CONNECTIONS], 1);
 }
 
 void ctl_counts(ctl *c, uint64_t *requests, uint64_t *rejected)

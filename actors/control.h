@@ -12,7 +12,8 @@
  * A request larger than CTL_MAX_REQUEST bytes is answered with an error before it is
  * decoded; a frame that is not such a map, a wrong secret, an unknown command or bad
  * arguments get an error reply. Every such reply is counted as a reject, by reason
- * ("oversized", "malformed", "unauthorized", "bad_request").
+ * ("oversized", "malformed", "unauthorized", "bad_request"); so is a connection refused
+ * because CTL_MAX_CONNECTIONS are open ("connections").
  *
  * Commands and their results (times: ms since the Unix epoch; rates: per second, over the
  * last sampling interval of about 1 s; a watermark is an int (ms) or nil when there is
@@ -61,6 +62,7 @@
 #include <stdio.h>
 
 #define CTL_MAX_REQUEST 65536u /* bytes */
+#define CTL_MAX_CONNECTIONS 64  /* open connections to one endpoint; more are closed */
 #define CTL_PROTOCOL 1
 
 /* What a job runner knows about one job. */
@@ -114,6 +116,9 @@ void ctl_sample(ctl *c, bool force);
  * input (that is an error reply); EDDY_ENOMEM only when no reply could be built. */
 eddy_err ctl_handle(ctl *c, const void *req, size_t len, char **reply, size_t *reply_len);
 
+/* ctl_reject_connection counts a connection refused for lack of room. Thread-safe. */
+void ctl_reject_connection(ctl *c);
+
 /* ctl_counts: requests handled and rejected so far. */
 void ctl_counts(ctl *c, uint64_t *requests, uint64_t *rejected);
 
@@ -132,7 +137,9 @@ typedef struct ctl_server ctl_server;
 bool ctl_address_is_local(const char *url);
 
 /* ctl_server_start listens on url with a reply socket and serves c from a thread of its
- * own (requests one at a time, ctl_sample about every second). A frame over
+ * own (requests one at a time, ctl_sample about every second). At most
+ * CTL_MAX_CONNECTIONS connections are open at once (more are closed as they come, so
+ * idle connections cannot use up the process's file descriptors). A frame over
  * CTL_MAX_REQUEST bytes (up to 1 MiB; nng closes the connection of a larger one) gets an
  * error reply. *bound receives the address actually bound (the port chosen for
  * tcp://...:0). Errors: EDDY_EINVAL (bad address, with why), EDDY_EIO (cannot listen,

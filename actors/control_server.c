@@ -27,7 +27,35 @@ struct ctl_server {
 	pthread_t thread;
 	_Atomic bool stop;
 	_Atomic int64_t last_reply_ns; /* monotonic; 0: none yet */
+	pthread_mutex_t mu;            /* pipes */
+	uint32_t pipes[CTL_MAX_CONNECTIONS];
+	uint32_t npipes;
 };
+
+/* on_pipe keeps at most CTL_MAX_CONNECTIONS connections: one more is closed before it is
+ * added (nng's own threads call this). */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	ctl_server *s = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	pthread_mutex_lock(&s->mu);
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (s->npipes == CTL_MAX_CONNECTIONS) {
+			pthread_mutex_unlock(&s->mu);
+			ctl_reject_connection(s->c);
+			nng_pipe_close(p);
+			return;
+		}
+		s->pipes[s->npipes++] = id;
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		for (uint32_t i = 0; i < s->npipes; i++)
+			if (s->pipes[i] == id) {
+				s->pipes[i] = s->pipes[--s->npipes];
+				break;
+			}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
 
 static int64_t mono_ns(void)
 {
@@ -110,6 +138,9 @@ eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound
 		rt_free(s);
 		return EDDY_EIO;
 	}
+	pthread_mutex_init(&s->mu, NULL);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, s);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, on_pipe, s);
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, NNG_MAX_FRAME);
 	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 250);
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
@@ -158,13 +189,16 @@ void ctl_server_stop(ctl_server *s)
 		usleep(10000);
 	nng_close(s->sock);
 	pthread_join(s->thread, NULL);
+	pthread_mutex_destroy(&s->mu);
 	rt_free(s);
 }
 
 eddy_err ctl_read_secret(const char *file, char **out, char *why, size_t why_size)
 {
 	*out = NULL;
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* symlinks are followed (secret mounts are links; the mode checked is the file's);
+	 * O_NONBLOCK so that a FIFO cannot hang the open, refused below as not regular */
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(why, why_size, "secret file %s: %s", file, strerror(errno));
 		return EDDY_EIO;
@@ -183,7 +217,7 @@ eddy_err ctl_read_secret(const char *file, char **out, char *why, size_t why_siz
 		close(fd);
 		return EDDY_EINVAL;
 	}
-	char buf[1026];
+	char buf[1027]; /* 1024 + CR LF + one more: a longer file is refused, not cut */
 	ssize_t n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0) {

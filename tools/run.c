@@ -7,6 +7,7 @@
 #include "../config/plan.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -364,6 +365,12 @@ int cmd_run(int argc, char **argv)
 		plan_free(pl);
 		cfg_free(root);
 		return rc;
+	}
+	/* as many file descriptors as allowed: sources, sinks and control connections */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	asys_opts o = { .workers = workers };
 	asys *sys = NULL;

@@ -37,6 +37,7 @@
 #define SH_DEFAULT_TIMEOUT_MS 5000
 #define SH_MAX_TIMEOUT_MS 3600000   /* an hour */
 #define SH_COMPLETE_TIMEOUT_MS 1000 /* Tab does not wait longer for actor paths */
+#define SH_COMPLETE_MAX_LINE 512    /* characters before the cursor; longer: no completion */
 #define SH_MAX_REPLY (256u << 20)   /* bytes; nng drops a larger message */
 #define SH_MAX_WORDS 64
 #define SH_MAX_LINE 65536 /* bytes of one script line; a request is at most CTL_MAX_REQUEST */
@@ -1485,9 +1486,13 @@ static char *complete_next(const char *text, int state)
  * argument of info, kill and actors, job names for that of cancel. Never file names. */
 static char **complete(const char *text, int start, int end)
 {
-	(void)end;
 	rl_attempted_completion_over = 1;
 	candidates_free();
+	/* libedit's rl_line_buffer points into a conversion buffer that encoding `text` may
+	 * have reallocated when the line is long (its buffers start at 1 KiB): on long lines
+	 * rl_line_buffer is not touched and nothing is completed. */
+	if (end < 0 || end > SH_COMPLETE_MAX_LINE || (size_t)end < strlen(text))
+		return NULL;
 	size_t len = rl_line_buffer ? strlen(rl_line_buffer) : 0;
 	if (start < 0 || (size_t)start > len)
 		return NULL;

@@ -292,6 +292,28 @@ int main(int argc, char **argv)
 	         u ? (long long)(u->via.u64 - unauth0) : -1);
 	check(o && u && o->via.u64 - over0 == 10 && u->via.u64 - unauth0 >= 50, what);
 
+	/* more connections than the endpoint keeps: the extra ones are closed, counted, and
+	 * the connection already open still gets answers */
+	enum { EXTRA = 80 };
+	nng_socket more[EXTRA];
+	for (int i = 0; i < EXTRA; i++)
+		if (nng_req0_open(&more[i]) == 0)
+			nng_dial(more[i], addr, NULL, NNG_FLAG_NONBLOCK);
+	uint64_t refused = 0;
+	for (int tries = 0; tries < 100 && refused == 0; tries++) {
+		usleep(20000);
+		if (stats(s, secret, &up, &sb)) {
+			const msgpack_object *co =
+			    get(get(get(get(&up.data, "result"), "control"), "rejected_by"), "connections");
+			refused = co && co->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? co->via.u64 : 0;
+		}
+	}
+	for (int i = 0; i < EXTRA; i++)
+		nng_close(more[i]);
+	snprintf(what, sizeof(what), "%d more connections: %llu refused and counted; the open one "
+	         "still answers", EXTRA, (unsigned long long)refused);
+	check(refused > 0 && stats(s, secret, &up, &sb), what);
+
 	free(buf);
 	msgpack_sbuffer_destroy(&valid);
 	msgpack_sbuffer_destroy(&sb);

@@ -384,6 +384,43 @@ Test(ctl, secret_files)
 	snprintf(path, sizeof(path), "%s/none", dir);
 	cr_assert_eq(ctl_read_secret(path, &s, why, sizeof(why)), EDDY_EIO);
 	cr_assert(strstr(why, "No such file"), "%s", why);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	cr_assert_eq(system(path), 0);
+
+	/* a symlink to a 0600 file is followed (secret mounts are links) */
+	char target[128], link[128];
+	snprintf(target, sizeof(target), "%s/t", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	f = fopen(target, "w");
+	fputs("linked\r\n", f);
+	fclose(f);
+	chmod(target, 0600);
+	cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(ctl_read_secret(link, &s, why, sizeof(why)), EDDY_OK, "%s", why);
+	cr_assert_str_eq(s, "linked", "CR LF is dropped");
+	free(s);
+
+	/* 1024 bytes + CR LF + more: refused, not cut to its first 1024 bytes */
+	f = fopen(target, "w");
+	for (int i = 0; i < 1024; i++)
+		fputc('a', f);
+	fputs("\r\nEXTRA\n", f);
+	fclose(f);
+	cr_assert_eq(ctl_read_secret(target, &s, why, sizeof(why)), EDDY_EINVAL);
+	cr_assert(strstr(why, "1 to 1024 bytes"), "%s", why);
+	f = fopen(target, "w"); /* exactly 1024 + CR LF is fine */
+	for (int i = 0; i < 1024; i++)
+		fputc('a', f);
+	fputs("\r\n", f);
+	fclose(f);
+	cr_assert_eq(ctl_read_secret(target, &s, why, sizeof(why)), EDDY_OK, "%s", why);
+	cr_assert_eq(strlen(s), 1024);
+	free(s);
+
+	/* a FIFO with no writer does not hang the open: it is not a regular file */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(ctl_read_secret(path, &s, why, sizeof(why)), EDDY_EINVAL);
+	cr_assert(strstr(why, "not a regular file"), "%s", why);
+	char rm[160];
+	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+	cr_assert_eq(system(rm), 0);
 }
