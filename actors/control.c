@@ -872,6 +872,46 @@ static eddy_err cmd_cancel(ctl *c, reply *r, const request *rq)
 	return EDDY_OK;
 }
 
+static eddy_err cmd_checkpoints(ctl *c, reply *r, const request *rq)
+{
+	if (rq->nargs != 0)
+		return error_reply(c, r, REJ_BAD_REQUEST, "usage: checkpoints");
+	ctl_checkpoint_info ci[32];
+	size_t n = 0;
+	char why[256] = "this process runs no job with checkpoints";
+	if (c->pv.checkpoints == NULL || !c->pv.checkpoints(c->pv.ctx, ci, 32, &n, why, sizeof(why)))
+		return error_reply(c, r, -1, "no checkpoints: %s", why);
+	begin_ok(r);
+	msgpack_pack_array(&r->pk, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_map(&r->pk, 9);
+		kv_u64(r, "id", ci[i].id);
+		kv_str(r, "status", ci[i].status);
+		kv_i64(r, "started_ms", ci[i].started_ms);
+		kv_i64(r, "duration_ms", ci[i].duration_ms);
+		kv_u64(r, "bytes", ci[i].bytes);
+		kv_i64(r, "alignment_ms", ci[i].alignment_ms);
+		kv_u64(r, "acks", ci[i].acks);
+		kv_u64(r, "tasks", ci[i].tasks);
+		kv_str(r, "why", ci[i].why[0] ? ci[i].why : NULL);
+	}
+	return EDDY_OK;
+}
+
+static eddy_err cmd_checkpoint(ctl *c, reply *r, const request *rq)
+{
+	if (rq->nargs != 0)
+		return error_reply(c, r, REJ_BAD_REQUEST, "usage: checkpoint");
+	char why[256] = "this process runs no job with checkpoints";
+	if (c->pv.trigger_checkpoint == NULL || !c->pv.trigger_checkpoint(c->pv.ctx, why, sizeof(why)))
+		return error_reply(c, r, -1, "cannot trigger a checkpoint: %s", why);
+	begin_ok(r);
+	msgpack_pack_map(&r->pk, 1);
+	put_key(r, "triggered");
+	msgpack_pack_true(&r->pk);
+	return EDDY_OK;
+}
+
 typedef struct command {
 	const char *name;
 	eddy_err (*fn)(ctl *c, reply *r, const request *rq);
@@ -880,7 +920,8 @@ typedef struct command {
 static const command commands[] = {
 	{ "jobs", cmd_jobs },   { "actors", cmd_actors }, { "tree", cmd_tree },
 	{ "info", cmd_info },   { "stats", cmd_stats },   { "kill", cmd_kill },
-	{ "log", cmd_log },     { "cancel", cmd_cancel },
+	{ "log", cmd_log },     { "cancel", cmd_cancel }, { "checkpoints", cmd_checkpoints },
+	{ "checkpoint", cmd_checkpoint },
 };
 
 eddy_err ctl_handle(ctl *c, const void *req, size_t len, char **out, size_t *out_len)
@@ -1042,6 +1083,36 @@ void ctl_metrics(ctl *c, FILE *f)
 			case 3: fprintf(f, "%.3f\n", ops); break;
 			case 4: fprintf(f, "%.3f\n", (double)ji[i].watermark / 1000.0); break;
 			default: fprintf(f, "%.3f\n", (double)(now - ji[i].started_ms) / 1000.0); break;
+			}
+		}
+	}
+	static const metric_row crows[] = {
+		{ "eddy_job_checkpoints_completed_total", "counter", "Checkpoints completed." },
+		{ "eddy_job_checkpoints_aborted_total", "counter",
+		  "Checkpoints aborted (timed out, or a task could not take part)." },
+		{ "eddy_job_last_checkpoint_id", "gauge", "The newest completed checkpoint." },
+		{ "eddy_job_last_checkpoint_duration_seconds", "gauge",
+		  "Trigger to manifest of the newest completed checkpoint." },
+		{ "eddy_job_last_checkpoint_size_bytes", "gauge",
+		  "Snapshot bytes of the newest completed checkpoint." },
+		{ "eddy_job_last_checkpoint_alignment_seconds", "gauge",
+		  "The longest barrier alignment of a task in the newest completed checkpoint." },
+	};
+	for (size_t m = 0; m < sizeof(crows) / sizeof(crows[0]); m++) {
+		family(f, crows[m].name, crows[m].type, crows[m].help);
+		for (size_t i = 0; i < nj; i++) {
+			if (!ji[i].checkpointing || (m >= 2 && ji[i].last_ckpt_id == 0))
+				continue;
+			fprintf(f, "%s{job=\"", crows[m].name);
+			label_value(f, ji[i].name);
+			fputs("\"} ", f);
+			switch (m) {
+			case 0: fprintf(f, "%llu\n", (unsigned long long)ji[i].ckpt_completed); break;
+			case 1: fprintf(f, "%llu\n", (unsigned long long)ji[i].ckpt_aborted); break;
+			case 2: fprintf(f, "%llu\n", (unsigned long long)ji[i].last_ckpt_id); break;
+			case 3: fprintf(f, "%.3f\n", (double)ji[i].last_ckpt_duration_ms / 1e3); break;
+			case 4: fprintf(f, "%llu\n", (unsigned long long)ji[i].last_ckpt_bytes); break;
+			default: fprintf(f, "%.3f\n", (double)ji[i].last_ckpt_alignment_ms / 1e3); break;
 			}
 		}
 	}

@@ -48,6 +48,11 @@
  *                     1024) runtime events, oldest first.
  *   cancel JOB       {cancelled: JOB} — the job's sources stop, data in flight drains,
  *                     sinks flush (as SIGINT).
+ *   checkpoints      [ {id, status ("in_progress"|"completed"|"aborted"), started_ms,
+ *                       duration_ms, bytes, alignment_ms, acks, tasks, why} ] newest
+ *                     first (the last 32); an error if the job has no checkpoint: section.
+ *   checkpoint       {triggered: true} — the coordinator triggers one as soon as none is
+ *                     in progress.
  *   help, watch are the shell's own.
  *
  * Thread rules: ctl_handle and the ctl_server run on the server's own thread (never on a
@@ -73,7 +78,22 @@ typedef struct ctl_job_info {
 	uint64_t records_in, records_out;
 	int64_t watermark;  /* output watermark, ms; valid if has_watermark */
 	bool has_watermark;
+	bool checkpointing; /* the job has checkpoints; then: */
+	uint64_t ckpt_completed, ckpt_aborted;
+	uint64_t last_ckpt_id; /* the newest completed one (0: none yet) and its numbers */
+	int64_t last_ckpt_duration_ms, last_ckpt_alignment_ms;
+	uint64_t last_ckpt_bytes;
 } ctl_job_info;
+
+/* One checkpoint, as the job runner reports it. */
+typedef struct ctl_checkpoint_info {
+	uint64_t id;
+	const char *status; /* static: "in_progress", "completed", "aborted" */
+	int64_t started_ms, duration_ms, alignment_ms;
+	uint64_t bytes;
+	uint32_t acks, tasks;
+	char why[160];
+} ctl_checkpoint_info;
 
 /* What a job runner knows about one of its actors (a task). */
 typedef struct ctl_actor_extra {
@@ -95,6 +115,12 @@ typedef struct ctl_provider {
 	/* cancel stops the job named `job`; false (with why) if there is no such job or it
 	 * is not running. */
 	bool (*cancel)(void *ctx, const char *job, char *why, size_t why_size);
+	/* checkpoints fills up to max entries, newest first, into *n; false (with why) when
+	 * the job has no checkpoints. */
+	bool (*checkpoints)(void *ctx, ctl_checkpoint_info *out, size_t max, size_t *n, char *why,
+	                    size_t why_size);
+	/* trigger_checkpoint asks for a checkpoint now; false with why if it cannot. */
+	bool (*trigger_checkpoint)(void *ctx, char *why, size_t why_size);
 } ctl_provider;
 
 /* The request handler: the actor system and provider it answers about, the secret, the

@@ -61,6 +61,12 @@ struct plan {
 	ev_schema dead_schema;
 	char job_path[160];
 	plan_control control;
+	bool checkpointing;
+	ckpt_conf ckpt;
+	char ckpt_dir[300];
+	ckpt_log ckpt_log;
+	ckpt_arg ckpt_arg;
+	char coord_path[200];
 };
 
 job_stats *plan_stats(plan *p)
@@ -79,7 +85,7 @@ const char *plan_name(const plan *p)
 static const char *const root_keys[] = { "job",       "parallelism", "max_parallelism",
 	                                 "time",      "sources",     "operators",
 	                                 "sinks",     "supervision", "control",
-	                                 NULL };
+	                                 "checkpoint", NULL };
 
 /* ---- supervision and control ---- */
 
@@ -87,6 +93,8 @@ static const char *const supervision_keys[] = { "strategy", "intensity", "period
 	                                        NULL };
 static const char *const backoff_keys[] = { "initial", "multiplier", "max", NULL };
 static const char *const control_keys[] = { "address", "secret_file", "metrics", NULL };
+static const char *const checkpoint_keys[] = { "interval", "mode", "dir", "retain", "timeout",
+	                                       "min_pause", NULL };
 
 /* opt: a keyed accessor's result where the key may be absent. */
 static eddy_err opt(eddy_err e)
@@ -151,6 +159,62 @@ static eddy_err parse_control(plan *p, cfg_error *err)
 	if (e == EDDY_OK)
 		e = opt(cfg_str(m, "metrics", false, &p->control.metrics, err));
 	return e;
+}
+
+/* parse_checkpoint reads `checkpoint:` (absent: no checkpoints). */
+static eddy_err parse_checkpoint(plan *p, cfg_error *err)
+{
+	const cfg_node *m = cfg_get(p->root, "checkpoint");
+	if (m == NULL)
+		return EDDY_OK;
+	ckpt_conf *c = &p->ckpt;
+	*c = (ckpt_conf){ .interval_ms = 1000, .mode = CKPT_EXACTLY_ONCE, .retain = 3,
+		          .timeout_ms = 60000, .min_pause_ms = 0 };
+	eddy_err e = cfg_check_keys(m, checkpoint_keys, "checkpoint", err);
+	static const char *const modes[] = { "exactly_once", "at_least_once", NULL };
+	int mode = 0;
+	int64_t retain = 3;
+	if (e == EDDY_OK)
+		e = opt(cfg_duration_ms(m, "interval", false, &c->interval_ms, err));
+	if (e == EDDY_OK && c->interval_ms < 10)
+		e = cfg_errorf(err, cfg_get(m, "interval"), "'interval' must be at least 10ms");
+	if (e == EDDY_OK)
+		e = opt(cfg_enum(m, "mode", false, modes, &mode, err));
+	c->mode = mode == 0 ? CKPT_EXACTLY_ONCE : CKPT_AT_LEAST_ONCE;
+	if (e == EDDY_OK)
+		e = opt(cfg_int(m, "retain", false, 1, 1000, &retain, err));
+	c->retain = (uint32_t)retain;
+	if (e == EDDY_OK)
+		e = opt(cfg_duration_ms(m, "timeout", false, &c->timeout_ms, err));
+	if (e == EDDY_OK && c->timeout_ms < 10)
+		e = cfg_errorf(err, cfg_get(m, "timeout"), "'timeout' must be at least 10ms");
+	if (e == EDDY_OK)
+		e = opt(cfg_duration_ms(m, "min_pause", false, &c->min_pause_ms, err));
+	if (e == EDDY_OK)
+		e = opt(cfg_str(m, "dir", false, &c->dir, err));
+	if (e == EDDY_OK && c->dir && c->dir[0] == '\0')
+		e = cfg_errorf(err, cfg_get(m, "dir"), "'dir' must not be empty");
+	if (e == EDDY_OK && c->dir == NULL) {
+		snprintf(p->ckpt_dir, sizeof(p->ckpt_dir), "checkpoints/%s", p->name);
+		c->dir = p->ckpt_dir;
+	}
+	p->checkpointing = e == EDDY_OK;
+	return e;
+}
+
+const ckpt_conf *plan_checkpoint_conf(const plan *p)
+{
+	return p->checkpointing ? &p->ckpt : NULL;
+}
+
+ckpt_log *plan_checkpoint_log(plan *p)
+{
+	return p->checkpointing ? &p->ckpt_log : NULL;
+}
+
+const char *plan_coordinator_path(const plan *p)
+{
+	return p->coord_path;
 }
 
 const plan_control *plan_control_conf(const plan *p)
@@ -956,6 +1020,7 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 	if (p == NULL)
 		return EDDY_ENOMEM;
 	p->root = root;
+	ckpt_log_init(&p->ckpt_log);
 	p->file = root->file;
 	eddy_err e = cfg_check_keys(root, root_keys, "the job", err);
 	if (e == EDDY_OK)
@@ -982,6 +1047,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		e = parse_supervision(p, err);
 	if (e == EDDY_OK)
 		e = parse_control(p, err);
+	if (e == EDDY_OK)
+		e = parse_checkpoint(p, err);
 	const cfg_node *srcs = NULL, *ops = NULL, *sinks = NULL;
 	if (e == EDDY_OK)
 		e = list_of(root, "sources", true, &srcs, err);
@@ -1102,6 +1169,8 @@ static eddy_err wire(plan *p)
 		tn->stats = &p->stats;
 		tn->is_source = n->role == ROLE_SOURCE;
 		tn->is_sink = n->role == ROLE_SINK;
+		tn->ckpt = p->checkpointing ? &p->ckpt : NULL;
+		tn->coord_path = p->coord_path;
 		tn->ninputs = n->ninputs;
 		if (n->ninputs && (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
 			return EDDY_ENOMEM;
@@ -1163,17 +1232,35 @@ static eddy_err wire(plan *p)
 	for (uint32_t i = 0; i < p->nnodes; i++)
 		total += p->nodes[i].parallelism;
 	p->ntasks = total;
-	p->children = rt_calloc(total, sizeof(sup_child_spec));
+	uint32_t extra = p->checkpointing ? 1 : 0; /* the coordinator, started first */
+	p->children = rt_calloc(total + extra, sizeof(sup_child_spec));
 	p->paths = rt_calloc(total, sizeof(char *));
 	if (p->children == NULL || p->paths == NULL)
 		return EDDY_ENOMEM;
+	snprintf(p->coord_path, sizeof(p->coord_path), "%s/checkpoints", p->name);
+	uint32_t nsrc = 0;
+	if (p->checkpointing) {
+		for (uint32_t i = 0; i < p->nnodes; i++)
+			nsrc += p->nodes[i].role == ROLE_SOURCE ? p->nodes[i].parallelism : 0;
+		p->ckpt_arg = (ckpt_arg){ .job = p->name, .conf = &p->ckpt, .ntasks = total,
+			                  .stats = &p->stats, .log = &p->ckpt_log };
+		if ((p->ckpt_arg.source_paths = rt_calloc(nsrc ? nsrc : 1, sizeof(char *))) == NULL)
+			return EDDY_ENOMEM;
+		p->children[0] = (sup_child_spec){
+			.actor = { .path = p->coord_path, .ops = &ckpt_coord_ops, .arg = &p->ckpt_arg,
+			           .io = true },
+			.restart = CHILD_TRANSIENT,
+		};
+	}
 	uint32_t k = 0;
 	for (uint32_t o = p->norder; o-- > 0;) {
 		pnode *n = &p->nodes[p->order[o]];
 		for (uint32_t s = 0; s < n->parallelism; s++, k++) {
 			if ((p->paths[k] = task_path(p, n, s)) == NULL)
 				return EDDY_ENOMEM;
-			p->children[k] = (sup_child_spec){
+			if (p->checkpointing && n->role == ROLE_SOURCE)
+				p->ckpt_arg.source_paths[p->ckpt_arg.nsources++] = p->paths[k];
+			p->children[extra + k] = (sup_child_spec){
 				.actor = { .path = p->paths[k],
 				           .ops = &task_ops,
 				           .arg = &n->args[s],
@@ -1184,7 +1271,7 @@ static eddy_err wire(plan *p)
 		}
 	}
 	p->sup.children = p->children;
-	p->sup.nchildren = total;
+	p->sup.nchildren = total + extra;
 	return EDDY_OK;
 }
 
@@ -1347,6 +1434,8 @@ void plan_free(plan *p)
 		rt_free(p->paths[i]);
 	rt_free(p->paths);
 	rt_free(p->children);
+	rt_free(p->ckpt_arg.source_paths);
+	ckpt_log_destroy(&p->ckpt_log);
 	rt_free(p->streams);
 	rt_free(p->nodes);
 	rt_free(p->order);

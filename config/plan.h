@@ -14,6 +14,7 @@
 #define EDDY_CONFIG_PLAN_H
 
 #include "../actors/supervisor.h"
+#include "../operators/checkpoint.h"
 #include "../operators/ops.h"
 #include "cfg.h"
 
@@ -45,6 +46,12 @@ typedef struct plan_control {
 	const char *metrics;     /* HOST:PORT of the Prometheus endpoint */
 } plan_control;
 const plan_control *plan_control_conf(const plan *p);
+
+/* The job file's `checkpoint:` (NULL: no checkpoints) and the coordinator's history. */
+const ckpt_conf *plan_checkpoint_conf(const plan *p);
+ckpt_log *plan_checkpoint_log(plan *p);
+/* plan_coordinator_path: the checkpoint coordinator's actor path ("JOB/checkpoints"). */
+const char *plan_coordinator_path(const plan *p);
 
 /* plan_sup: the job supervisor's spec (valid once plan_start ran). */
 const sup_spec *plan_sup(const plan *p);

@@ -2,6 +2,10 @@
 #include "task.h"
 
 #include "../runtime/alloc.h"
+#include "checkpoint.h"
+
+#include <msgpack.h>
+#include <time.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +38,7 @@ struct task {
 	void *op_state;
 	bool opened;
 	task_live *lv;        /* channels, kept across restarts; published counters */
+	actor *coord;         /* the checkpoint coordinator, or NULL */
 	/* outputs */
 	route_rt **routes;    /* [nports][nroutes] */
 	expr_scratch scratch;
@@ -70,6 +75,13 @@ void task_arg_init(task_arg *a)
 }
 void task_arg_clear(task_arg *a)
 {
+	for (uint32_t i = 0; i < a->live.nheld; i++)
+		msg_discard(&a->live.held[i]);
+	rt_free(a->live.held);
+	rt_free(a->live.align_got);
+	a->live.held = NULL;
+	a->live.align_got = NULL;
+	a->live.nheld = a->live.held_cap = 0;
 	rt_free(a->live.wm);
 	rt_free(a->live.idle);
 	rt_free(a->live.eos);
@@ -117,7 +129,7 @@ static eddy_err send_to(task *t, actor *to, rt_msg *m)
 static eddy_err send_batch(task *t, actor *to, uint32_t channel, ev_batch *b)
 {
 	atomic_fetch_add_explicit(&t->lv->records_out, b->n, memory_order_relaxed);
-	rt_msg m = { .kind = MSG_BATCH, .flags = channel, .ptr = b, .drop = drop_batch };
+	rt_msg m = { .kind = MSG_RECORDS, .flags = channel, .ptr = b, .drop = drop_batch };
 	return send_to(t, to, &m);
 }
 
@@ -353,6 +365,24 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 			t->lv->wm[c] = WM_MIN;
 	}
 	t->lv->starts++;
+	if (n->ckpt) {
+		if (t->lv->align_got == NULL &&
+		    (t->lv->align_got = rt_calloc(n->nchannels ? n->nchannels : 1, 1)) == NULL)
+			return EDDY_ENOMEM;
+		if ((t->coord = asys_find(actor_system(self), n->coord_path)) == NULL)
+			return task_fail(t, "no checkpoint coordinator %s", n->coord_path);
+		if (t->lv->align_id != 0 || t->lv->nheld > 0) {
+			/* restarted mid-alignment: that checkpoint is abandoned (it times out) and
+			 * the held elements are processed first */
+			t->lv->align_id = 0;
+			t->lv->align_ngot = 0;
+			memset(t->lv->align_got, 0, n->nchannels ? n->nchannels : 1);
+			rt_msg r = { .kind = MSG_ALIGN_REPLAY };
+			eddy_err e = actor_send_ctl(self, &r);
+			if (e != EDDY_OK)
+				return e;
+		}
+	}
 	t->routes = rt_calloc(n->nports ? n->nports : 1, sizeof(*t->routes));
 	if (t->routes == NULL)
 		return EDDY_ENOMEM;
@@ -444,6 +474,182 @@ static eddy_err advance(task *t)
 	return EDDY_OK;
 }
 
+/* ---- checkpoints ---- */
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void drop_ack(rt_msg *m)
+{
+	ckpt_ack_free(m->ptr);
+}
+
+/* take_checkpoint snapshots the task for checkpoint id, forwards the barrier on every
+ * output channel (after what was emitted before it) and acknowledges to the
+ * coordinator. The snapshot holds the task's position: records in and out and its
+ * watermark (operator state comes with the state backends). */
+static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns)
+{
+	task_live *lv = t->lv;
+	ckpt_ack *a = rt_calloc(1, sizeof(*a));
+	if (a == NULL)
+		return EDDY_ENOMEM;
+	a->id = id;
+	snprintf(a->path, sizeof(a->path), "%s", actor_path(t->self));
+	a->records_in = atomic_load_explicit(&lv->records_in, memory_order_relaxed);
+	a->records_out = atomic_load_explicit(&lv->records_out, memory_order_relaxed);
+	a->watermark = lv->cur_wm;
+	a->alignment_ns = align_ns;
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 6);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "task", 4);
+	msgpack_pack_str_with_body(&pk, a->path, strlen(a->path));
+	msgpack_pack_str_with_body(&pk, "checkpoint", 10);
+	msgpack_pack_uint64(&pk, id);
+	msgpack_pack_str_with_body(&pk, "records_in", 10);
+	msgpack_pack_uint64(&pk, a->records_in);
+	msgpack_pack_str_with_body(&pk, "records_out", 11);
+	msgpack_pack_uint64(&pk, a->records_out);
+	msgpack_pack_str_with_body(&pk, "watermark", 9);
+	if (a->watermark == WM_MIN)
+		msgpack_pack_nil(&pk);
+	else
+		msgpack_pack_int64(&pk, a->watermark);
+	if (sb.data == NULL) {
+		msgpack_sbuffer_destroy(&sb);
+		rt_free(a);
+		return EDDY_ENOMEM;
+	}
+	a->len = sb.size;
+	a->data = msgpack_sbuffer_release(&sb);
+	lv->last_ckpt = id;
+	eddy_err err = broadcast(t, MSG_BARRIER, id);
+	if (err != EDDY_OK) {
+		ckpt_ack_free(a);
+		return err;
+	}
+	rt_msg m = { .kind = MSG_CKPT_ACK, .ptr = a, .drop = drop_ack };
+	if (actor_send_ctl(t->coord, &m) != EDDY_OK)
+		ckpt_ack_free(a);
+	return EDDY_OK;
+}
+
+static eddy_err task_receive(actor *self, void *state, rt_msg *m);
+
+/* replay_held processes the held elements in order, as if they arrived now (some may be
+ * held again by a new alignment). If one fails, the ones after it stay held. */
+static eddy_err replay_held(task *t)
+{
+	task_live *lv = t->lv;
+	rt_msg *msgs = lv->held;
+	uint32_t n = lv->nheld;
+	lv->held = NULL;
+	lv->nheld = lv->held_cap = 0;
+	eddy_err err = EDDY_OK;
+	uint32_t i = 0;
+	for (; i < n && err == EDDY_OK; i++)
+		err = task_receive(t->self, t, &msgs[i]);
+	for (; i < n; i++) { /* after a failure: keep the rest, after anything held anew */
+		if (lv->nheld == lv->held_cap) {
+			uint32_t cap = lv->held_cap ? lv->held_cap * 2 : 16;
+			rt_msg *h = rt_realloc(lv->held, cap * sizeof(*h));
+			if (h == NULL) {
+				for (; i < n; i++)
+					msg_discard(&msgs[i]);
+				break;
+			}
+			lv->held = h;
+			lv->held_cap = cap;
+		}
+		lv->held[lv->nheld++] = msgs[i];
+	}
+	rt_free(msgs);
+	return err;
+}
+
+/* align_done: every channel gave its barrier or ended. */
+static bool align_done(const task *t)
+{
+	for (uint32_t c = 0; c < t->node->nchannels; c++)
+		if (!t->lv->align_got[c] && t->lv->eos[c] == 0)
+			return false;
+	return true;
+}
+
+/* finish_alignment takes the checkpoint and lets the held elements go. */
+static eddy_err finish_alignment(task *t)
+{
+	task_live *lv = t->lv;
+	uint64_t id = lv->align_id;
+	int64_t took = mono_ns() - lv->align_start_ns;
+	lv->align_id = 0;
+	lv->align_ngot = 0;
+	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+	eddy_err err = take_checkpoint(t, id, took);
+	return err ? err : replay_held(t);
+}
+
+/* on_barrier: barrier id on channel ch (as Flink's aligner; a newer barrier than the one
+ * being aligned abandons that one: its held elements go on first). */
+static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
+{
+	task_live *lv = t->lv;
+	if (id <= lv->last_ckpt && lv->align_id == 0)
+		return EDDY_OK; /* an abandoned checkpoint's late barrier */
+	if (lv->align_id != 0 && id < lv->align_id)
+		return EDDY_OK;
+	if (lv->align_id != 0 && id > lv->align_id) {
+		lv->align_id = 0;
+		lv->align_ngot = 0;
+		memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+		eddy_err err = replay_held(t);
+		if (err != EDDY_OK)
+			return err;
+	}
+	if (lv->align_id == 0) {
+		lv->align_id = id;
+		lv->align_start_ns = mono_ns();
+	}
+	if (!lv->align_got[ch]) {
+		lv->align_got[ch] = 1;
+		lv->align_ngot++;
+	}
+	return align_done(t) ? finish_alignment(t) : EDDY_OK;
+}
+
+/* hold keeps an element of a channel whose barrier came (exactly_once alignment). */
+static eddy_err hold(task *t, rt_msg *m)
+{
+	task_live *lv = t->lv;
+	if (lv->nheld == lv->held_cap) {
+		uint32_t cap = lv->held_cap ? lv->held_cap * 2 : 16;
+		rt_msg *h = rt_realloc(lv->held, cap * sizeof(*h));
+		if (h == NULL) {
+			msg_discard(m);
+			return task_fail(t, "out of memory holding elements during checkpoint alignment");
+		}
+		lv->held = h;
+		lv->held_cap = cap;
+	}
+	lv->held[lv->nheld++] = *m;
+	return EDDY_OK;
+}
+
+static bool is_element(uint32_t kind)
+{
+	return kind == MSG_RECORDS || kind == MSG_WATERMARK || kind == MSG_IDLE || kind == MSG_EOS ||
+	       kind == MSG_BARRIER;
+}
+
 static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 {
 	(void)self;
@@ -451,8 +657,22 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 	const task_node *n = t->node;
 	uint32_t ch = m->flags;
 	eddy_err err;
+	if (n->ckpt && is_element(m->kind) && !n->is_source && ch < n->nchannels &&
+	    t->lv->align_id != 0 && t->lv->align_got[ch] && n->ckpt->mode == CKPT_EXACTLY_ONCE &&
+	    !(m->kind == MSG_BARRIER && m->u64 > t->lv->align_id))
+		return hold(t, m);
 	switch (m->kind) {
-	case MSG_BATCH:
+	case MSG_BARRIER:
+		if (n->is_source || ch >= n->nchannels || n->ckpt == NULL)
+			return task_fail(t, "barrier on unknown channel %u", ch);
+		return on_barrier(t, m->u64, ch);
+	case MSG_CKPT_TRIGGER:
+		if (!n->is_source || n->ckpt == NULL || t->lv->ended)
+			return EDDY_OK; /* a finished source takes no more checkpoints */
+		return take_checkpoint(t, m->u64, 0);
+	case MSG_ALIGN_REPLAY:
+		return replay_held(t);
+	case MSG_RECORDS:
 		if (n->is_source || ch >= n->nchannels) {
 			batch_free(m->ptr);
 			return task_fail(t, "batch on unknown channel %u", ch);
@@ -481,6 +701,9 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 			t->lv->eos[ch] = (m->u64 & EOS_FINAL) ? 2 : 1;
 			t->lv->nended++;
 		}
+		if (n->ckpt && t->lv->align_id != 0 && align_done(t) &&
+		    (err = finish_alignment(t)) != EDDY_OK) /* an ended channel counts as aligned */
+			return err;
 		return advance(t);
 	default:
 		if (n->op->message == NULL) {

@@ -3,9 +3,9 @@
  * protocol between tasks.
  *
  * Every channel (one upstream subtask -> one downstream subtask) carries, in order:
- * record batches (MSG_BATCH), watermarks (MSG_WATERMARK), idleness (MSG_IDLE) and the
- * end of the stream (MSG_EOS); the message's `flags` is the channel index at the
- * receiver. A task's watermark is the minimum over its channels that are neither idle
+ * record batches (MSG_RECORDS), watermarks (MSG_WATERMARK), idleness (MSG_IDLE),
+ * checkpoint barriers (MSG_BARRIER, operators/checkpoint.h) and the end of the stream
+ * (MSG_EOS); the message's `flags` is the channel index at the receiver. A task's watermark is the minimum over its channels that are neither idle
  * nor ended (as Flink's StatusWatermarkValve); when every channel has ended with a final
  * end, the watermark becomes +inf (INT64_MAX), so every open window fires, then the
  * operator's `end` runs, the end is forwarded and the task exits normally.
@@ -31,13 +31,16 @@
 #include <stdatomic.h>
 
 enum task_msg {
-	MSG_BATCH = MSG_USER + 100, /* ptr = ev_batch (owned), flags = channel */
+	MSG_RECORDS = MSG_USER + 100, /* a record batch: ptr = ev_batch (owned), flags = channel
+	                              * (not MSG_BATCH: <sys/socket.h> has that name) */
 	MSG_WATERMARK,              /* u64 = watermark (int64 ms), flags = channel */
 	MSG_IDLE,                   /* u64 = 1 idle, 0 active again; flags = channel */
 	MSG_EOS,                    /* end of stream; u64 = EOS_FINAL or 0; flags = channel */
 	MSG_CHUNK,                  /* reader -> file source: ptr = a chunk of whole records */
 	MSG_CONTINUE,               /* a source's note to itself to produce more */
-	MSG_CHUNK_END               /* reader -> file source: u64 = 1 if the input ended */
+	MSG_CHUNK_END,              /* reader -> file source: u64 = 1 if the input ended */
+	MSG_BARRIER,                /* checkpoint barrier; u64 = checkpoint id, flags = channel */
+	MSG_ALIGN_REPLAY            /* a task's note to itself: process held elements */
 };
 
 /* EOS_FINAL: the input is exhausted; the watermark may go to +inf. Without it (a job
@@ -124,6 +127,8 @@ struct task_node {
 	job_stats *stats;
 	bool is_source;           /* has no channels; its op produces */
 	bool is_sink;             /* has no outputs; its op writes */
+	const struct ckpt_conf *ckpt; /* NULL: no checkpoints */
+	const char *coord_path;   /* the checkpoint coordinator's actor path */
 };
 
 /* What a subtask keeps across restarts of its task actor, and what it publishes for the
@@ -143,6 +148,14 @@ typedef struct task_live {
 	bool all_idle;   /* told downstream we are idle */
 	bool ended;      /* sent its end of stream */
 	uint32_t starts; /* times the task's init ran */
+	/* checkpoint alignment (kept across a restart so no held element is lost) */
+	uint64_t align_id;       /* the checkpoint being aligned, 0: none */
+	uint8_t *align_got;      /* [nchannels] its barrier came on the channel */
+	uint32_t align_ngot;
+	int64_t align_start_ns;  /* monotonic */
+	rt_msg *held;            /* elements of aligned channels held back (exactly_once) */
+	uint32_t nheld, held_cap;
+	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
 } task_live;
 
 /* The arg of a task actor: its node and subtask index, and its live part. */

@@ -203,6 +203,7 @@ static const char *const job_status_names[] = { "running", "cancelling", "finish
 
 typedef struct run_ctx {
 	plan *pl;
+	asys *sys;
 	job_stats *st;
 	int64_t started_ms;
 	_Atomic int status;
@@ -228,7 +229,64 @@ static size_t pv_jobs(void *ctx, ctl_job_info *out, size_t max)
 	out->records_out = atomic_load_explicit(&r->st->records_out, memory_order_relaxed);
 	out->watermark = plan_sink_watermark(r->pl);
 	out->has_watermark = out->watermark != WM_MIN;
+	ckpt_log *log = plan_checkpoint_log(r->pl);
+	if (log) {
+		out->checkpointing = true;
+		ckpt_log_counts(log, &out->ckpt_completed, &out->ckpt_aborted);
+		ckpt_info ci[CKPT_HISTORY];
+		size_t n = ckpt_log_list(log, ci, CKPT_HISTORY);
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(ci[i].status, "completed") == 0) {
+				out->last_ckpt_id = ci[i].id;
+				out->last_ckpt_duration_ms = ci[i].duration_ms;
+				out->last_ckpt_alignment_ms = ci[i].alignment_ms;
+				out->last_ckpt_bytes = ci[i].bytes;
+				break;
+			}
+	}
 	return 1;
+}
+
+static bool pv_checkpoints(void *ctx, ctl_checkpoint_info *out, size_t max, size_t *n,
+                           char *why, size_t why_size)
+{
+	run_ctx *r = ctx;
+	ckpt_log *log = plan_checkpoint_log(r->pl);
+	if (log == NULL) {
+		snprintf(why, why_size, "job %s has no checkpoint: section", plan_name(r->pl));
+		return false;
+	}
+	ckpt_info ci[CKPT_HISTORY];
+	size_t k = ckpt_log_list(log, ci, max < CKPT_HISTORY ? max : CKPT_HISTORY);
+	for (size_t i = 0; i < k; i++) {
+		out[i] = (ctl_checkpoint_info){ .id = ci[i].id,
+			                        .status = ci[i].status,
+			                        .started_ms = ci[i].started_ms,
+			                        .duration_ms = ci[i].duration_ms,
+			                        .alignment_ms = ci[i].alignment_ms,
+			                        .bytes = ci[i].bytes,
+			                        .acks = ci[i].acks,
+			                        .tasks = ci[i].tasks };
+		memcpy(out[i].why, ci[i].why, sizeof(out[i].why));
+	}
+	*n = k;
+	return true;
+}
+
+static bool pv_trigger_checkpoint(void *ctx, char *why, size_t why_size)
+{
+	run_ctx *r = ctx;
+	if (plan_checkpoint_log(r->pl) == NULL) {
+		snprintf(why, why_size, "job %s has no checkpoint: section", plan_name(r->pl));
+		return false;
+	}
+	actor *coord = asys_find(r->sys, plan_coordinator_path(r->pl));
+	rt_msg m = { .kind = MSG_CKPT_NOW };
+	if (coord == NULL || actor_send_ctl(coord, &m) != EDDY_OK) {
+		snprintf(why, why_size, "the checkpoint coordinator is not running");
+		return false;
+	}
+	return true;
 }
 
 static bool pv_actor_extra(void *ctx, const char *path, ctl_actor_extra *out)
@@ -304,8 +362,12 @@ static int start_control(int argc, char **argv, plan *pl, asys *sys, run_ctx *rc
 		        addr);
 		return 2;
 	}
-	ctl_provider pv = { .ctx = rc, .jobs = pv_jobs, .actor_extra = pv_actor_extra,
-		            .cancel = pv_cancel };
+	ctl_provider pv = { .ctx = rc,
+		            .jobs = pv_jobs,
+		            .actor_extra = pv_actor_extra,
+		            .cancel = pv_cancel,
+		            .checkpoints = pv_checkpoints,
+		            .trigger_checkpoint = pv_trigger_checkpoint };
 	eddy_err e = ctl_new(sys, &pv, secret, c);
 	if (secret) {
 		memset(secret, 0, strlen(secret));
@@ -390,7 +452,7 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGQUIT, &sq, NULL);
 	double t0 = now_s();
 	job_stats *st = plan_stats(pl);
-	run_ctx rctx = { .pl = pl, .st = st, .started_ms = wall_ms(), .status = JOB_RUNNING };
+	run_ctx rctx = { .pl = pl, .sys = sys, .st = st, .started_ms = wall_ms(), .status = JOB_RUNNING };
 	ctl *control = NULL;
 	ctl_server *srv = NULL;
 	metrics_server *ms = NULL;

@@ -1023,6 +1023,44 @@ static int render_cancel(shell *s, const msgpack_object *r)
 	return SH_OK;
 }
 
+static int render_checkpoints(shell *s, const msgpack_object *r)
+{
+	if (!list_of_maps(r))
+		return malformed(s, "checkpoints", "is not a list of maps");
+	if (r->via.array.size == 0) {
+		puts("no checkpoints yet");
+		return SH_OK;
+	}
+	static const char *const head[] = {"ID",    "STATUS",    "STARTED", "DURATION",
+	                                   "BYTES", "ALIGNMENT", "ACKS",    "WHY"};
+	table t = {8, head, "rllrrrrl", NULL, 0, 0};
+	for (uint32_t i = 0; i < r->via.array.size; i++) {
+		const msgpack_object *c = &r->via.array.ptr[i];
+		tbl_add(&t, cell_of(c, "id"));
+		tbl_add(&t, cell_of(c, "status"));
+		tbl_add(&t, cell_of(c, "started_ms"));
+		tbl_add(&t, cell_of(c, "duration_ms"));
+		tbl_add(&t, cell_of(c, "bytes"));
+		tbl_add(&t, cell_of(c, "alignment_ms"));
+		char *acks = cell_of(c, "acks"), *tasks = cell_of(c, "tasks");
+		tbl_add(&t, xasprintf("%s/%s", acks, tasks));
+		free(acks);
+		free(tasks);
+		tbl_add(&t, cell_of(c, "why"));
+	}
+	tbl_print(&t, stdout);
+	tbl_free(&t);
+	return SH_OK;
+}
+
+static int render_checkpoint(shell *s, const msgpack_object *r)
+{
+	if (r->type != MSGPACK_OBJECT_MAP)
+		return malformed(s, "checkpoint", "is not a map");
+	puts("checkpoint triggered (see `checkpoints`)");
+	return SH_OK;
+}
+
 static const sh_command commands[] = {
     {"help", "[COMMAND]", 0, 1, NULL, "the commands, or the details of one",
      "Lists the commands, or describes COMMAND."},
@@ -1057,6 +1095,12 @@ static const sh_command commands[] = {
      "restarts, escalations."},
     {"cancel", "JOB", 1, 1, render_cancel, "stop a job (as SIGINT)",
      "Stops the sources of JOB; data in flight drains and sinks flush, as on SIGINT."},
+    {"checkpoints", "", 0, 0, render_checkpoints, "the job's last checkpoints",
+     "The last 32 checkpoints, newest first: id, status (in_progress, completed,\n"
+     "aborted), start, duration, snapshot bytes, the longest barrier alignment,\n"
+     "tasks that acknowledged, and why one was aborted."},
+    {"checkpoint", "", 0, 0, render_checkpoint, "trigger a checkpoint now",
+     "Asks the checkpoint coordinator for a checkpoint as soon as none is in progress."},
     {"quit", "", 0, 0, NULL, "leave the shell (also: exit, Ctrl-D)", "Leaves the shell."},
     {"exit", "", 0, 0, NULL, "leave the shell", "Leaves the shell."},
 };
@@ -1064,7 +1108,7 @@ static const sh_command commands[] = {
 
 static const char *const command_names[] = {"help",  "jobs",  "actors", "tree", "info",
                                             "stats", "watch", "kill",   "log",  "cancel",
-                                            "quit",  "exit",  NULL};
+                                            "checkpoints", "checkpoint", "quit",  "exit",  NULL};
 _Static_assert(sizeof command_names / sizeof command_names[0] == N_COMMANDS + 1,
                "command_names lists every command");
 

@@ -207,6 +207,9 @@ setcase sup_strategy "--set supervision.strategy: 'strategy' must be one of one_
 setcase sup_period "--set supervision.period: 'period' must be more than 0" supervision.period=0
 setcase sup_key "--set supervision.intensty: unknown key 'intensty' in supervision (did you mean 'intensity'?)" supervision.intensty=2
 setcase sup_multiplier "--set supervision.backoff.multiplier: 'multiplier' must be a number from 1 to 1000" supervision.backoff.multiplier=0.5
+setcase ckpt_mode "--set checkpoint.mode: 'mode' must be one of exactly_once, at_least_once, got 'exactly-once' (did you mean 'exactly_once'?)" checkpoint.mode=exactly-once
+setcase ckpt_interval "--set checkpoint.interval: 'interval' must be at least 10ms" checkpoint.interval=5ms
+setcase ckpt_retain "--set checkpoint.retain: 'retain' must be between 1 and 1000, got 0" checkpoint.retain=0
 setcase control_key "--set control.adress: unknown key 'adress' in control (did you mean 'address'?)" control.adress=x
 
 run set_no_value 2 run "$job" --set

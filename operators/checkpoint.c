@@ -1,0 +1,475 @@
+/* The checkpoint coordinator (operators/checkpoint.h). Runs on the I/O pool: it writes
+ * the snapshot files and manifests and deletes old checkpoints. */
+#include "checkpoint.h"
+
+#include "../runtime/alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TAG_TICK 1
+#define TICK_MS 20 /* how often the coordinator looks at its clock */
+
+void ckpt_ack_free(ckpt_ack *a)
+{
+	if (a == NULL)
+		return;
+	free(a->data);
+	rt_free(a);
+}
+
+/* ---- the shared history ---- */
+
+void ckpt_log_init(ckpt_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->mu, NULL);
+}
+
+void ckpt_log_destroy(ckpt_log *l)
+{
+	pthread_mutex_destroy(&l->mu);
+}
+
+size_t ckpt_log_list(ckpt_log *l, ckpt_info *out, size_t max)
+{
+	pthread_mutex_lock(&l->mu);
+	size_t k = 0;
+	for (uint32_t i = 0; i < l->n && k < max; i++)
+		out[k++] = l->items[(l->head + CKPT_HISTORY - 1 - i) % CKPT_HISTORY];
+	pthread_mutex_unlock(&l->mu);
+	return k;
+}
+
+void ckpt_log_counts(ckpt_log *l, uint64_t *completed, uint64_t *aborted)
+{
+	pthread_mutex_lock(&l->mu);
+	*completed = l->completed;
+	*aborted = l->aborted;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* log_put stores info as the newest entry (new) or updates the newest one. */
+static void log_put(ckpt_log *l, const ckpt_info *info, bool is_new)
+{
+	pthread_mutex_lock(&l->mu);
+	if (is_new || l->n == 0) {
+		l->head = (l->head + 1) % CKPT_HISTORY;
+		if (l->n < CKPT_HISTORY)
+			l->n++;
+	}
+	l->items[(l->head + CKPT_HISTORY - 1) % CKPT_HISTORY] = *info;
+	if (strcmp(info->status, "completed") == 0)
+		l->completed++;
+	else if (strcmp(info->status, "aborted") == 0)
+		l->aborted++;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- the coordinator ---- */
+
+typedef struct coord {
+	const ckpt_arg *a;
+	uint64_t next_id;
+	ckpt_info cur;          /* the pending checkpoint (cur.id 0: none) */
+	int64_t started_mono;   /* ms, asys clock */
+	int64_t last_trigger, last_end; /* ms, asys clock */
+	char *tasks_json;       /* the manifest's task entries so far */
+	size_t tj_len, tj_cap;
+	bool done_triggering;   /* a task finished: no more checkpoints */
+	bool now_requested;
+} coord;
+
+static int64_t now_ms(actor *self)
+{
+	return clock_now_ms(asys_clock(actor_system(self)));
+}
+
+/* mkdirs creates dir and its parents (0755); 0 or -1 with errno. */
+static int mkdirs(const char *dir)
+{
+	char p[4096];
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof(p))
+		return errno = ENAMETOOLONG, -1;
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		char keep = p[i];
+		p[i] = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			return -1;
+		p[i] = keep;
+	}
+	return 0;
+}
+
+/* chk_id parses "chk-<n>"; 0 if name is not one. */
+static uint64_t chk_id(const char *name)
+{
+	if (strncmp(name, "chk-", 4) != 0 || name[4] < '1' || name[4] > '9')
+		return 0;
+	char *end;
+	unsigned long long v = strtoull(name + 4, &end, 10);
+	return *end == '\0' ? (uint64_t)v : 0;
+}
+
+/* remove_dir deletes a checkpoint directory and the files in it (it holds no
+ * subdirectories). */
+static void remove_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d) {
+		for (struct dirent *e; (e = readdir(d)) != NULL;) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			char f[4352];
+			snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+			unlink(f);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+static bool has_manifest(const char *dir, uint64_t id)
+{
+	char p[4352];
+	snprintf(p, sizeof(p), "%s/chk-%llu/MANIFEST", dir, (unsigned long long)id);
+	return access(p, F_OK) == 0;
+}
+
+/* sweep deletes incomplete checkpoints (no manifest; not `keep`) and completed ones
+ * older than the newest `retain`; returns the newest completed id. */
+static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	uint64_t *done = NULL;
+	size_t n = 0, cap = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		uint64_t id = chk_id(e->d_name);
+		if (id == 0 || id == keep)
+			continue;
+		char p[4352];
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (!has_manifest(dir, id)) {
+			remove_dir(p);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *nd = rt_realloc(done, cap * sizeof(*nd));
+			if (nd == NULL)
+				break;
+			done = nd;
+		}
+		done[n++] = id;
+	}
+	closedir(d);
+	uint64_t newest = 0;
+	for (size_t i = 0; i < n; i++)
+		if (done[i] > newest)
+			newest = done[i];
+	/* the retain-th newest: everything below it goes */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t newer = 0;
+		for (size_t k = 0; k < n; k++)
+			newer += done[k] > done[i];
+		if (newer >= retain) {
+			char p[4352];
+			snprintf(p, sizeof(p), "%s/chk-%llu", dir, (unsigned long long)done[i]);
+			remove_dir(p);
+		}
+	}
+	rt_free(done);
+	return newest;
+}
+
+static void tj_append(coord *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tj_append(coord *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int need = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (need < 0)
+		return;
+	if (c->tj_len + (size_t)need + 1 > c->tj_cap) {
+		size_t cap = (c->tj_len + (size_t)need + 1) * 2;
+		char *p = rt_realloc(c->tasks_json, cap);
+		if (p == NULL)
+			return;
+		c->tasks_json = p;
+		c->tj_cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(c->tasks_json + c->tj_len, c->tj_cap - c->tj_len, fmt, ap);
+	va_end(ap);
+	c->tj_len += (size_t)need;
+}
+
+/* json_str copies s into out as a JSON string body (escaped). */
+static void json_str(char *out, size_t n, const char *s)
+{
+	size_t k = 0;
+	for (; *s && k + 7 < n; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			out[k++] = '\\', out[k++] = (char)ch;
+		else if (ch < 0x20)
+			k += (size_t)snprintf(out + k, n - k, "\\u%04x", ch);
+		else
+			out[k++] = (char)ch;
+	}
+	out[k] = '\0';
+}
+
+/* write_file writes len bytes to path and syncs them; 0 or an errno. */
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno;
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			int e = errno;
+			close(fd);
+			return e;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	int e = fsync(fd) != 0 ? errno : 0;
+	if (close(fd) != 0 && e == 0)
+		e = errno;
+	return e;
+}
+
+static void chk_dir(const coord *c, uint64_t id, char *out, size_t n)
+{
+	snprintf(out, n, "%s/chk-%llu", c->a->conf->dir, (unsigned long long)id);
+}
+
+static void abort_pending(actor *self, coord *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void abort_pending(actor *self, coord *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->cur.why, sizeof(c->cur.why), fmt, ap);
+	va_end(ap);
+	char d[4352];
+	chk_dir(c, c->cur.id, d, sizeof(d));
+	remove_dir(d);
+	c->cur.status = "aborted";
+	c->cur.duration_ms = now_ms(self) - c->started_mono;
+	log_put(c->a->log, &c->cur, false);
+	asys_log_event(actor_system(self), actor_path(self), "checkpoint", "%llu aborted: %s",
+	               (unsigned long long)c->cur.id, c->cur.why);
+	c->cur.id = 0;
+	c->last_end = now_ms(self);
+}
+
+static void trigger(actor *self, coord *c)
+{
+	uint64_t id = c->next_id++;
+	char d[4352];
+	chk_dir(c, id, d, sizeof(d));
+	memset(&c->cur, 0, sizeof(c->cur));
+	c->cur.id = id;
+	c->cur.status = "in_progress";
+	c->cur.started_ms = clock_wall_ms();
+	c->cur.tasks = c->a->ntasks;
+	c->started_mono = c->last_trigger = now_ms(self);
+	c->tj_len = 0;
+	log_put(c->a->log, &c->cur, true);
+	if (mkdirs(d) != 0) {
+		abort_pending(self, c, "%s: cannot create: %s", d, strerror(errno));
+		return;
+	}
+	for (uint32_t i = 0; i < c->a->nsources; i++) {
+		actor *src = asys_find(actor_system(self), c->a->source_paths[i]);
+		actor_status st = src ? actor_get_status(src) : ACTOR_STOPPED;
+		rt_msg m = { .kind = MSG_CKPT_TRIGGER, .u64 = id };
+		if (st == ACTOR_STOPPED || st == ACTOR_RESTARTING || actor_send_ctl(src, &m) != EDDY_OK) {
+			abort_pending(self, c, "source %s is %s", c->a->source_paths[i],
+			              actor_status_name(st));
+			return;
+		}
+	}
+}
+
+static void complete(actor *self, coord *c)
+{
+	char d[4352], tmp[4400], fin[4400], job[256];
+	chk_dir(c, c->cur.id, d, sizeof(d));
+	c->cur.duration_ms = now_ms(self) - c->started_mono;
+	json_str(job, sizeof(job), c->a->job);
+	char *m = NULL;
+	size_t mlen = 0;
+	FILE *f = open_memstream(&m, &mlen);
+	if (f == NULL) {
+		abort_pending(self, c, "out of memory");
+		return;
+	}
+	fprintf(f,
+	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"mode\": \"%s\", \"started_ms\": %lld, "
+	        "\"duration_ms\": %lld, \"bytes\": %llu, \"alignment_ms\": %lld,\n \"tasks\": [\n%s\n]}\n",
+	        job, (unsigned long long)c->cur.id,
+	        c->a->conf->mode == CKPT_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
+	        (long long)c->cur.started_ms, (long long)c->cur.duration_ms,
+	        (unsigned long long)c->cur.bytes, (long long)c->cur.alignment_ms,
+	        c->tasks_json ? c->tasks_json : "");
+	fclose(f);
+	snprintf(tmp, sizeof(tmp), "%s/MANIFEST.tmp", d);
+	snprintf(fin, sizeof(fin), "%s/MANIFEST", d);
+	int e = write_file(tmp, m, mlen);
+	free(m);
+	if (e != 0 || rename(tmp, fin) != 0) {
+		abort_pending(self, c, "%s: %s", fin, strerror(e ? e : errno));
+		return;
+	}
+	int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the rename is durable */
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	c->cur.status = "completed";
+	log_put(c->a->log, &c->cur, false);
+	sweep(c->a->conf->dir, c->a->conf->retain, 0);
+	c->cur.id = 0;
+	c->last_end = now_ms(self);
+}
+
+static void on_ack(actor *self, coord *c, ckpt_ack *a)
+{
+	if (a->id != c->cur.id || c->cur.id == 0) { /* an aborted checkpoint's */
+		ckpt_ack_free(a);
+		return;
+	}
+	char d[4352], name[160], file[4600];
+	chk_dir(c, a->id, d, sizeof(d));
+	size_t k = 0;
+	for (const char *p = a->path; *p && k + 1 < sizeof(name); p++)
+		name[k++] = *p == '/' ? '.' : *p;
+	name[k] = '\0';
+	snprintf(file, sizeof(file), "%s/%s.snap", d, name);
+	int e = write_file(file, a->data, a->len);
+	if (e != 0) {
+		abort_pending(self, c, "%s: %s", file, strerror(e));
+		ckpt_ack_free(a);
+		return;
+	}
+	char path[300], fname[400], wm[32] = "null";
+	json_str(path, sizeof(path), a->path);
+	json_str(fname, sizeof(fname), name);
+	if (a->watermark != WM_MIN)
+		snprintf(wm, sizeof(wm), "%lld", (long long)a->watermark);
+	tj_append(c,
+	          "%s  {\"path\": \"%s\", \"file\": \"%s.snap\", \"bytes\": %zu, \"records_in\": %llu, "
+	          "\"records_out\": %llu, \"watermark\": %s, \"alignment_ms\": %.3f}",
+	          c->cur.acks ? ",\n" : "", path, fname, a->len, (unsigned long long)a->records_in,
+	          (unsigned long long)a->records_out, wm, (double)a->alignment_ns / 1e6);
+	c->cur.acks++;
+	c->cur.bytes += a->len;
+	if (a->alignment_ns / 1000000 > c->cur.alignment_ms)
+		c->cur.alignment_ms = a->alignment_ns / 1000000;
+	ckpt_ack_free(a);
+	c->cur.duration_ms = now_ms(self) - c->started_mono;
+	log_put(c->a->log, &c->cur, false);
+	if (c->cur.acks == c->cur.tasks)
+		complete(self, c);
+}
+
+static void tick(actor *self, coord *c)
+{
+	int64_t now = now_ms(self);
+	const ckpt_conf *cf = c->a->conf;
+	if (c->cur.id != 0) {
+		if (now - c->started_mono > cf->timeout_ms)
+			abort_pending(self, c, "timed out after %lld ms (%u of %u tasks acknowledged)",
+			              (long long)cf->timeout_ms, c->cur.acks, c->cur.tasks);
+		return;
+	}
+	if (atomic_load(&c->a->stats->tasks_done) > 0 || atomic_load(&c->a->stats->stop)) {
+		c->done_triggering = true; /* a finished task cannot take barriers */
+		return;
+	}
+	bool due = now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;
+	if (due || c->now_requested) {
+		c->now_requested = false;
+		trigger(self, c);
+	}
+}
+
+static eddy_err coord_init(actor *self, void *state, void *arg)
+{
+	coord *c = state;
+	c->a = arg;
+	const ckpt_conf *cf = c->a->conf;
+	if (mkdirs(cf->dir) != 0) {
+		char why[512];
+		snprintf(why, sizeof(why), "checkpoint directory %s: %s", cf->dir, strerror(errno));
+		actor_fail(self, why);
+		return EDDY_EFAILED;
+	}
+	/* incomplete checkpoints of an earlier run go; ids go on after the newest */
+	c->next_id = sweep(cf->dir, cf->retain, 0) + 1;
+	c->last_trigger = c->last_end = now_ms(self);
+	return actor_timer_start(self, TICK_MS, TICK_MS, TAG_TICK, NULL);
+}
+
+static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
+{
+	coord *c = state;
+	switch (m->kind) {
+	case MSG_TIMER:
+		if (!c->done_triggering)
+			tick(self, c);
+		else if (c->cur.id != 0)
+			tick(self, c); /* still time a pending one out */
+		break;
+	case MSG_CKPT_ACK:
+		on_ack(self, c, m->ptr);
+		break;
+	case MSG_CKPT_NOW:
+		c->now_requested = true;
+		if (!c->done_triggering && c->cur.id == 0)
+			tick(self, c);
+		break;
+	default:
+		msg_discard(m);
+	}
+	return EDDY_OK;
+}
+
+static void coord_fini(actor *self, void *state)
+{
+	coord *c = state;
+	if (c->a && c->cur.id != 0)
+		abort_pending(self, c, "the coordinator stopped");
+	rt_free(c->tasks_json);
+	c->tasks_json = NULL;
+}
+
+const actor_ops ckpt_coord_ops = {
+	.type = "checkpoint-coordinator",
+	.state_size = sizeof(coord),
+	.init = coord_init,
+	.receive = coord_receive,
+	.fini = coord_fini,
+};

@@ -1,0 +1,101 @@
+/*
+ * Checkpoints: asynchronous barrier snapshots (Carbone et al. 2015, as Flink's
+ * checkpoints). The coordinator, an actor per job ("JOB/checkpoints", on the I/O pool:
+ * it writes files), triggers checkpoint n every `interval`: it sends MSG_CKPT_TRIGGER(n)
+ * to every source task. A source snapshots its position and sends barrier n
+ * (MSG_BARRIER, operators/task.h) on every output channel, in order after the records
+ * before it. A task with several input channels aligns them (exactly_once: a channel
+ * whose barrier came is held back — its later elements are buffered — until every
+ * channel's barrier came; at_least_once: nothing is held back), then snapshots, forwards
+ * the barrier and acknowledges with MSG_CKPT_ACK carrying its snapshot bytes. The
+ * coordinator writes each task's snapshot to DIR/chk-<n>/, and once every task has
+ * acknowledged, the manifest DIR/chk-<n>/MANIFEST (JSON, temp file + atomic rename): a
+ * checkpoint exists only with its manifest. Then checkpoints older than the newest
+ * `retain` are deleted; an incomplete one is deleted when it times out, and at start.
+ *
+ * Not yet (issue 5 goes on): restoring from a checkpoint, operator state in snapshots
+ * (tasks record their position: records in/out and watermark), two-phase-commit sinks,
+ * checkpoints after a task has finished (the coordinator stops triggering then).
+ */
+#ifndef EDDY_OPERATORS_CHECKPOINT_H
+#define EDDY_OPERATORS_CHECKPOINT_H
+
+#include "task.h"
+
+#include <pthread.h>
+
+typedef enum ckpt_mode { CKPT_EXACTLY_ONCE, CKPT_AT_LEAST_ONCE } ckpt_mode;
+
+/* The job file's `checkpoint:` section. */
+typedef struct ckpt_conf {
+	int64_t interval_ms;  /* between triggers */
+	ckpt_mode mode;
+	const char *dir;      /* checkpoints go to DIR/chk-<n>/ (borrowed) */
+	uint32_t retain;      /* completed checkpoints kept (>= 1) */
+	int64_t timeout_ms;   /* a checkpoint not complete by then is aborted */
+	int64_t min_pause_ms; /* from the end of one to the trigger of the next */
+} ckpt_conf;
+
+/* What the coordinator reports about one checkpoint (for the shell and metrics). */
+typedef struct ckpt_info {
+	uint64_t id;
+	const char *status;   /* "in_progress", "completed", "aborted" (static) */
+	int64_t started_ms;   /* wall clock */
+	int64_t duration_ms;  /* trigger to manifest (so far, when in progress) */
+	uint64_t bytes;       /* snapshot bytes written */
+	int64_t alignment_ms; /* the longest alignment of a task */
+	uint32_t acks, tasks; /* acknowledged / expected */
+	char why[160];        /* why it was aborted */
+} ckpt_info;
+
+#define CKPT_HISTORY 32
+
+/* The coordinator's history, shared with the control plane (thread-safe). */
+typedef struct ckpt_log {
+	pthread_mutex_t mu;
+	ckpt_info items[CKPT_HISTORY]; /* ring, the newest at (head - 1) */
+	uint32_t head, n;
+	uint64_t completed, aborted;
+} ckpt_log;
+
+void ckpt_log_init(ckpt_log *l);
+void ckpt_log_destroy(ckpt_log *l);
+/* ckpt_log_list copies up to max entries, newest first; returns how many. */
+size_t ckpt_log_list(ckpt_log *l, ckpt_info *out, size_t max);
+/* ckpt_log_counts: checkpoints completed and aborted so far. */
+void ckpt_log_counts(ckpt_log *l, uint64_t *completed, uint64_t *aborted);
+
+/* The coordinator's arg (owned by the plan). */
+typedef struct ckpt_arg {
+	const char *job;
+	const ckpt_conf *conf;
+	char **source_paths; /* the source tasks, barrier injection points */
+	uint32_t nsources;
+	uint32_t ntasks;     /* acknowledgements a checkpoint needs */
+	job_stats *stats;
+	ckpt_log *log;
+} ckpt_arg;
+
+extern const actor_ops ckpt_coord_ops;
+
+/* Messages of the protocol (task.h has MSG_BARRIER). */
+enum ckpt_msg {
+	MSG_CKPT_TRIGGER = MSG_USER + 200, /* coordinator -> source task; u64 = checkpoint id */
+	MSG_CKPT_ACK,                      /* task -> coordinator; ptr = ckpt_ack (owned) */
+	MSG_CKPT_NOW                       /* anyone -> coordinator: trigger one now */
+};
+
+/* A task's acknowledgement: its snapshot (msgpack bytes, malloc'd, owned) and numbers. */
+typedef struct ckpt_ack {
+	uint64_t id;
+	char path[128];
+	uint64_t records_in, records_out; /* the task's counters at the barrier */
+	int64_t watermark;                /* WM_MIN: none */
+	int64_t alignment_ns;
+	char *data;
+	size_t len;
+} ckpt_ack;
+
+void ckpt_ack_free(ckpt_ack *a);
+
+#endif
