@@ -5,6 +5,9 @@
 #include "../runtime/alloc.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <msgpack.h>
+#include <zlib.h>
 #include <dirent.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -67,6 +70,10 @@ struct plan {
 	ckpt_log ckpt_log;
 	ckpt_arg ckpt_arg;
 	char coord_path[200];
+	uint64_t restored;           /* the checkpoint restored from, 0: none */
+	task_restore *restores;      /* [ntasks] */
+	msgpack_unpacked *unpacked;  /* [ntasks] the snapshots they point into */
+	char **snap_bufs;            /* [ntasks] the files' bytes */
 };
 
 job_stats *plan_stats(plan *p)
@@ -1243,7 +1250,8 @@ static eddy_err wire(plan *p)
 		for (uint32_t i = 0; i < p->nnodes; i++)
 			nsrc += p->nodes[i].role == ROLE_SOURCE ? p->nodes[i].parallelism : 0;
 		p->ckpt_arg = (ckpt_arg){ .job = p->name, .conf = &p->ckpt, .ntasks = total,
-			                  .stats = &p->stats, .log = &p->ckpt_log };
+			                  .task_paths = p->paths, .stats = &p->stats,
+			                  .log = &p->ckpt_log };
 		if ((p->ckpt_arg.source_paths = rt_calloc(nsrc ? nsrc : 1, sizeof(char *))) == NULL)
 			return EDDY_ENOMEM;
 		p->children[0] = (sup_child_spec){
@@ -1275,9 +1283,34 @@ static eddy_err wire(plan *p)
 	return EDDY_OK;
 }
 
-/* clear_parts removes the part files (part-<n>.csv / part-<n>.jsonl) an earlier run left
- * in a file sink's directory, so the directory holds this run's output only. Other files
- * are left alone. */
+/* digits skips a run of digits at n[k]; the index after it, or 0 if there is none. */
+static size_t digits(const char *n, size_t k)
+{
+	size_t k0 = k;
+	while (isdigit((unsigned char)n[k]))
+		k++;
+	return k == k0 ? 0 : k;
+}
+
+/* is_part: a file sink's file: part-<s>.<ext>, part-<s>-<n>.<ext> (committed),
+ * .part-<s>.inprogress, .part-<s>-<n>.pending. */
+static bool is_part(const char *n)
+{
+	bool hidden = n[0] == '.';
+	if (strncmp(n + hidden, "part-", 5) != 0)
+		return false;
+	size_t k = digits(n, 5 + hidden);
+	if (k == 0)
+		return false;
+	if (n[k] == '-' && (k = digits(n, k + 1)) == 0)
+		return false;
+	if (hidden)
+		return strcmp(n + k, ".inprogress") == 0 || strcmp(n + k, ".pending") == 0;
+	return strcmp(n + k, ".csv") == 0 || strcmp(n + k, ".jsonl") == 0;
+}
+
+/* clear_parts removes the files of a file sink an earlier run left in its directory (see
+ * is_part), so the directory holds this run's output only. Other files are left alone. */
 static void clear_parts(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -1285,12 +1318,7 @@ static void clear_parts(const char *dir)
 		return;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		const char *n = e->d_name;
-		if (strncmp(n, "part-", 5) != 0)
-			continue;
-		size_t k = 5;
-		while (isdigit((unsigned char)n[k]))
-			k++;
-		if (k == 5 || (strcmp(n + k, ".csv") != 0 && strcmp(n + k, ".jsonl") != 0))
+		if (!is_part(n))
 			continue;
 		char path[4096];
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, n) < sizeof(path))
@@ -1301,8 +1329,8 @@ static void clear_parts(const char *dir)
 
 eddy_err plan_start(plan *p, asys *sys)
 {
-	for (uint32_t i = 0; i < p->nnodes; i++)
-		if (p->nodes[i].op == &file_sink_op)
+	for (uint32_t i = 0; i < p->nnodes && p->restored == 0; i++)
+		if (p->nodes[i].op == &file_sink_op) /* a restored job's sinks sort theirs out */
 			clear_parts(((const sink_conf *)p->nodes[i].conf)->path);
 	if (p->children == NULL) {
 		eddy_err e = wire(p);
@@ -1436,6 +1464,13 @@ void plan_free(plan *p)
 	rt_free(p->children);
 	rt_free(p->ckpt_arg.source_paths);
 	ckpt_log_destroy(&p->ckpt_log);
+	for (uint32_t i = 0; p->unpacked && i < p->ntasks; i++)
+		msgpack_unpacked_destroy(&p->unpacked[i]);
+	for (uint32_t i = 0; p->snap_bufs && i < p->ntasks; i++)
+		free(p->snap_bufs[i]);
+	rt_free(p->unpacked);
+	rt_free(p->snap_bufs);
+	rt_free(p->restores);
 	rt_free(p->streams);
 	rt_free(p->nodes);
 	rt_free(p->order);
@@ -1488,4 +1523,216 @@ int64_t plan_sink_watermark(const plan *p)
 		}
 	}
 	return any ? min : WM_MIN;
+}
+
+/* ---- restoring from a checkpoint ---- */
+
+static const msgpack_object *snap_key(const msgpack_object *m, const char *key)
+{
+	size_t n = strlen(key);
+	for (uint32_t i = 0; m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    memcmp(k->via.str.ptr, key, n) == 0)
+			return &m->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+/* read_all reads a whole file (at most 1 GiB) into a malloc'd buffer. */
+static int read_all(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return errno;
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+	for (size_t got; b && (got = fread(b + n, 1, cap - n, f)) > 0;) {
+		n += got;
+		if (n == cap && cap < (1u << 30)) {
+			char *nb = realloc(b, cap *= 2);
+			if (nb == NULL) {
+				free(b);
+				b = NULL;
+			}
+			b = nb;
+		}
+	}
+	int e = ferror(f) ? EIO : b ? 0 : ENOMEM;
+	fclose(f);
+	if (e) {
+		free(b);
+		return e;
+	}
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+/* load_one loads task k's snapshot from chk (its CRC, its shape); false with why. */
+static bool load_one(plan *p, const char *chk, uint64_t id, uint32_t k, char *why, size_t wn)
+{
+	char name[200], file[4400];
+	size_t j = 0;
+	for (const char *c = p->paths[k]; *c && j + 1 < sizeof(name); c++)
+		name[j++] = *c == '/' ? '.' : *c;
+	name[j] = '\0';
+	snprintf(file, sizeof(file), "%s/%s.snap", chk, name);
+	char *buf = NULL;
+	size_t len = 0;
+	int e = read_all(file, &buf, &len);
+	if (e) {
+		snprintf(why, wn, "%s: %s", file, strerror(e));
+		return false;
+	}
+	p->snap_bufs[k] = buf;
+	uint32_t want = 0;
+	for (size_t i = 0; len >= 4 && i < 4; i++)
+		want = want << 8 | (unsigned char)buf[len - 4 + i];
+	if (len < 5 || (uint32_t)crc32(0L, (const Bytef *)buf, (uInt)(len - 4)) != want) {
+		snprintf(why, wn, "%s: damaged or cut short (its checksum does not match)", file);
+		return false;
+	}
+	size_t off = 0;
+	msgpack_unpacked_init(&p->unpacked[k]);
+	if (msgpack_unpack_next(&p->unpacked[k], buf, len - 4, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len - 4) {
+		snprintf(why, wn, "%s: not one msgpack value", file);
+		return false;
+	}
+	const msgpack_object *o = &p->unpacked[k].data;
+	const msgpack_object *v = snap_key(o, "v"), *tk = snap_key(o, "task");
+	const msgpack_object *ck = snap_key(o, "checkpoint"), *ri = snap_key(o, "records_in");
+	const msgpack_object *ro = snap_key(o, "records_out"), *op = snap_key(o, "op");
+	size_t pl = strlen(p->paths[k]);
+	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 || !tk ||
+	    tk->type != MSGPACK_OBJECT_STR || tk->via.str.size != pl ||
+	    memcmp(tk->via.str.ptr, p->paths[k], pl) != 0 || !ck ||
+	    ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER || ck->via.u64 != id || !ri ||
+	    ri->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !ro ||
+	    ro->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !op) {
+		snprintf(why, wn, "%s: not a snapshot of task %s in checkpoint %llu", file,
+		         p->paths[k], (unsigned long long)id);
+		return false;
+	}
+	p->restores[k] = (task_restore){ .checkpoint = id, .records_in = ri->via.u64,
+		                         .records_out = ro->via.u64, .op = op };
+	return true;
+}
+
+/* load_checkpoint loads every task's snapshot of chk-<id>; false with why. */
+static bool load_checkpoint(plan *p, const char *chk, uint64_t id, char *why, size_t wn)
+{
+	char m[4400];
+	snprintf(m, sizeof(m), "%s/MANIFEST", chk);
+	if (access(m, F_OK) != 0) {
+		snprintf(why, wn, "%s: no MANIFEST: the checkpoint is incomplete", chk);
+		return false;
+	}
+	for (uint32_t k = 0; k < p->ntasks; k++) {
+		msgpack_unpacked_destroy(&p->unpacked[k]);
+		msgpack_unpacked_init(&p->unpacked[k]);
+		free(p->snap_bufs[k]);
+		p->snap_bufs[k] = NULL;
+	}
+	for (uint32_t k = 0; k < p->ntasks; k++)
+		if (!load_one(p, chk, id, k, why, wn))
+			return false;
+	uint32_t snaps = 0;
+	DIR *d = opendir(chk);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		size_t l = strlen(e->d_name);
+		snaps += l > 5 && strcmp(e->d_name + l - 5, ".snap") == 0;
+	}
+	if (d)
+		closedir(d);
+	if (snaps != p->ntasks) {
+		snprintf(why, wn, "%s holds %u task snapshots, job %s has %u tasks (a different "
+		         "parallelism cannot be restored from a checkpoint yet)", chk, snaps, p->name,
+		         p->ntasks);
+		return false;
+	}
+	return true;
+}
+
+static int by_id_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored, char *why,
+                      size_t wn)
+{
+	if (!p->checkpointing) {
+		snprintf(why, wn, "job %s has no checkpoint: section to restore from", p->name);
+		return EDDY_EINVAL;
+	}
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		if (p->nodes[i].role == ROLE_SOURCE && p->nodes[i].op->restore == NULL) {
+			snprintf(why, wn, "source '%s' (%s) cannot resume from a checkpoint yet",
+			         p->nodes[i].id, p->nodes[i].op->type);
+			return EDDY_EINVAL;
+		}
+	if (p->children == NULL) {
+		eddy_err e = wire(p); /* the task paths */
+		if (e != EDDY_OK)
+			return e;
+	}
+	p->restores = rt_calloc(p->ntasks, sizeof(*p->restores));
+	p->unpacked = rt_calloc(p->ntasks, sizeof(*p->unpacked));
+	p->snap_bufs = rt_calloc(p->ntasks, sizeof(*p->snap_bufs));
+	if (p->restores == NULL || p->unpacked == NULL || p->snap_bufs == NULL)
+		return EDDY_ENOMEM;
+	for (uint32_t k = 0; k < p->ntasks; k++)
+		msgpack_unpacked_init(&p->unpacked[k]);
+	uint64_t ids[4096];
+	size_t n = 0;
+	char chk[4400];
+	if (strcmp(from, "latest") != 0) { /* a checkpoint directory */
+		const char *base = strrchr(from, '/');
+		base = base ? base + 1 : from;
+		char *end;
+		unsigned long long v = strncmp(base, "chk-", 4) == 0 ? strtoull(base + 4, &end, 10) : 0;
+		if (v == 0 || *end != '\0') {
+			snprintf(why, wn, "--restore %s: expected 'latest' or a checkpoint directory "
+			         "DIR/chk-<n>", from);
+			return EDDY_EINVAL;
+		}
+		if (!load_checkpoint(p, from, v, why, wn))
+			return EDDY_EINVAL;
+		*restored = p->restored = v;
+	} else {
+		DIR *d = opendir(p->ckpt.dir);
+		for (struct dirent *e; d && (e = readdir(d)) != NULL && n < 4096;) {
+			char *end;
+			if (strncmp(e->d_name, "chk-", 4) == 0 && e->d_name[4] >= '1' && e->d_name[4] <= '9') {
+				unsigned long long v = strtoull(e->d_name + 4, &end, 10);
+				if (*end == '\0')
+					ids[n++] = v;
+			}
+		}
+		if (d)
+			closedir(d);
+		qsort(ids, n, sizeof(ids[0]), by_id_desc);
+		for (size_t i = 0; i < n && p->restored == 0; i++) {
+			snprintf(chk, sizeof(chk), "%s/chk-%llu", p->ckpt.dir, (unsigned long long)ids[i]);
+			char w[600];
+			if (load_checkpoint(p, chk, ids[i], w, sizeof(w)))
+				*restored = p->restored = ids[i];
+			else if (warn)
+				fprintf(warn, "eddy run: warning: skipping checkpoint %s: %s\n", chk, w);
+		}
+		if (p->restored == 0) {
+			snprintf(why, wn, "no complete checkpoint in %s to restore from", p->ckpt.dir);
+			return EDDY_EINVAL;
+		}
+	}
+	uint32_t k = 0; /* tasks in wire's order: consumers first */
+	for (uint32_t o = p->norder; o-- > 0;) {
+		pnode *nd = &p->nodes[p->order[o]];
+		for (uint32_t s2 = 0; s2 < nd->parallelism; s2++, k++)
+			nd->args[s2].restore = &p->restores[k];
+	}
+	return EDDY_OK;
 }

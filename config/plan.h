@@ -63,6 +63,15 @@ const task_arg *plan_task_arg(const plan *p, const char *path);
  * one has none yet). Any thread. */
 int64_t plan_sink_watermark(const plan *p);
 
+/* plan_restore makes the job start from a checkpoint: `from` is "latest" (the newest
+ * complete checkpoint in the job's checkpoint dir whose every snapshot file is whole —
+ * checksum and shape; an unusable one is skipped with a warning on warn) or a directory
+ * DIR/chk-<n>. Every task gets its snapshot; sinks keep their committed files. Call
+ * before plan_start. Errors: EDDY_EINVAL with why (no checkpoint section, a source that
+ * cannot resume, no usable checkpoint, a different number of tasks), EDDY_ENOMEM. */
+eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored, char *why,
+                      size_t why_size);
+
 /* plan_stats: the job's counters (tasks_done reaches plan_tasks when it has finished). */
 job_stats *plan_stats(plan *p);
 uint32_t plan_tasks(const plan *p);

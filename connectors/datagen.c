@@ -10,6 +10,8 @@
 
 #include "../runtime/alloc.h"
 
+#include <msgpack.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -174,6 +176,53 @@ static eddy_err gen_open(task *t, void **state)
 	return actor_send(task_actor(t), task_actor(t), &m);
 }
 
+/* The position: rows generated so far by this subtask, the generator's state and the
+ * largest event time so far. */
+static eddy_err gen_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
+{
+	(void)t, (void)id;
+	gen_state *s = state;
+	msgpack_pack_map(pk, 3);
+	msgpack_pack_str_with_body(pk, "next", 4);
+	msgpack_pack_int64(pk, s->next);
+	msgpack_pack_str_with_body(pk, "rng", 3);
+	msgpack_pack_uint64(pk, s->rng);
+	msgpack_pack_str_with_body(pk, "max_ts", 6);
+	msgpack_pack_int64(pk, s->max_ts);
+	return EDDY_OK;
+}
+
+static eddy_err gen_restore(task *t, void *state, const msgpack_object *o)
+{
+	gen_state *s = state;
+	int64_t next = -1, max_ts = INT64_MIN;
+	uint64_t rng = 0;
+	bool have_max = false;
+	for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+		if (k->type != MSGPACK_OBJECT_STR)
+			continue;
+		bool pos = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+		bool neg = v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+		if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "next", 4) == 0 && pos)
+			next = (int64_t)v->via.u64;
+		else if (k->via.str.size == 3 && memcmp(k->via.str.ptr, "rng", 3) == 0 && pos)
+			rng = v->via.u64;
+		else if (k->via.str.size == 6 && memcmp(k->via.str.ptr, "max_ts", 6) == 0 && (pos || neg))
+			max_ts = v->via.i64, have_max = true;
+	}
+	if (next < 0 || rng == 0 || !have_max || (s->limit >= 0 && next > s->limit))
+		return task_fail(t, "datagen: the checkpoint's position is not a datagen position");
+	s->next = next;
+	s->rng = rng;
+	s->max_ts = max_ts;
+	if (s->c->rows_per_second > 0) { /* go on at the rate, from the restored row */
+		uint32_t p = task_node_of(t)->parallelism;
+		s->started_ms -= next * p * 1000 / s->c->rows_per_second;
+	}
+	return EDDY_OK;
+}
+
 static void gen_close(task *t, void *state)
 {
 	(void)t;
@@ -185,4 +234,6 @@ const op_def datagen_op = {
 	.open = gen_open,
 	.message = gen_message,
 	.close = gen_close,
+	.snapshot = gen_snapshot,
+	.restore = gen_restore,
 };

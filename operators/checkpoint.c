@@ -5,6 +5,7 @@
 #include "../runtime/alloc.h"
 
 #include <dirent.h>
+#include <zlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -350,6 +351,12 @@ static void complete(actor *self, coord *c)
 	}
 	c->cur.status = "completed";
 	log_put(c->a->log, &c->cur, false);
+	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* two-phase-commit sinks commit now */
+		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
+		rt_msg done = { .kind = MSG_CKPT_DONE, .u64 = c->cur.id };
+		if (t)
+			actor_send_ctl(t, &done);
+	}
 	sweep(c->a->conf->dir, c->a->conf->retain, 0);
 	c->cur.id = 0;
 	c->last_end = now_ms(self);
@@ -368,6 +375,19 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 		name[k++] = *p == '/' ? '.' : *p;
 	name[k] = '\0';
 	snprintf(file, sizeof(file), "%s/%s.snap", d, name);
+	/* the snapshot, then its CRC-32 (4 bytes, big-endian): a restore can tell a cut or
+	 * damaged file */
+	char *framed = realloc(a->data, a->len + 4);
+	if (framed == NULL) {
+		abort_pending(self, c, "out of memory");
+		ckpt_ack_free(a);
+		return;
+	}
+	a->data = framed;
+	uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)a->data, (uInt)a->len);
+	for (int i = 0; i < 4; i++)
+		a->data[a->len + (size_t)i] = (char)(crc >> (24 - 8 * i));
+	a->len += 4;
 	int e = write_file(file, a->data, a->len);
 	if (e != 0) {
 		abort_pending(self, c, "%s: %s", file, strerror(e));

@@ -8,14 +8,15 @@
  * whose barrier came is held back — its later elements are buffered — until every
  * channel's barrier came; at_least_once: nothing is held back), then snapshots, forwards
  * the barrier and acknowledges with MSG_CKPT_ACK carrying its snapshot bytes. The
- * coordinator writes each task's snapshot to DIR/chk-<n>/, and once every task has
+ * coordinator writes each task's snapshot to DIR/chk-<n>/<job>.<op>[i].snap (msgpack, then
+ * its CRC-32 in 4 big-endian bytes), and once every task has
  * acknowledged, the manifest DIR/chk-<n>/MANIFEST (JSON, temp file + atomic rename): a
  * checkpoint exists only with its manifest. Then checkpoints older than the newest
  * `retain` are deleted; an incomplete one is deleted when it times out, and at start.
  *
- * Not yet (issue 5 goes on): restoring from a checkpoint, operator state in snapshots
- * (tasks record their position: records in/out and watermark), two-phase-commit sinks,
- * checkpoints after a task has finished (the coordinator stops triggering then).
+ * Not yet (issue 5 goes on): in-process recovery (a job restores from a checkpoint when it
+ * starts: eddy run --restore), file-source positions, checkpoints after a task has
+ * finished (the coordinator stops triggering then).
  */
 #ifndef EDDY_OPERATORS_CHECKPOINT_H
 #define EDDY_OPERATORS_CHECKPOINT_H
@@ -72,6 +73,7 @@ typedef struct ckpt_arg {
 	char **source_paths; /* the source tasks, barrier injection points */
 	uint32_t nsources;
 	uint32_t ntasks;     /* acknowledgements a checkpoint needs */
+	char **task_paths;   /* [ntasks] every task: told when a checkpoint completes */
 	job_stats *stats;
 	ckpt_log *log;
 } ckpt_arg;
@@ -82,7 +84,9 @@ extern const actor_ops ckpt_coord_ops;
 enum ckpt_msg {
 	MSG_CKPT_TRIGGER = MSG_USER + 200, /* coordinator -> source task; u64 = checkpoint id */
 	MSG_CKPT_ACK,                      /* task -> coordinator; ptr = ckpt_ack (owned) */
-	MSG_CKPT_NOW                       /* anyone -> coordinator: trigger one now */
+	MSG_CKPT_NOW,                      /* anyone -> coordinator: trigger one now */
+	MSG_CKPT_DONE                      /* coordinator -> every task; u64 = the id that
+	                                      completed (two-phase-commit sinks commit) */
 };
 
 /* A task's acknowledgement: its snapshot (msgpack bytes, malloc'd, owned) and numbers. */

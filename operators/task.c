@@ -38,6 +38,7 @@ struct task {
 	void *op_state;
 	bool opened;
 	task_live *lv;        /* channels, kept across restarts; published counters */
+	const task_arg *arg;
 	actor *coord;         /* the checkpoint coordinator, or NULL */
 	/* outputs */
 	route_rt **routes;    /* [nports][nroutes] */
@@ -63,6 +64,14 @@ job_stats *task_stats(task *t)
 bool task_restarted(const task *t)
 {
 	return t->lv->starts > 1;
+}
+uint64_t task_last_checkpoint(const task *t)
+{
+	return t->lv->last_ckpt;
+}
+uint64_t task_restored_from(const task *t)
+{
+	return t->arg->restore ? t->arg->restore->checkpoint : 0;
 }
 void task_set_state_bytes(task *t, uint64_t bytes)
 {
@@ -353,6 +362,7 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 	t->node = n;
 	t->subtask = a->subtask;
 	t->lv = &a->live;
+	t->arg = a;
 	if (t->lv->wm == NULL) { /* the first start (a restart keeps the channels) */
 		uint32_t nc = n->nchannels ? n->nchannels : 1;
 		t->lv->cur_wm = WM_MIN;
@@ -406,10 +416,18 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 			}
 		}
 	}
+	if (a->restore && t->lv->starts == 1) { /* the job starts from a checkpoint */
+		atomic_store(&t->lv->records_in, a->restore->records_in);
+		atomic_store(&t->lv->records_out, a->restore->records_out);
+		t->lv->last_ckpt = a->restore->checkpoint;
+	}
 	eddy_err err = n->op->open(t, &t->op_state);
 	if (err != EDDY_OK)
 		return err;
 	t->opened = true;
+	if (a->restore && t->lv->starts == 1 && n->op->restore &&
+	    (err = n->op->restore(t, t->op_state, a->restore->op)) != EDDY_OK)
+		return err;
 	return EDDY_OK;
 }
 
@@ -508,7 +526,7 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 6);
+	msgpack_pack_map(&pk, 7);
 	msgpack_pack_str_with_body(&pk, "v", 1);
 	msgpack_pack_uint8(&pk, 1);
 	msgpack_pack_str_with_body(&pk, "task", 4);
@@ -524,6 +542,17 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns)
 		msgpack_pack_nil(&pk);
 	else
 		msgpack_pack_int64(&pk, a->watermark);
+	msgpack_pack_str_with_body(&pk, "op", 2);
+	eddy_err serr = EDDY_OK;
+	if (t->node->op->snapshot)
+		serr = t->node->op->snapshot(t, t->op_state, id, &pk);
+	else
+		msgpack_pack_nil(&pk);
+	if (serr != EDDY_OK || sb.data == NULL) {
+		msgpack_sbuffer_destroy(&sb);
+		rt_free(a);
+		return serr ? serr : EDDY_ENOMEM;
+	}
 	if (sb.data == NULL) {
 		msgpack_sbuffer_destroy(&sb);
 		rt_free(a);
@@ -672,6 +701,10 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 		return take_checkpoint(t, m->u64, 0);
 	case MSG_ALIGN_REPLAY:
 		return replay_held(t);
+	case MSG_CKPT_DONE:
+		if (n->op->checkpoint_done && t->opened)
+			return n->op->checkpoint_done(t, t->op_state, m->u64);
+		return EDDY_OK;
 	case MSG_RECORDS:
 		if (n->is_source || ch >= n->nchannels) {
 			batch_free(m->ptr);

@@ -83,6 +83,8 @@ typedef struct out_port {
 
 typedef struct task task;
 typedef struct task_node task_node;
+struct msgpack_packer;
+struct msgpack_object;
 
 /* An operator implementation: hooks called by its task. `state` is op-private (set by
  * open). Each hook returns an error to fail the task (after actor_fail with a reason,
@@ -108,6 +110,15 @@ typedef struct op_def {
 	/* close releases the state; also called when open failed after setting *state, so it
 	 * must cope with a half-built state. May be NULL. */
 	void (*close)(task *t, void *state);
+	/* snapshot writes the operator's state at a checkpoint barrier as ONE msgpack value
+	 * (a source: its position). NULL: no state (nil is written). */
+	eddy_err (*snapshot)(task *t, void *state, uint64_t id, struct msgpack_packer *pk);
+	/* restore loads, right after open, what snapshot wrote (borrowed; the task of a
+	 * restored job). NULL: nothing to restore. Errors fail the task (a clear reason). */
+	eddy_err (*restore)(task *t, void *state, const struct msgpack_object *snap);
+	/* checkpoint_done: checkpoint id completed (its manifest is written): a
+	 * two-phase-commit sink commits what it pre-committed up to id. May be NULL. */
+	eddy_err (*checkpoint_done)(task *t, void *state, uint64_t id);
 } op_def;
 
 /* One operator of the physical plan, shared read-only by its subtasks. */
@@ -158,11 +169,20 @@ typedef struct task_live {
 	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
 } task_live;
 
+/* What a task restores from when its job starts from a checkpoint (borrowed, must live
+ * until the job ends). */
+typedef struct task_restore {
+	uint64_t checkpoint;              /* its id */
+	uint64_t records_in, records_out; /* the task's counters at the barrier */
+	const struct msgpack_object *op;  /* the operator's snapshot */
+} task_restore;
+
 /* The arg of a task actor: its node and subtask index, and its live part. */
 typedef struct task_arg {
 	const task_node *node;
 	uint32_t subtask;
 	task_live live;
+	const task_restore *restore; /* NULL: a fresh start */
 } task_arg;
 
 /* task_arg_init prepares a's live part (no watermark yet); task_arg_clear frees what the
@@ -180,6 +200,11 @@ actor *task_actor(task *t);
 job_stats *task_stats(task *t);
 /* task_restarted: this incarnation is a restart (the operator's open may resume). */
 bool task_restarted(const task *t);
+/* task_restored_from: the checkpoint this job was restored from (0: a fresh start). */
+uint64_t task_restored_from(const task *t);
+/* task_last_checkpoint: the newest checkpoint the task took part in (or was restored
+ * from); 0: none. */
+uint64_t task_last_checkpoint(const task *t);
 /* task_set_state_bytes publishes the operator's state size (bytes, approximate). */
 void task_set_state_bytes(task *t, uint64_t bytes);
 /* task_scratch: a per-task scratch for expression evaluation. */

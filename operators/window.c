@@ -21,6 +21,7 @@
 
 #include "../runtime/alloc.h"
 
+#include <msgpack.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -812,10 +813,138 @@ static void window_close(task *t, void *state)
 	rt_free(s);
 }
 
+/* ---- checkpoints ----
+ * The snapshot: {"v": 1, "wm": W, "entries": [[khash, key, start, end, min_ts, max_ts,
+ * records, fired, [[bits, n, ts, str|nil], ...]], ...]} — every live (key, window) entry
+ * with its accumulators (bits: the int64 or the double's bits). The firing heap is
+ * rebuilt from it on restore. */
+
+static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
+{
+	(void)t, (void)id;
+	wstate *s = state;
+	const window_conf *c = s->c;
+	msgpack_pack_map(pk, 3);
+	msgpack_pack_str_with_body(pk, "v", 1);
+	msgpack_pack_uint8(pk, 1);
+	msgpack_pack_str_with_body(pk, "wm", 2);
+	msgpack_pack_int64(pk, s->wm);
+	msgpack_pack_str_with_body(pk, "entries", 7);
+	msgpack_pack_array(pk, (size_t)s->nentries);
+	for (uint64_t b = 0; b < s->nbuckets; b++)
+		for (const wentry *e = s->buckets[b]; e; e = e->next) {
+			msgpack_pack_array(pk, 9);
+			msgpack_pack_uint64(pk, e->khash);
+			msgpack_pack_bin_with_body(pk, e->key, e->key_len);
+			msgpack_pack_int64(pk, e->start);
+			msgpack_pack_int64(pk, e->end);
+			msgpack_pack_int64(pk, e->min_ts);
+			msgpack_pack_int64(pk, e->max_ts);
+			msgpack_pack_int64(pk, e->records);
+			if (e->fired)
+				msgpack_pack_true(pk);
+			else
+				msgpack_pack_false(pk);
+			msgpack_pack_array(pk, c->naggs);
+			for (uint32_t a = 0; a < c->naggs; a++) {
+				const acc *x = &e->accs[a];
+				msgpack_pack_array(pk, 4);
+				msgpack_pack_int64(pk, x->i);
+				msgpack_pack_int64(pk, x->n);
+				msgpack_pack_int64(pk, x->ts);
+				if (x->s)
+					msgpack_pack_bin_with_body(pk, x->s, x->slen);
+				else
+					msgpack_pack_nil(pk);
+			}
+		}
+	return EDDY_OK;
+}
+
+static bool obj_int(const msgpack_object *o, int64_t *out)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER && o->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		return false;
+	*out = o->via.i64;
+	return true;
+}
+
+static const msgpack_object *obj_key(const msgpack_object *m, const char *key)
+{
+	size_t n = strlen(key);
+	for (uint32_t i = 0; m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    memcmp(k->via.str.ptr, key, n) == 0)
+			return &m->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+/* restore_entry rebuilds one entry and its place in the firing heap. */
+static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
+{
+	const window_conf *c = s->c;
+	const msgpack_object *f = o->via.array.ptr;
+	int64_t khash, start, end, min_ts, max_ts, records;
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 9 || !obj_int(&f[0], &khash) ||
+	    f[1].type != MSGPACK_OBJECT_BIN || !obj_int(&f[2], &start) || !obj_int(&f[3], &end) ||
+	    !obj_int(&f[4], &min_ts) || !obj_int(&f[5], &max_ts) || !obj_int(&f[6], &records) ||
+	    f[7].type != MSGPACK_OBJECT_BOOLEAN || f[8].type != MSGPACK_OBJECT_ARRAY ||
+	    f[8].via.array.size != c->naggs)
+		return task_fail(t, "window: a checkpoint entry has the wrong shape");
+	wentry *e = entry_new(s, (uint64_t)khash, f[1].via.bin.ptr, f[1].via.bin.size, start, end);
+	if (e == NULL)
+		return EDDY_ENOMEM;
+	e->min_ts = min_ts;
+	e->max_ts = max_ts;
+	e->records = records;
+	e->fired = f[7].via.boolean;
+	for (uint32_t a = 0; a < c->naggs; a++) {
+		const msgpack_object *x = &f[8].via.array.ptr[a];
+		const msgpack_object *xf = x->via.array.ptr;
+		acc *ac = &e->accs[a];
+		if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 4 || !obj_int(&xf[0], &ac->i) ||
+		    !obj_int(&xf[1], &ac->n) || !obj_int(&xf[2], &ac->ts) ||
+		    (xf[3].type != MSGPACK_OBJECT_BIN && xf[3].type != MSGPACK_OBJECT_NIL))
+			return task_fail(t, "window: a checkpoint accumulator has the wrong shape");
+		if (xf[3].type == MSGPACK_OBJECT_BIN) {
+			if ((ac->s = rt_malloc(xf[3].via.bin.size ? xf[3].via.bin.size : 1)) == NULL)
+				return EDDY_ENOMEM;
+			memcpy(ac->s, xf[3].via.bin.ptr, xf[3].via.bin.size);
+			ac->slen = xf[3].via.bin.size;
+		}
+	}
+	if (c->kind == WIN_COUNT)
+		return EDDY_OK; /* count windows fire on records, not on time */
+	return heap_push(s, e->fired ? end - 1 + c->lateness_ms : end - 1, e);
+}
+
+static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
+{
+	wstate *s = state;
+	const msgpack_object *v = o ? obj_key(o, "v") : NULL, *wm = o ? obj_key(o, "wm") : NULL;
+	const msgpack_object *es = o ? obj_key(o, "entries") : NULL;
+	int64_t w;
+	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 ||
+	    wm == NULL || !obj_int(wm, &w) || es == NULL || es->type != MSGPACK_OBJECT_ARRAY)
+		return task_fail(t, "window: the checkpoint holds no window state of version 1");
+	s->wm = w;
+	for (uint32_t i = 0; i < es->via.array.size; i++) {
+		eddy_err err = restore_entry(t, s, &es->via.array.ptr[i]);
+		if (err != EDDY_OK)
+			return err;
+	}
+	publish_size(t, s);
+	return EDDY_OK;
+}
+
 const op_def window_op = {
 	.type = "window",
 	.open = window_open,
 	.process = window_process,
+	.snapshot = window_snapshot,
+	.restore = window_restore,
 	.watermark = window_watermark,
 	.close = window_close,
 };

@@ -78,6 +78,7 @@ static void run_usage(FILE *f, const char *cmd)
 		fprintf(f,
 		        "usage: eddy run JOB.yaml [--set KEY=VALUE ...] [--workers N]\n"
 		        "                [--control ADDRESS] [--secret-file FILE] [--metrics HOST:PORT]\n"
+		        "                [--restore latest|DIR/chk-N]\n"
 		        "\n"
 		        "Runs the job in this process. Bounded sources run to their end, then a final\n"
 		        "watermark fires every open window and the job exits 0. SIGINT/SIGTERM stop\n"
@@ -93,6 +94,8 @@ static void run_usage(FILE *f, const char *cmd)
 		        "  --secret-file F  shared secret every control request must carry; required\n"
 		        "                   for an address that is not loopback; mode 0600\n"
 		        "  --metrics H:P    serve Prometheus metrics at http://H:P/metrics\n"
+		        "  --restore WHAT   start from a checkpoint: 'latest' (the newest usable one in\n"
+		        "                   the job's checkpoint dir) or a directory DIR/chk-<n>\n"
 		        "\n"
 		        "exit codes: 0 done, 1 job failed, 2 bad usage or bad config\n");
 }
@@ -110,6 +113,7 @@ static int load(const char *cmd, int argc, char **argv, cfg_node **root, plan **
 			exit(0);
 		} else if (strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "--workers") == 0 ||
 		           (workers && (strcmp(argv[i], "--control") == 0 ||
+		                        strcmp(argv[i], "--restore") == 0 ||
 		                        strcmp(argv[i], "--secret-file") == 0 ||
 		                        strcmp(argv[i], "--metrics") == 0))) {
 			if (i + 1 == argc) {
@@ -457,6 +461,20 @@ int cmd_run(int argc, char **argv)
 	ctl_server *srv = NULL;
 	metrics_server *ms = NULL;
 	rc = start_control(argc, argv, pl, sys, &rctx, &control, &srv, &ms);
+	const char *restore = option(argc, argv, "--restore");
+	if (rc == 0 && restore) {
+		char why[1024];
+		uint64_t id = 0;
+		e = plan_restore(pl, restore, stderr, &id, why, sizeof(why));
+		if (e != EDDY_OK) {
+			fprintf(stderr, "eddy run: cannot restore: %s\n",
+			        e == EDDY_ENOMEM ? "out of memory" : why);
+			rc = 2;
+		} else {
+			fprintf(stderr, "eddy run: job %s restored from checkpoint %llu\n", plan_name(pl),
+			        (unsigned long long)id);
+		}
+	}
 	if (rc == 0 && (e = plan_start(pl, sys)) != EDDY_OK) {
 		fprintf(stderr, "eddy run: cannot start job %s: %s\n", plan_name(pl), eddy_strerror(e));
 		rc = 1;
