@@ -251,4 +251,8 @@ void asys_log_event(asys *sys, const char *path, const char *what, const char *f
  * many. Any thread. */
 size_t asys_events(asys *sys, asys_event *out, size_t max);
 
+/* asys_import_events appends events (as they are, times kept) — the history of an
+ * earlier actor system a job restarted from. Any thread. */
+void asys_import_events(asys *sys, const asys_event *ev, size_t n);
+
 #endif

@@ -32,6 +32,7 @@ static const char *const rej_names[NREJ] = { "oversized", "malformed", "unauthor
 	                                     "bad_request", "connections" };
 
 struct ctl {
+	pthread_rwlock_t lock; /* write: the system is being replaced (ctl_swap) */
 	asys *sys;
 	ctl_provider pv;
 	char *secret;
@@ -74,6 +75,7 @@ eddy_err ctl_new(asys *sys, const ctl_provider *provider, const char *secret, ct
 	}
 	c->secret_len = secret ? strlen(secret) : 0;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_rwlock_init(&c->lock, NULL);
 	*out = c;
 	return EDDY_OK;
 }
@@ -88,7 +90,16 @@ void ctl_free(ctl *c)
 	rt_free(c->samples);
 	rt_free(c->jobs);
 	pthread_mutex_destroy(&c->mu);
+	pthread_rwlock_destroy(&c->lock);
 	rt_free(c);
+}
+
+void ctl_swap(ctl *c, void (*fn)(void *arg), void *arg, asys *sys)
+{
+	pthread_rwlock_wrlock(&c->lock);
+	fn(arg);
+	c->sys = sys;
+	pthread_rwlock_unlock(&c->lock);
 }
 
 void ctl_reject_connection(ctl *c)
@@ -117,7 +128,16 @@ static void records_of(ctl *c, const actor_info *in, ctl_actor_extra *x, bool *i
 	}
 }
 
+static void sample_locked(ctl *c, bool force);
+
 void ctl_sample(ctl *c, bool force)
+{
+	pthread_rwlock_rdlock(&c->lock);
+	sample_locked(c, force);
+	pthread_rwlock_unlock(&c->lock);
+}
+
+static void sample_locked(ctl *c, bool force)
 {
 	int64_t now = mono_ns();
 	pthread_mutex_lock(&c->mu);
@@ -924,7 +944,17 @@ static const command commands[] = {
 	{ "checkpoint", cmd_checkpoint },
 };
 
+static eddy_err handle_locked(ctl *c, const void *req, size_t len, char **out, size_t *out_len);
+
 eddy_err ctl_handle(ctl *c, const void *req, size_t len, char **out, size_t *out_len)
+{
+	pthread_rwlock_rdlock(&c->lock);
+	eddy_err e = handle_locked(c, req, len, out, out_len);
+	pthread_rwlock_unlock(&c->lock);
+	return e;
+}
+
+static eddy_err handle_locked(ctl *c, const void *req, size_t len, char **out, size_t *out_len)
 {
 	reply r;
 	msgpack_sbuffer_init(&r.sb);
@@ -999,7 +1029,16 @@ typedef struct metric_row {
 	const char *name, *type, *help;
 } metric_row;
 
+static void metrics_locked(ctl *c, FILE *f);
+
 void ctl_metrics(ctl *c, FILE *f)
+{
+	pthread_rwlock_rdlock(&c->lock);
+	metrics_locked(c, f);
+	pthread_rwlock_unlock(&c->lock);
+}
+
+static void metrics_locked(ctl *c, FILE *f)
 {
 	actor_info *in = NULL;
 	size_t n = 0;

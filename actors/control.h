@@ -142,6 +142,11 @@ void ctl_sample(ctl *c, bool force);
  * input (that is an error reply); EDDY_ENOMEM only when no reply could be built. */
 eddy_err ctl_handle(ctl *c, const void *req, size_t len, char **reply, size_t *reply_len);
 
+/* ctl_swap replaces the actor system the handler answers about (a job that restarted
+ * from a checkpoint in a new one): with no request or metrics scrape running, it calls
+ * fn(arg) (which may update what the provider's ctx points at) and switches to sys. */
+void ctl_swap(ctl *c, void (*fn)(void *arg), void *arg, asys *sys);
+
 /* ctl_reject_connection counts a connection refused for lack of room. Thread-safe. */
 void ctl_reject_connection(ctl *c);
 

@@ -354,3 +354,13 @@ size_t asys_events(asys *sys, asys_event *out, size_t max)
 	pthread_mutex_unlock(&sys->ev_mu);
 	return (size_t)n;
 }
+
+void asys_import_events(asys *sys, const asys_event *ev, size_t n)
+{
+	pthread_mutex_lock(&sys->ev_mu);
+	for (size_t i = 0; i < n; i++) {
+		sys->events[sys->nevents % ASYS_EVENTS] = ev[i];
+		sys->nevents++;
+	}
+	pthread_mutex_unlock(&sys->ev_mu);
+}

@@ -219,6 +219,11 @@ ckpt_log *plan_checkpoint_log(plan *p)
 	return p->checkpointing ? &p->ckpt_log : NULL;
 }
 
+const char *plan_task_path(const plan *p, uint32_t i)
+{
+	return p->paths && i < p->ntasks ? p->paths[i] : NULL;
+}
+
 const char *plan_coordinator_path(const plan *p)
 {
 	return p->coord_path;

@@ -53,6 +53,9 @@ ckpt_log *plan_checkpoint_log(plan *p);
 /* plan_coordinator_path: the checkpoint coordinator's actor path ("JOB/checkpoints"). */
 const char *plan_coordinator_path(const plan *p);
 
+/* plan_task_path: the path of task i (0 <= i < plan_tasks) once plan_start ran, else NULL. */
+const char *plan_task_path(const plan *p, uint32_t i);
+
 /* plan_sup: the job supervisor's spec (valid once plan_start ran). */
 const sup_spec *plan_sup(const plan *p);
 

@@ -18,6 +18,11 @@
 static volatile sig_atomic_t stop_signal, dump_signal;
 static volatile int64_t first_signal_ms;
 
+static void drop_str(rt_msg *m)
+{
+	rt_free(m->ptr);
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -78,7 +83,7 @@ static void run_usage(FILE *f, const char *cmd)
 		fprintf(f,
 		        "usage: eddy run JOB.yaml [--set KEY=VALUE ...] [--workers N]\n"
 		        "                [--control ADDRESS] [--secret-file FILE] [--metrics HOST:PORT]\n"
-		        "                [--restore latest|DIR/chk-N]\n"
+		        "                [--restore latest|DIR/chk-N] [--inject-failures N [--seed S]]\n"
 		        "\n"
 		        "Runs the job in this process. Bounded sources run to their end, then a final\n"
 		        "watermark fires every open window and the job exits 0. SIGINT/SIGTERM stop\n"
@@ -96,6 +101,9 @@ static void run_usage(FILE *f, const char *cmd)
 		        "  --metrics H:P    serve Prometheus metrics at http://H:P/metrics\n"
 		        "  --restore WHAT   start from a checkpoint: 'latest' (the newest usable one in\n"
 		        "                   the job's checkpoint dir) or a directory DIR/chk-<n>\n"
+		        "  --inject-failures N  fail a random task N times at random moments, as if\n"
+		        "                   its callback had failed (tests supervision and recovery)\n"
+		        "  --seed S         the seed of --inject-failures (default 1)\n"
 		        "\n"
 		        "exit codes: 0 done, 1 job failed, 2 bad usage or bad config\n");
 }
@@ -114,6 +122,8 @@ static int load(const char *cmd, int argc, char **argv, cfg_node **root, plan **
 		} else if (strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "--workers") == 0 ||
 		           (workers && (strcmp(argv[i], "--control") == 0 ||
 		                        strcmp(argv[i], "--restore") == 0 ||
+		                        strcmp(argv[i], "--inject-failures") == 0 ||
+		                        strcmp(argv[i], "--seed") == 0 ||
 		                        strcmp(argv[i], "--secret-file") == 0 ||
 		                        strcmp(argv[i], "--metrics") == 0))) {
 			if (i + 1 == argc) {
@@ -421,6 +431,123 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* ---- restarting a failed job from its latest checkpoint ---- */
+
+typedef struct swap_arg {
+	run_ctx *rc;
+	plan *pl;
+	asys *sys;
+} swap_arg;
+
+static void swap_ctx(void *arg)
+{
+	swap_arg *a = arg;
+	a->rc->pl = a->pl;
+	a->rc->sys = a->sys;
+	a->rc->st = plan_stats(a->pl);
+}
+
+/* restart_job replaces the failed job's actor system and plan by new ones restored from
+ * the latest checkpoint (or started afresh if none completed yet), keeping the event
+ * log. 0, or 1 with the reason printed. */
+static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o, run_ctx *rc,
+                       ctl *control, uint32_t attempt)
+{
+	asys_event *ev = rt_calloc(1024, sizeof(*ev));
+	size_t nev = ev ? asys_events(*sys, ev, 1024) : 0;
+	asys_shutdown(*sys, 0);
+	plan *np = NULL;
+	asys *nsys = NULL;
+	cfg_error err;
+	eddy_err e = plan_build(root, &np, &err);
+	if (e == EDDY_OK)
+		e = asys_create(o, &nsys);
+	if (e != EDDY_OK) {
+		fprintf(stderr, "eddy run: cannot restart the job: %s\n", eddy_strerror(e));
+		rt_free(ev);
+		plan_free(np);
+		return 1;
+	}
+	asys_import_events(nsys, ev, nev);
+	rt_free(ev);
+	swap_arg sa = { rc, np, nsys };
+	if (control)
+		ctl_swap(control, swap_ctx, &sa, nsys);
+	else
+		swap_ctx(&sa);
+	asys_destroy(*sys);
+	plan_free(*pl);
+	*pl = np;
+	*sys = nsys;
+	char why[1024];
+	uint64_t id = 0;
+	e = plan_restore(np, "latest", stderr, &id, why, sizeof(why));
+	if (e == EDDY_ENOMEM) {
+		fprintf(stderr, "eddy run: cannot restart the job: out of memory\n");
+		return 1;
+	}
+	if (e != EDDY_OK) /* no checkpoint completed yet: from the beginning */
+		fprintf(stderr, "eddy run: restart %u: no usable checkpoint (%s); starting over\n",
+		        attempt, why);
+	else
+		fprintf(stderr, "eddy run: restart %u: job %s restored from checkpoint %llu\n", attempt,
+		        plan_name(np), (unsigned long long)id);
+	if (e == EDDY_OK)
+		asys_log_event(nsys, plan_name(np), "job", "restarted from checkpoint %llu (restart %u)",
+		               (unsigned long long)id, attempt);
+	else
+		asys_log_event(nsys, plan_name(np), "job", "restarted from the beginning (restart %u)",
+		               attempt);
+	return 0;
+}
+
+/* Injected failures (--inject-failures N --seed S): at random moments 50-300 ms apart, a
+ * random task fails as if its callback had failed. */
+typedef struct injector {
+	uint32_t left, total;
+	uint64_t rng;
+	int64_t next_ms;
+} injector;
+
+static uint64_t inj_rand(injector *in)
+{
+	in->rng ^= in->rng << 13;
+	in->rng ^= in->rng >> 7;
+	in->rng ^= in->rng << 17;
+	return in->rng;
+}
+
+static void inject_schedule(injector *in)
+{
+	in->next_ms = mono_ms() + 50 + (int64_t)(inj_rand(in) % 250);
+}
+
+static void inject_maybe(injector *in, plan *pl, asys *sys)
+{
+	if (in->left == 0 || mono_ms() < in->next_ms)
+		return;
+	uint32_t n = plan_tasks(pl);
+	const char *path = plan_task_path(pl, (uint32_t)(inj_rand(in) % (n ? n : 1)));
+	actor *a = path ? asys_find(sys, path) : NULL;
+	actor_status st = a ? actor_get_status(a) : ACTOR_STOPPED;
+	if (st != ACTOR_RUNNING && st != ACTOR_PARKED) {
+		in->next_ms = mono_ms() + 5; /* another one soon */
+		return;
+	}
+	char *why = rt_malloc(96);
+	if (why == NULL)
+		return;
+	snprintf(why, 96, "injected failure %u of %u (--inject-failures)", in->total - in->left + 1,
+	         in->total);
+	rt_msg m = { .kind = MSG_FAIL, .ptr = why, .drop = drop_str };
+	if (actor_send_ctl(a, &m) != EDDY_OK) {
+		rt_free(why);
+		return;
+	}
+	in->left--;
+	inject_schedule(in);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	cfg_node *root;
@@ -481,10 +608,32 @@ int cmd_run(int argc, char **argv)
 	}
 	if (rc == 0)
 		asys_log_event(sys, plan_name(pl), "job", "running: %u tasks", plan_tasks(pl));
+	injector inj = { 0 };
+	const char *injs = option(argc, argv, "--inject-failures");
+	const char *seeds = option(argc, argv, "--seed");
+	if (rc == 0 && (injs || seeds)) {
+		char *end1 = NULL, *end2 = NULL;
+		long n = injs ? strtol(injs, &end1, 10) : -1;
+		long long seed = seeds ? strtoll(seeds, &end2, 10) : 1;
+		if (!injs || *end1 != '\0' || n < 0 || n > 1000000 || (seeds && *end2 != '\0')) {
+			fprintf(stderr, "eddy run: --inject-failures takes a number from 0 to 1000000 "
+			                "(and --seed a number)\n");
+			rc = 2;
+		}
+		inj.left = inj.total = (uint32_t)(n > 0 ? n : 0);
+		inj.rng = (uint64_t)seed * 0x9e3779b97f4a7c15ull + 1;
+		inject_schedule(&inj);
+	}
+	const ckpt_conf *ckc = plan_checkpoint_conf(pl);
+	const sup_spec *restarts = plan_sup(pl); /* the job's supervision: its intensity and
+	                                            backoff also bound restarts of the job */
+	int64_t *restart_times = rt_calloc(restarts->intensity + 1, sizeof(int64_t));
+	uint32_t nrestarts = 0, attempt = 0;
 	bool stopping = false;
 	while (rc == 0) {
 		if (atomic_load(&st->tasks_done) == plan_tasks(pl))
 			break;
+		inject_maybe(&inj, pl, sys);
 		if (dump_signal) {
 			dump_signal = 0;
 			dump(sys);
@@ -505,11 +654,52 @@ int cmd_run(int argc, char **argv)
 			                "sources, draining\n");
 		}
 		e = asys_wait(sys, 20);
+		if (e == EDDY_EFAILED && ckc && !stopping && restart_times) {
+			/* with checkpoints a failed job starts again from its latest checkpoint, as
+			 * often as its supervision's intensity allows within the period */
+			int64_t now = mono_ms();
+			uint32_t recent = 0;
+			for (uint32_t k = 0; k < nrestarts && k <= restarts->intensity; k++)
+				recent += now - restart_times[k] < restarts->period_ms;
+			if (recent < restarts->intensity) {
+				char why[512];
+				asys_failure(sys, why, sizeof(why));
+				fprintf(stderr, "eddy run: job %s failed (%s); restarting from the latest "
+				                "checkpoint\n", plan_name(pl), why);
+				restart_times[nrestarts++ % (restarts->intensity + 1)] = now;
+				attempt++;
+				double delay = (double)restarts->backoff_initial_ms;
+				for (uint32_t k = 1; k < attempt && delay < restarts->backoff_max_ms; k++)
+					delay *= restarts->backoff_multiplier;
+				if (delay > restarts->backoff_max_ms)
+					delay = (double)restarts->backoff_max_ms;
+				if (restart_job(root, &pl, &sys, &o, &rctx, control, attempt) != 0) {
+					rc = 1;
+					break;
+				}
+				st = plan_stats(pl);
+				restarts = plan_sup(pl);
+				ckc = plan_checkpoint_conf(pl);
+				usleep((useconds_t)(delay * 1000));
+				if ((e = plan_start(pl, sys)) != EDDY_OK) {
+					fprintf(stderr, "eddy run: cannot start job %s: %s\n", plan_name(pl),
+					        eddy_strerror(e));
+					rc = 1;
+					break;
+				}
+				inject_schedule(&inj);
+				continue;
+			}
+			fprintf(stderr, "eddy run: job %s: %u restarts within %lld ms, more than its "
+			                "supervision's intensity allows\n", plan_name(pl), recent,
+			        (long long)restarts->period_ms);
+		}
 		if (e == EDDY_EFAILED) {
 			report_failure(sys, plan_name(pl));
 			rc = 1;
 		}
 	}
+	rt_free(restart_times);
 	double secs = now_s() - t0;
 	if (atomic_load(&rctx.status) == JOB_CANCELLING && !stopping) {
 		stopping = true; /* cancelled, and it ended before the loop saw it */
@@ -524,13 +714,14 @@ int cmd_run(int argc, char **argv)
 	if (rc == 0)
 		fprintf(stderr,
 		        "eddy run: job %s %s in %.3f s: %llu records in, %llu out, %llu late "
-		        "dropped, %llu skipped, %llu dead letters\n",
+		        "dropped, %llu skipped, %llu dead letters%s\n",
 		        plan_name(pl), stopping ? "stopped" : "finished", secs,
 		        (unsigned long long)atomic_load(&st->records_in),
 		        (unsigned long long)atomic_load(&st->records_out),
 		        (unsigned long long)atomic_load(&st->late_dropped),
 		        (unsigned long long)atomic_load(&st->skipped),
-		        (unsigned long long)atomic_load(&st->dead_letters));
+		        (unsigned long long)atomic_load(&st->dead_letters),
+		        attempt ? " (since the last restart)" : "");
 	asys_destroy(sys);
 	ctl_free(control);
 	plan_free(pl);

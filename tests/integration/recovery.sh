@@ -67,6 +67,30 @@ for when in 0.7 1.4; do
   echo "ok: kill -9 at $when s ($before rows committed, $hidden hidden files), --restore latest: exactly the 7000 expected rows"
 done
 
+# ---- injected failures: the job restarts from its latest checkpoint in the process ----
+for par in 2 1; do
+  for seed in 1 7; do
+    name=inject-p$par-s$seed
+    run_job $name "$job" --control none --set "sinks.out.path=$work/$name/out" \
+      --set "checkpoint.dir=$work/$name/ck" --set parallelism=$par --set supervision.intensity=50 \
+      --inject-failures 10 --seed $seed
+    n=$(grep -c "restored from checkpoint\|starting over" "$work/$name.stderr" || true)
+    same_rows "$work/expected.csv" "$work/$name/out" || fail "$name: output under injected failures"
+    echo "ok: parallelism $par, 10 injected failures (seed $seed; $n job restarts from checkpoints): exactly the expected rows"
+  done
+done
+
+# at_least_once: no expected row is missing (counts may include records twice)
+name=inject-least
+run_job $name "$job" --control none --set "sinks.out.path=$work/$name/out" \
+  --set "checkpoint.dir=$work/$name/ck" --set checkpoint.mode=at_least_once \
+  --set supervision.intensity=50 --inject-failures 10 --seed 3
+cat "$work/$name"/out/part-* | grep -v '^window_start' > "$work/$name.rows"
+missing=$(awk -F, 'NR == FNR { got[$1 "," $3] = $4; next } FNR > 1 && !(got[$1 "," $3] >= $4) { print }' \
+  "$work/$name.rows" "$work/expected.csv" | wc -l)
+[ "$missing" -eq 0 ] || fail "$name: $missing expected rows missing or short under at_least_once"
+echo "ok: at_least_once under 10 injected failures: no expected row missing"
+
 # ---- damaged checkpoints fall back to the previous complete one ----
 for damage in corrupt truncate remove; do
   name=damage-$damage
