@@ -1609,11 +1609,14 @@ static bool load_one(plan *p, const char *chk, uint64_t id, uint32_t k, char *wh
 	const msgpack_object *v = snap_key(o, "v"), *tk = snap_key(o, "task");
 	const msgpack_object *ck = snap_key(o, "checkpoint"), *ri = snap_key(o, "records_in");
 	const msgpack_object *ro = snap_key(o, "records_out"), *op = snap_key(o, "op");
+	const msgpack_object *fin = snap_key(o, "finished");
+	bool finished = fin && fin->type == MSGPACK_OBJECT_BOOLEAN && fin->via.boolean;
 	size_t pl = strlen(p->paths[k]);
 	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 || !tk ||
 	    tk->type != MSGPACK_OBJECT_STR || tk->via.str.size != pl ||
 	    memcmp(tk->via.str.ptr, p->paths[k], pl) != 0 || !ck ||
-	    ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER || ck->via.u64 != id || !ri ||
+	    ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    (finished ? ck->via.u64 > id : ck->via.u64 != id) || !ri ||
 	    ri->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !ro ||
 	    ro->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !op) {
 		snprintf(why, wn, "%s: not a snapshot of task %s in checkpoint %llu", file,

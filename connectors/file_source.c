@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <msgpack.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 
 typedef struct chunk {
 	int64_t first_line; /* file line of text[0]; 0: right after the previous chunk */
+	int64_t end_off;    /* file offset (of the uncompressed text) just after the chunk */
 	size_t len;
 	char text[];
 } chunk;
@@ -40,6 +42,8 @@ typedef struct reader {
 	_Atomic int stop;
 	pthread_t thread;
 	bool started;
+	int64_t start_off;  /* where to start reading (a restored position), bytes */
+	int64_t start_line; /* the file line there */
 	/* reader thread only */
 	int fd;
 	gzFile gz;
@@ -78,7 +82,8 @@ static void send_end(reader *r, bool final, const char *error)
 	deliver(r, &m);
 }
 
-static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line)
+static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line,
+                       int64_t end_off)
 {
 	chunk *ch = rt_malloc(sizeof(chunk) + len);
 	if (ch == NULL) {
@@ -86,6 +91,7 @@ static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line)
 		return false;
 	}
 	ch->first_line = first_line;
+	ch->end_off = end_off;
 	ch->len = len;
 	memcpy(ch->text, p, len);
 	rt_msg m = { .kind = MSG_CHUNK, .ptr = ch, .drop = drop_ptr };
@@ -177,6 +183,7 @@ static ssize_t refill(reader *r)
 /* read_whole: one reader takes every record (p = 1 or .gz); chunks end at record ends. */
 static void read_whole(reader *r)
 {
+	int64_t off = r->start_off; /* file offset of buf[0] */
 	for (;;) {
 		ssize_t n = refill(r);
 		if (n < 0)
@@ -184,7 +191,8 @@ static void read_whole(reader *r)
 		size_t whole = n == 0 ? r->len : fmt_frame((fmt_kind)r->c->format, r->buf, r->len);
 		if (whole > 0) {
 			/* line 0: the chunk continues the previous one (the parser counts) */
-			if (!send_chunk(r, r->buf, whole, 0))
+			off += (int64_t)whole;
+			if (!send_chunk(r, r->buf, whole, 0, off))
 				return;
 			memmove(r->buf, r->buf + whole, r->len - whole);
 			r->len -= whole;
@@ -199,8 +207,8 @@ static void read_whole(reader *r)
 /* read_split: this subtask's records of a plain file (see the top of the file). */
 static void read_split(reader *r)
 {
-	int64_t line = 1;      /* line of buf[pos] */
-	int64_t off = 0;       /* file offset of buf[0] */
+	int64_t line = r->start_line; /* line of buf[pos] */
+	int64_t off = r->start_off;   /* file offset of buf[0] */
 	size_t pos = 0;        /* next record start in buf */
 	bool csv = r->c->format == FMT_CSV;
 	size_t run_start = 0;  /* start of the pending run of our records in buf */
@@ -247,14 +255,16 @@ static void read_split(reader *r)
 				run_start = pos;
 				run_line = line;
 			} else if (!mine && in_run) {
-				if (!send_chunk(r, r->buf + run_start, pos - run_start, run_line))
+				if (!send_chunk(r, r->buf + run_start, pos - run_start, run_line,
+				                off + (int64_t)pos))
 					return;
 				in_run = false;
 			}
 			line += nl;
 			pos = end;
 			if (in_run && pos - run_start >= READ_BYTES) {
-				if (!send_chunk(r, r->buf + run_start, pos - run_start, run_line))
+				if (!send_chunk(r, r->buf + run_start, pos - run_start, run_line,
+				                off + (int64_t)pos))
 					return;
 				in_run = false;
 			}
@@ -268,7 +278,7 @@ static void read_split(reader *r)
 		if (in_run)
 			run_start = 0;
 		if (n == 0) {
-			if (in_run && !send_chunk(r, r->buf, pos, run_line))
+			if (in_run && !send_chunk(r, r->buf, pos, run_line, off + (int64_t)pos))
 				return;
 			send_end(r, true, NULL);
 			return;
@@ -304,6 +314,21 @@ static void *reader_main(void *arg)
 		}
 		r->fd = -1;
 		gzbuffer(r->gz, 128 * 1024);
+		if (r->start_off > 0 && gzseek(r->gz, (z_off_t)r->start_off, SEEK_SET) != r->start_off) {
+			snprintf(msg, sizeof(msg), "%s: gzip: cannot resume at byte %lld of the data", path,
+			         (long long)r->start_off);
+			gzclose(r->gz);
+			r->gz = NULL;
+			send_end(r, false, msg);
+			return NULL;
+		}
+	} else if (r->start_off > 0 && lseek(r->fd, r->start_off, SEEK_SET) != r->start_off) {
+		snprintf(msg, sizeof(msg), "%s: cannot resume at byte %lld: %s", path,
+		         (long long)r->start_off, strerror(errno));
+		close(r->fd);
+		r->fd = -1;
+		send_end(r, false, msg);
+		return NULL;
 	}
 	if (gz || r->parallelism == 1)
 		read_whole(r);
@@ -327,6 +352,7 @@ typedef struct src_state {
 	bool header_pending;
 	bool at_file_start;     /* the next chunk starts the file (subtask 0) */
 	int64_t next_line;      /* line after the last chunk parsed */
+	int64_t pos;            /* file offset after the last chunk parsed */
 	int64_t max_ts;
 	uint64_t records;
 	int64_t last_record_ms; /* processing time of the last record, for idleness */
@@ -475,6 +501,7 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 			s->max_ts = ts;
 	}
 	s->next_line = cur.line;
+	s->pos = ch->end_off;
 	return emit_progress(t, s);
 }
 
@@ -524,6 +551,14 @@ static eddy_err src_message(task *t, void *state, rt_msg *m)
 	}
 }
 
+static eddy_err start_reader(task *t, src_state *s)
+{
+	if (pthread_create(&s->rd->thread, NULL, reader_main, s->rd) != 0)
+		return task_fail(t, "%s: cannot start the reader thread", s->c->path);
+	s->rd->started = true;
+	return EDDY_OK;
+}
+
 static eddy_err src_open(task *t, void **state)
 {
 	const task_node *n = task_node_of(t);
@@ -556,10 +591,10 @@ static eddy_err src_open(task *t, void **state)
 		if (err != EDDY_OK)
 			return err;
 	}
-	if (pthread_create(&r->thread, NULL, reader_main, r) != 0)
-		return task_fail(t, "%s: cannot start the reader thread", s->c->path);
-	r->started = true;
-	return EDDY_OK;
+	r->start_line = 1;
+	if (task_restored_from(t) > 0 && !task_restarted(t))
+		return EDDY_OK; /* the reader starts in src_restore, at the restored position */
+	return start_reader(t, s);
 }
 
 static void src_close(task *t, void *state)
@@ -580,9 +615,67 @@ static void src_close(task *t, void *state)
 	rt_free(s);
 }
 
+/* ---- checkpoints: the position is the end of the last chunk parsed ---- */
+
+static eddy_err src_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
+{
+	(void)t, (void)id;
+	src_state *s = state;
+	msgpack_pack_map(pk, 5);
+	msgpack_pack_str_with_body(pk, "pos", 3);
+	msgpack_pack_int64(pk, s->pos);
+	msgpack_pack_str_with_body(pk, "line", 4);
+	msgpack_pack_int64(pk, s->next_line);
+	msgpack_pack_str_with_body(pk, "max_ts", 6);
+	msgpack_pack_int64(pk, s->max_ts);
+	msgpack_pack_str_with_body(pk, "header_pending", 14);
+	s->header_pending ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	msgpack_pack_str_with_body(pk, "at_file_start", 13);
+	s->at_file_start ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	return EDDY_OK;
+}
+
+static eddy_err src_restore(task *t, void *state, const msgpack_object *o)
+{
+	src_state *s = state;
+	int64_t pos = -1, line = -1, max_ts = 0;
+	int have = 0;
+	bool hp = false, afs = false;
+	for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+		bool num = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		           v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+		if (k->type != MSGPACK_OBJECT_STR)
+			continue;
+#define KEY(name) (k->via.str.size == sizeof(name) - 1 && memcmp(k->via.str.ptr, name, sizeof(name) - 1) == 0)
+		if (KEY("pos") && num)
+			pos = v->via.i64, have |= 1;
+		else if (KEY("line") && num)
+			line = v->via.i64, have |= 2;
+		else if (KEY("max_ts") && num)
+			max_ts = v->via.i64, have |= 4;
+		else if (KEY("header_pending") && v->type == MSGPACK_OBJECT_BOOLEAN)
+			hp = v->via.boolean, have |= 8;
+		else if (KEY("at_file_start") && v->type == MSGPACK_OBJECT_BOOLEAN)
+			afs = v->via.boolean, have |= 16;
+#undef KEY
+	}
+	if (have != 31 || pos < 0 || line < 1)
+		return task_fail(t, "%s: the checkpoint's position is not a file-source position",
+		                 s->c->path);
+	s->pos = s->rd->start_off = pos;
+	s->next_line = s->rd->start_line = line;
+	s->max_ts = max_ts;
+	s->header_pending = hp;
+	s->at_file_start = afs;
+	return start_reader(t, s);
+}
+
 const op_def file_source_op = {
 	.type = "file-source",
 	.open = src_open,
 	.message = src_message,
 	.close = src_close,
+	.snapshot = src_snapshot,
+	.restore = src_restore,
 };

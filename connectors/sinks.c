@@ -154,8 +154,11 @@ static eddy_err open_file(task *t, sink_state *s, bool truncate)
 	if (s->fd < 0)
 		return task_fail(t, "%s: cannot open: %s", s->path, strerror(errno));
 	struct stat st;
-	if (fstat(s->fd, &st) == 0 && st.st_size > 0)
-		return EDDY_OK; /* a restart appends: the header is there */
+	if (fstat(s->fd, &st) == 0 && st.st_size > 0) {
+		s->rows = 1; /* a restart appends to rows the failed incarnation wrote (a count
+		              * above 0 is what matters: the file is pre-committed, not dropped) */
+		return EDDY_OK; /* the header is there */
+	}
 	return fmt_write_header((fmt_kind)s->c->format, s->c->schema, &s->buf);
 }
 

@@ -84,9 +84,36 @@ typedef struct coord {
 	int64_t last_trigger, last_end; /* ms, asys clock */
 	char *tasks_json;       /* the manifest's task entries so far */
 	size_t tj_len, tj_cap;
-	bool done_triggering;   /* a task finished: no more checkpoints */
+	bool done_triggering;   /* every source finished, or the job stops */
 	bool now_requested;
+	/* per task (ckpt_arg.task_paths order) */
+	char **final_data;      /* a finished task's final snapshot (framed with its CRC) */
+	size_t *final_len;
+	bool *acked;            /* acknowledged the pending checkpoint */
+	uint32_t nfinished;
 } coord;
+
+static int task_index(const coord *c, const char *path)
+{
+	for (uint32_t i = 0; i < c->a->ntasks; i++)
+		if (strcmp(c->a->task_paths[i], path) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* frame appends data's CRC-32 (4 bytes, big-endian); false on no memory. */
+static bool frame(ckpt_ack *a)
+{
+	char *framed = realloc(a->data, a->len + 4);
+	if (framed == NULL)
+		return false;
+	a->data = framed;
+	uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)a->data, (uInt)a->len);
+	for (int i = 0; i < 4; i++)
+		a->data[a->len + (size_t)i] = (char)(crc >> (24 - 8 * i));
+	a->len += 4;
+	return true;
+}
 
 static int64_t now_ms(actor *self)
 {
@@ -285,6 +312,8 @@ static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 	c->last_end = now_ms(self);
 }
 
+static void write_final(actor *self, coord *c, uint32_t ti);
+
 static void trigger(actor *self, coord *c)
 {
 	uint64_t id = c->next_id++;
@@ -297,12 +326,19 @@ static void trigger(actor *self, coord *c)
 	c->cur.tasks = c->a->ntasks;
 	c->started_mono = c->last_trigger = now_ms(self);
 	c->tj_len = 0;
+	memset(c->acked, 0, c->a->ntasks * sizeof(*c->acked));
 	log_put(c->a->log, &c->cur, true);
 	if (mkdirs(d) != 0) {
 		abort_pending(self, c, "%s: cannot create: %s", d, strerror(errno));
 		return;
 	}
-	for (uint32_t i = 0; i < c->a->nsources; i++) {
+	for (uint32_t i = 0; i < c->a->ntasks && c->cur.id == id; i++)
+		if (c->final_data[i])
+			write_final(self, c, i); /* finished tasks take part with their final state */
+	for (uint32_t i = 0; i < c->a->nsources && c->cur.id == id; i++) {
+		int ti = task_index(c, c->a->source_paths[i]);
+		if (ti >= 0 && c->final_data[ti])
+			continue; /* finished */
 		actor *src = asys_find(actor_system(self), c->a->source_paths[i]);
 		actor_status st = src ? actor_get_status(src) : ACTOR_STOPPED;
 		rt_msg m = { .kind = MSG_CKPT_TRIGGER, .u64 = id };
@@ -362,12 +398,60 @@ static void complete(actor *self, coord *c)
 	c->last_end = now_ms(self);
 }
 
+static void write_ack(actor *self, coord *c, ckpt_ack *a);
+
+/* write_final counts finished task ti's final snapshot as its part of the pending
+ * checkpoint. */
+static void write_final(actor *self, coord *c, uint32_t ti)
+{
+	ckpt_ack *a = rt_calloc(1, sizeof(*a));
+	char *copy = malloc(c->final_len[ti]);
+	if (a == NULL || copy == NULL) {
+		rt_free(a);
+		free(copy);
+		abort_pending(self, c, "out of memory");
+		return;
+	}
+	memcpy(copy, c->final_data[ti], c->final_len[ti]);
+	a->id = c->cur.id;
+	a->finished = true;
+	snprintf(a->path, sizeof(a->path), "%s", c->a->task_paths[ti]);
+	a->data = copy;
+	a->len = c->final_len[ti];
+	a->watermark = WM_MIN;
+	c->acked[ti] = true;
+	write_ack(self, c, a);
+}
+
 static void on_ack(actor *self, coord *c, ckpt_ack *a)
 {
-	if (a->id != c->cur.id || c->cur.id == 0) { /* an aborted checkpoint's */
+	int ti = task_index(c, a->path);
+	if (ti < 0) {
 		ckpt_ack_free(a);
 		return;
 	}
+	if (a->finished) { /* kept for this and every later checkpoint */
+		if (c->final_data[ti] == NULL && frame(a)) {
+			c->final_data[ti] = a->data;
+			c->final_len[ti] = a->len;
+			a->data = NULL;
+			c->nfinished++;
+		}
+		ckpt_ack_free(a);
+		if (c->cur.id != 0 && !c->acked[ti])
+			write_final(self, c, (uint32_t)ti);
+		return;
+	}
+	if (a->id != c->cur.id || c->cur.id == 0 || c->acked[ti]) { /* an aborted one's */
+		ckpt_ack_free(a);
+		return;
+	}
+	c->acked[ti] = true;
+	write_ack(self, c, a);
+}
+
+static void write_ack(actor *self, coord *c, ckpt_ack *a)
+{
 	char d[4352], name[160], file[4600];
 	chk_dir(c, a->id, d, sizeof(d));
 	size_t k = 0;
@@ -377,17 +461,11 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 	snprintf(file, sizeof(file), "%s/%s.snap", d, name);
 	/* the snapshot, then its CRC-32 (4 bytes, big-endian): a restore can tell a cut or
 	 * damaged file */
-	char *framed = realloc(a->data, a->len + 4);
-	if (framed == NULL) {
+	if (!a->finished && !frame(a)) { /* a final snapshot is framed already */
 		abort_pending(self, c, "out of memory");
 		ckpt_ack_free(a);
 		return;
 	}
-	a->data = framed;
-	uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)a->data, (uInt)a->len);
-	for (int i = 0; i < 4; i++)
-		a->data[a->len + (size_t)i] = (char)(crc >> (24 - 8 * i));
-	a->len += 4;
 	int e = write_file(file, a->data, a->len);
 	if (e != 0) {
 		abort_pending(self, c, "%s: %s", file, strerror(e));
@@ -425,8 +503,13 @@ static void tick(actor *self, coord *c)
 			              (long long)cf->timeout_ms, c->cur.acks, c->cur.tasks);
 		return;
 	}
-	if (atomic_load(&c->a->stats->tasks_done) > 0 || atomic_load(&c->a->stats->stop)) {
-		c->done_triggering = true; /* a finished task cannot take barriers */
+	uint32_t live_sources = 0;
+	for (uint32_t i = 0; i < c->a->nsources; i++) {
+		int ti = task_index(c, c->a->source_paths[i]);
+		live_sources += ti < 0 || c->final_data[ti] == NULL;
+	}
+	if (live_sources == 0 || atomic_load(&c->a->stats->stop)) {
+		c->done_triggering = true; /* nothing left to inject barriers */
 		return;
 	}
 	bool due = now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;
@@ -441,6 +524,12 @@ static eddy_err coord_init(actor *self, void *state, void *arg)
 	coord *c = state;
 	c->a = arg;
 	const ckpt_conf *cf = c->a->conf;
+	uint32_t nt = c->a->ntasks ? c->a->ntasks : 1;
+	c->final_data = rt_calloc(nt, sizeof(*c->final_data));
+	c->final_len = rt_calloc(nt, sizeof(*c->final_len));
+	c->acked = rt_calloc(nt, sizeof(*c->acked));
+	if (c->final_data == NULL || c->final_len == NULL || c->acked == NULL)
+		return EDDY_ENOMEM;
 	if (mkdirs(cf->dir) != 0) {
 		char why[512];
 		snprintf(why, sizeof(why), "checkpoint directory %s: %s", cf->dir, strerror(errno));
@@ -484,6 +573,12 @@ static void coord_fini(actor *self, void *state)
 		abort_pending(self, c, "the coordinator stopped");
 	rt_free(c->tasks_json);
 	c->tasks_json = NULL;
+	for (uint32_t i = 0; c->final_data && i < c->a->ntasks; i++)
+		free(c->final_data[i]);
+	rt_free(c->final_data);
+	rt_free(c->final_len);
+	rt_free(c->acked);
+	c->final_data = NULL;
 }
 
 const actor_ops ckpt_coord_ops = {

@@ -14,9 +14,11 @@
  * checkpoint exists only with its manifest. Then checkpoints older than the newest
  * `retain` are deleted; an incomplete one is deleted when it times out, and at start.
  *
- * Not yet (issue 5 goes on): in-process recovery (a job restores from a checkpoint when it
- * starts: eddy run --restore), file-source positions, checkpoints after a task has
- * finished (the coordinator stops triggering then).
+ * A task that finishes (its input exhausted) sends its final snapshot (MSG_CKPT_ACK with
+ * id 0); the coordinator keeps it, counts it as that task's acknowledgement of the
+ * pending and every later checkpoint, and writes it into them (as Flink's checkpoints
+ * after tasks finished, FLIP-147). Sources that finished are not triggered; once every
+ * source has finished, or the job is stopping, no more checkpoints are triggered.
  */
 #ifndef EDDY_OPERATORS_CHECKPOINT_H
 #define EDDY_OPERATORS_CHECKPOINT_H
@@ -91,7 +93,8 @@ enum ckpt_msg {
 
 /* A task's acknowledgement: its snapshot (msgpack bytes, malloc'd, owned) and numbers. */
 typedef struct ckpt_ack {
-	uint64_t id;
+	uint64_t id;                      /* 0 with finished: the task's final snapshot */
+	bool finished;
 	char path[128];
 	uint64_t records_in, records_out; /* the task's counters at the barrier */
 	int64_t watermark;                /* WM_MIN: none */

@@ -308,12 +308,18 @@ eddy_err task_emit_idle(task *t, bool idle)
 	return broadcast(t, MSG_IDLE, idle);
 }
 
+static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns, bool finished);
+
 void task_finish(task *t, bool final)
 {
 	if (t->lv->ended)
 		return;
 	t->lv->ended = true;
 	eddy_err err = broadcast(t, MSG_EOS, final ? EOS_FINAL : 0);
+	/* with checkpoints, a finished task leaves its final snapshot with the coordinator:
+	 * later checkpoints hold it (as Flink's checkpoints after tasks finished) */
+	if (err == EDDY_OK && t->node->ckpt && t->coord && final)
+		err = take_checkpoint(t, 0, 0, true);
 	if (err != EDDY_OK) {
 		task_fail(t, "sending the end of stream: %s", eddy_strerror(err));
 		return;
@@ -510,13 +516,14 @@ static void drop_ack(rt_msg *m)
  * output channel (after what was emitted before it) and acknowledges to the
  * coordinator. The snapshot holds the task's position: records in and out and its
  * watermark (operator state comes with the state backends). */
-static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns)
+static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns, bool finished)
 {
 	task_live *lv = t->lv;
 	ckpt_ack *a = rt_calloc(1, sizeof(*a));
 	if (a == NULL)
 		return EDDY_ENOMEM;
 	a->id = id;
+	a->finished = finished;
 	snprintf(a->path, sizeof(a->path), "%s", actor_path(t->self));
 	a->records_in = atomic_load_explicit(&lv->records_in, memory_order_relaxed);
 	a->records_out = atomic_load_explicit(&lv->records_out, memory_order_relaxed);
@@ -526,13 +533,18 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 7);
+	msgpack_pack_map(&pk, 8);
 	msgpack_pack_str_with_body(&pk, "v", 1);
 	msgpack_pack_uint8(&pk, 1);
 	msgpack_pack_str_with_body(&pk, "task", 4);
 	msgpack_pack_str_with_body(&pk, a->path, strlen(a->path));
 	msgpack_pack_str_with_body(&pk, "checkpoint", 10);
-	msgpack_pack_uint64(&pk, id);
+	msgpack_pack_uint64(&pk, finished ? lv->last_ckpt : id);
+	msgpack_pack_str_with_body(&pk, "finished", 8);
+	if (finished)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
 	msgpack_pack_str_with_body(&pk, "records_in", 10);
 	msgpack_pack_uint64(&pk, a->records_in);
 	msgpack_pack_str_with_body(&pk, "records_out", 11);
@@ -560,11 +572,13 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns)
 	}
 	a->len = sb.size;
 	a->data = msgpack_sbuffer_release(&sb);
-	lv->last_ckpt = id;
-	eddy_err err = broadcast(t, MSG_BARRIER, id);
-	if (err != EDDY_OK) {
-		ckpt_ack_free(a);
-		return err;
+	if (!finished) {
+		lv->last_ckpt = id;
+		eddy_err err = broadcast(t, MSG_BARRIER, id);
+		if (err != EDDY_OK) {
+			ckpt_ack_free(a);
+			return err;
+		}
 	}
 	rt_msg m = { .kind = MSG_CKPT_ACK, .ptr = a, .drop = drop_ack };
 	if (actor_send_ctl(t->coord, &m) != EDDY_OK)
@@ -623,7 +637,7 @@ static eddy_err finish_alignment(task *t)
 	lv->align_id = 0;
 	lv->align_ngot = 0;
 	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
-	eddy_err err = take_checkpoint(t, id, took);
+	eddy_err err = take_checkpoint(t, id, took, false);
 	return err ? err : replay_held(t);
 }
 
@@ -698,7 +712,7 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 	case MSG_CKPT_TRIGGER:
 		if (!n->is_source || n->ckpt == NULL || t->lv->ended)
 			return EDDY_OK; /* a finished source takes no more checkpoints */
-		return take_checkpoint(t, m->u64, 0);
+		return take_checkpoint(t, m->u64, 0, false);
 	case MSG_ALIGN_REPLAY:
 		return replay_held(t);
 	case MSG_CKPT_DONE:

@@ -501,7 +501,7 @@ static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o
 	return 0;
 }
 
-/* Injected failures (--inject-failures N --seed S): at random moments 50-300 ms apart, a
+/* Injected failures (--inject-failures N --seed S): at random moments 20-150 ms apart, a
  * random task fails as if its callback had failed. */
 typedef struct injector {
 	uint32_t left, total;
@@ -519,7 +519,7 @@ static uint64_t inj_rand(injector *in)
 
 static void inject_schedule(injector *in)
 {
-	in->next_ms = mono_ms() + 50 + (int64_t)(inj_rand(in) % 250);
+	in->next_ms = mono_ms() + 20 + (int64_t)(inj_rand(in) % 130);
 }
 
 static void inject_maybe(injector *in, plan *pl, asys *sys)

@@ -122,9 +122,38 @@ rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/none" --rest
 rc=0; "$eddy" run "$src/tests/control/pipe.yaml" --control none --restore latest 2> "$work/r2.stderr" || rc=$?
 [ $rc -eq 2 ] && grep -q "has no checkpoint: section" "$work/r2.stderr" ||
   { cat "$work/r2.stderr"; fail "restore of a job without checkpoints (exit $rc)"; }
-rc=0; "$eddy" run "$src/examples/flights_hourly.yaml" --control none --set checkpoint.interval=1s \
-  --set "checkpoint.dir=$work/fl" --restore latest 2> "$work/r3.stderr" || rc=$?
-[ $rc -eq 2 ] && grep -q "source 'flights' (file-source) cannot resume from a checkpoint yet" "$work/r3.stderr" ||
-  { cat "$work/r3.stderr"; fail "restore of a file source (exit $rc)"; }
-echo "ok: --restore refused without checkpoints, without a checkpoint section, with a file source"
+rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/inject-p2-s1/ck" --restore latest \
+  --set parallelism=1 2> "$work/r3.stderr" || rc=$?
+[ $rc -eq 2 ] && grep -q "job events has 4 tasks (a different parallelism cannot be restored" "$work/r3.stderr" ||
+  { cat "$work/r3.stderr"; fail "restore at another parallelism (exit $rc)"; }
+echo "ok: --restore refused without checkpoints, without a checkpoint section, at another parallelism"
+
+# ---- a file source resumes at its position (plain split over 2 subtasks, and gzip) ----
+fjob=$src/tests/checkpoint/file.yaml
+N=1500000
+awk -v n=$N 'BEGIN { print "id,ts,k"; for (i = 1; i <= n; i++) { s = i - 1;
+  printf "%d,2024-%02d-%02d %02d:%02d:%02d,%d\n", i, 1 + int(s / 2678400), 1 + int(s % 2678400 / 86400),
+    int(s % 86400 / 3600), int(s % 3600 / 60), s % 60, i % 5 } }' > "$work/events.csv"
+gzip -1 -c "$work/events.csv" > "$work/events.csv.gz"
+for input in events.csv events.csv.gz; do
+  name=file-$input
+  run_job $name-ref "$fjob" --control none --set "sources.events.path=$work/$input" \
+    --set "sinks.out.path=$work/$name/ref" --set "checkpoint.dir=$work/$name/ck-ref"
+  cat "$work/$name/ref"/part-* | grep -v '^window_start' | LC_ALL=C sort > "$work/$name.ref"
+  [ "$(awk -F, '{ n += $4 } END { print n }' "$work/$name.ref")" = $N ] ||
+    fail "$name: the reference run did not count $N events"
+  restored=0
+  for seed in 1 2 3; do
+    run_job $name-$seed "$fjob" --control none --set "sources.events.path=$work/$input" \
+      --set "sinks.out.path=$work/$name/out-$seed" --set "checkpoint.dir=$work/$name/ck-$seed" \
+      --inject-failures 10 --seed $seed
+    restored=$((restored + $(grep -c "restored from checkpoint" "$work/$name-$seed.stderr" || true)))
+    cat "$work/$name/out-$seed"/part-* | grep -v '^window_start' | LC_ALL=C sort > "$work/$name.got"
+    cmp -s "$work/$name.ref" "$work/$name.got" ||
+      { diff "$work/$name.ref" "$work/$name.got" | head -5; fail "$name seed $seed: output differs from the run without failures"; }
+  done
+  [ $restored -ge 1 ] || fail "$name: no run restored from a checkpoint (nothing was tested)"
+  echo "ok: $input ($N events): injected failures, 3 seeds, $restored restores at file positions: the same $(wc -l < "$work/$name.ref") rows as without failures"
+done
+
 echo "PASS: recovery"
