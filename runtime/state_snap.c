@@ -1,0 +1,1106 @@
+/*
+ * Snapshots of keyed state and restore from snapshot files.
+ *
+ * File format (version 1), a sequence of msgpack values:
+ *   header   map {"format": "eddy-state", "version": 1, "backend": "memory"|"leveldb",
+ *                 "operator": str, "max_parallelism": uint, "key_group_first": uint,
+ *                 "key_group_last": uint, "states": [[name, kind], ...]}
+ *            (unknown keys are skipped: later versions may add some)
+ *   sections one per key group that holds state, in increasing key-group order:
+ *            [kg, nrows, ntimers, crc32 (fixed uint32), bin payload]
+ *            payload = nrows rows, then ntimers timers:
+ *              row    [state index, key bin, ns bin, value bin]            (not map)
+ *                     [state index, key bin, ns bin, map key bin, value bin] (map)
+ *              timer  [domain (0 event, 1 processing), time int (ms), key bin, ns bin]
+ *   footer   [crc32 (fixed uint32), length (fixed uint64), "EDDYEND"] = 23 bytes: the
+ *            CRC32 (zlib) and length of every byte before the footer.
+ * Lists are stored as their framed value (varint length + bytes per item), so a list is
+ * one row. The writer packs with msgpack-c; the reader is a small bounds-checked decoder
+ * of just these types, so a hostile length never makes it allocate or read out of range.
+ */
+#include "state_int.h"
+
+#include "alloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SNAP_FORMAT "eddy-state"
+#define SNAP_VERSION 1
+#define FOOTER_MAGIC "EDDYEND"
+#define FOOTER_LEN 23
+
+/* ---- begin / release ---- */
+
+eddy_err ev_state_snapshot_begin(ev_state *st, ev_state_snapshot **out)
+{
+	st_core *c = st->core;
+	core_gc(c);
+	eddy_err err = EDDY_OK;
+	if (st->be->kind == EV_STATE_LEVELDB && (err = ldb_flush(st)) != EDDY_OK)
+		return err;
+	ev_state_snapshot *s = rt_calloc(1, sizeof(*s));
+	if (s == NULL)
+		return st_fail(st, EDDY_ENOMEM, "out of memory");
+	s->be = st->be;
+	s->opnum = st->opnum;
+	s->maxp = st->maxp;
+	s->first = st->first;
+	s->last = st->last;
+	s->ndefs = st->ndefs;
+	if ((s->op = rt_strdup(st->op)) == NULL ||
+	    (s->names = rt_calloc(st->ndefs + 1, sizeof(*s->names))) == NULL ||
+	    (s->kinds = rt_calloc(st->ndefs + 1, sizeof(*s->kinds))) == NULL)
+		goto oom;
+	for (uint32_t i = 0; i < st->ndefs; i++) {
+		if ((s->names[i] = rt_strdup(st->defs[i].name)) == NULL)
+			goto oom;
+		s->kinds[i] = st->defs[i].d.kind;
+	}
+	if (mt_snap_take(&c->timers, &s->timers) != EDDY_OK ||
+	    mt_snap_take(&c->main, &s->main) != EDDY_OK)
+		goto oom;
+	if (st->be->kind == EV_STATE_LEVELDB) {
+		s->lsnap = leveldb_create_snapshot(st->be->db);
+		atomic_fetch_add(&st->be->snaps, 1);
+	}
+	/* from here on every entry that exists is frozen */
+	s->core = c;
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->live_snaps, 1);
+	c->epoch++;
+	*out = s;
+	return EDDY_OK;
+oom:
+	ev_state_snapshot_release(s);
+	return st_fail(st, EDDY_ENOMEM, "out of memory");
+}
+
+void ev_state_snapshot_release(ev_state_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	mt_snap_release(&s->main);
+	mt_snap_release(&s->timers);
+	if (s->lsnap != NULL) {
+		leveldb_release_snapshot(s->be->db, s->lsnap);
+		atomic_fetch_sub(&s->be->snaps, 1);
+	}
+	if (s->names != NULL)
+		for (uint32_t i = 0; i < s->ndefs; i++)
+			rt_free(s->names[i]);
+	rt_free(s->names);
+	rt_free(s->kinds);
+	rt_free(s->op);
+	if (s->core != NULL) {
+		/* the snapshot's reads are done: the handle may free what it retired */
+		atomic_fetch_sub_explicit(&s->core->live_snaps, 1, memory_order_release);
+		core_unref(s->core);
+	}
+	rt_free(s);
+}
+
+const char *ev_state_snapshot_errmsg(const ev_state_snapshot *s)
+{
+	return s->err;
+}
+
+static eddy_err snap_fail(ev_state_snapshot *s, eddy_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static eddy_err snap_fail(ev_state_snapshot *s, eddy_err e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+/* ---- writing ---- */
+
+/* A buffered file writer that keeps the CRC32 of what went through it. */
+typedef struct fwriter {
+	int fd;
+	uint8_t *buf;
+	size_t n, cap;
+	uint32_t crc;
+	uint64_t total;
+	int err;     /* errno of the first failure */
+	bool crc_on; /* bytes flushed go into crc (not the footer's) */
+} fwriter;
+
+static void fw_flush(fwriter *w)
+{
+	if (w->crc_on)
+		w->crc = (uint32_t)crc32_z(w->crc, w->buf, w->n);
+	size_t o = 0;
+	while (o < w->n && w->err == 0) {
+		ssize_t k = write(w->fd, w->buf + o, w->n - o);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			w->err = k < 0 ? errno : EIO;
+		else
+			o += (size_t)k;
+	}
+	w->n = 0;
+}
+
+static int fw_write(void *data, const char *p, size_t len)
+{
+	fwriter *w = data;
+	if (w->err)
+		return -1;
+	w->total += len;
+	while (len > 0) {
+		if (w->n == w->cap)
+			fw_flush(w);
+		if (w->err)
+			return -1;
+		size_t k = w->cap - w->n < len ? w->cap - w->n : len;
+		memcpy(w->buf + w->n, p, k);
+		w->n += k;
+		p += k;
+		len -= k;
+	}
+	return 0;
+}
+
+/* A growable memory buffer for a section's payload. */
+typedef struct mbuf {
+	uint8_t *p;
+	size_t n, cap;
+	bool oom;
+} mbuf;
+
+static int mb_write(void *data, const char *p, size_t len)
+{
+	mbuf *b = data;
+	if (b->oom || st_reserve(&b->p, &b->cap, b->n + len) != EDDY_OK) {
+		b->oom = true;
+		return -1;
+	}
+	memcpy(b->p + b->n, p, len);
+	b->n += len;
+	return 0;
+}
+
+static void pack_cstr(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+	msgpack_pack_bin(pk, n);
+	msgpack_pack_bin_body(pk, p, n);
+}
+
+static void pack_header(msgpack_packer *pk, const ev_state_snapshot *s)
+{
+	msgpack_pack_map(pk, 8);
+	pack_cstr(pk, "format");
+	pack_cstr(pk, SNAP_FORMAT);
+	pack_cstr(pk, "version");
+	msgpack_pack_uint32(pk, SNAP_VERSION);
+	pack_cstr(pk, "backend");
+	pack_cstr(pk, s->lsnap ? "leveldb" : "memory");
+	pack_cstr(pk, "operator");
+	pack_cstr(pk, s->op);
+	pack_cstr(pk, "max_parallelism");
+	msgpack_pack_uint32(pk, s->maxp);
+	pack_cstr(pk, "key_group_first");
+	msgpack_pack_uint32(pk, s->first);
+	pack_cstr(pk, "key_group_last");
+	msgpack_pack_uint32(pk, s->last);
+	pack_cstr(pk, "states");
+	msgpack_pack_array(pk, s->ndefs);
+	for (uint32_t i = 0; i < s->ndefs; i++) {
+		msgpack_pack_array(pk, 2);
+		pack_cstr(pk, s->names[i]);
+		pack_cstr(pk, ev_state_kind_name(s->kinds[i]));
+	}
+}
+
+/* pack_row packs the rows of one state entry (kp: its parsed key, from the key group on;
+ * v: its value). A memory map entry (map != NULL) gives one row per map entry; a LevelDB
+ * map entry has its map key after the state id. Returns the rows packed, or -1 for a
+ * key that does not parse. */
+static int64_t pack_row(msgpack_packer *pk, const ev_state_snapshot *s, const st_kparts *kp,
+                        const mtab *map, const uint8_t *v, uint32_t vl)
+{
+	if (kp->restlen < 2)
+		return -1;
+	uint32_t sid = (uint32_t)kp->rest[0] << 8 | kp->rest[1];
+	if (sid >= s->ndefs)
+		return -1;
+	bool is_map = s->kinds[sid] == EV_STATE_MAP;
+	if (map != NULL) {
+		int64_t n = 0;
+		for (size_t i = 0; i < map->cap; i++) {
+			uintptr_t sl = mt_slot((const mt_page *const *)map->dir, map->shift, i);
+			if (sl == 0)
+				continue;
+			ment *e = MT_PTR(sl);
+			msgpack_pack_array(pk, 5);
+			msgpack_pack_uint32(pk, sid);
+			pack_bin(pk, kp->key, kp->klen);
+			pack_bin(pk, kp->ns, kp->nslen);
+			pack_bin(pk, e->data, e->klen);
+			pack_bin(pk, ment_val(e), e->vlen);
+			n++;
+		}
+		return n;
+	}
+	if (!is_map && kp->restlen != 2)
+		return -1;
+	msgpack_pack_array(pk, is_map ? 5 : 4);
+	msgpack_pack_uint32(pk, sid);
+	pack_bin(pk, kp->key, kp->klen);
+	pack_bin(pk, kp->ns, kp->nslen);
+	if (is_map)
+		pack_bin(pk, kp->rest + 2, kp->restlen - 2);
+	pack_bin(pk, v, vl);
+	return 1;
+}
+
+/* pack_timer packs one timer entry; false if its key does not parse. */
+static bool pack_timer(msgpack_packer *pk, const ment *e)
+{
+	st_kparts kp;
+	if (e->klen < 9 || !st_parse_key(e->data + 9, e->klen - 9, &kp) || kp.restlen != 0)
+		return false;
+	uint64_t u = 0;
+	for (int i = 1; i < 9; i++)
+		u = u << 8 | e->data[i];
+	msgpack_pack_array(pk, 4);
+	msgpack_pack_uint32(pk, e->data[0]);
+	msgpack_pack_int64(pk, (int64_t)(u ^ (1ull << 63)));
+	pack_bin(pk, kp.key, kp.klen);
+	pack_bin(pk, kp.ns, kp.nslen);
+	return true;
+}
+
+static void emit_section(msgpack_packer *fpk, uint32_t kg, uint64_t nrows, uint64_t ntimers,
+                         const mbuf *pay)
+{
+	msgpack_pack_array(fpk, 5);
+	msgpack_pack_uint32(fpk, kg);
+	msgpack_pack_uint64(fpk, nrows);
+	msgpack_pack_uint64(fpk, ntimers);
+	msgpack_pack_fix_uint32(fpk, (uint32_t)crc32_z(0, pay->p, pay->n));
+	pack_bin(fpk, pay->p, pay->n);
+}
+
+/* by_kg sorts the entries of table snapshot ts by key group (the key group is at byte
+ * kg_at of the key) into *out, with (*off)[kg - first .. + 1] bounding each group. */
+static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_at, ment ***out,
+                      size_t **off)
+{
+	size_t nkg = s->last - s->first + 1, n = ts->count ? ts->count : 1, m = 0;
+	size_t *o = rt_calloc(nkg + 2, sizeof(*o));
+	ment **a = rt_malloc(n * sizeof(*a)), **seq = rt_malloc(n * sizeof(*seq));
+	uint16_t *kgs = rt_malloc(n * sizeof(*kgs));
+	if (o == NULL || a == NULL || seq == NULL || kgs == NULL) {
+		rt_free(o);
+		rt_free(a);
+		rt_free(seq);
+		rt_free(kgs);
+		return EDDY_ENOMEM;
+	}
+	/* gather the entries and their groups in slot order (prefetching ahead: entries are
+	 * scattered), count per group, then place them (a counting sort) */
+	for (size_t i = 0; i < ts->cap; i++) {
+		uintptr_t sl = mt_slot((const mt_page *const *)ts->dir, ts->shift, i);
+		if (i + 16 < ts->cap) {
+			uintptr_t ahead =
+				mt_slot((const mt_page *const *)ts->dir, ts->shift, i + 16);
+			if (ahead)
+				__builtin_prefetch(MT_PTR(ahead));
+		}
+		if (sl == 0)
+			continue;
+		ment *e = MT_PTR(sl);
+		uint32_t kg = (uint32_t)e->data[kg_at] << 8 | e->data[kg_at + 1];
+		if (kg < s->first || kg > s->last)
+			kg = s->last; /* cannot happen; the writer then rejects the key */
+		if (m < n) {
+			seq[m] = e;
+			kgs[m++] = (uint16_t)(kg - s->first);
+			o[kg - s->first + 2]++;
+		}
+	}
+	for (size_t k = 2; k < nkg + 2; k++)
+		o[k] += o[k - 1];
+	for (size_t i = 0; i < m; i++)
+		a[o[kgs[i] + 1]++] = seq[i];
+	/* now o[k] is the start of group k and o[k + 1] its end */
+	rt_free(seq);
+	rt_free(kgs);
+	*out = a;
+	*off = o;
+	return EDDY_OK;
+}
+
+/* write_memory writes the sections of a memory snapshot. */
+static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pay,
+                             const char *path)
+{
+	ment **ents = NULL, **tms = NULL;
+	size_t *eo = NULL, *to = NULL;
+	eddy_err err = EDDY_ENOMEM;
+	if (by_kg(s, &s->main, 0, &ents, &eo) != EDDY_OK ||
+	    by_kg(s, &s->timers, 9, &tms, &to) != EDDY_OK)
+		goto out;
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, pay, mb_write);
+	err = EDDY_OK;
+	for (uint32_t kg = s->first; kg <= s->last && err == EDDY_OK; kg++) {
+		size_t k = kg - s->first;
+		if (eo[k] == eo[k + 1] && to[k] == to[k + 1])
+			continue;
+		pay->n = 0;
+		uint64_t nrows = 0;
+		for (size_t i = eo[k]; i < eo[k + 1]; i++) {
+			ment *e = ents[i];
+			if (i + 8 < eo[k + 1])
+				__builtin_prefetch(ents[i + 8]);
+			st_kparts kp;
+			int64_t r = -1;
+			if (st_parse_key(e->data, e->klen, &kp) && kp.kg == kg)
+				r = pack_row(&pk, s, &kp, (e->flags & MF_MAP) ? ment_map(e) : NULL,
+				             ment_val(e), e->vlen);
+			if (r < 0) {
+				err = snap_fail(s, EDDY_EINVAL, "%s: a state key does not parse",
+				                path);
+				break;
+			}
+			nrows += (uint64_t)r;
+		}
+		for (size_t i = to[k]; i < to[k + 1] && err == EDDY_OK; i++)
+			if (!pack_timer(&pk, tms[i]))
+				err = snap_fail(s, EDDY_EINVAL, "%s: a timer key does not parse",
+				                path);
+		if (pay->oom)
+			err = snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
+		if (err == EDDY_OK)
+			emit_section(fpk, kg, nrows, to[k + 1] - to[k], pay);
+	}
+out:
+	if (err == EDDY_ENOMEM && s->err[0] == '\0')
+		snap_fail(s, err, "%s: out of memory", path);
+	rt_free(ents);
+	rt_free(tms);
+	rt_free(eo);
+	rt_free(to);
+	return err;
+}
+
+/* write_leveldb writes the sections of a LevelDB snapshot: its database range in key
+ * order (so by key group), merged with the timers grouped by key group. */
+static eddy_err write_leveldb(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pay,
+                              const char *path)
+{
+	ment **tms = NULL;
+	size_t *to = NULL;
+	if (by_kg(s, &s->timers, 9, &tms, &to) != EDDY_OK)
+		return snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
+	leveldb_readoptions_t *ro = leveldb_readoptions_create();
+	leveldb_readoptions_set_snapshot(ro, s->lsnap);
+	leveldb_readoptions_set_fill_cache(ro, 0);
+	leveldb_iterator_t *it = leveldb_create_iterator(s->be->db, ro);
+	uint8_t lo[6] = { (uint8_t)(s->opnum >> 24), (uint8_t)(s->opnum >> 16),
+		          (uint8_t)(s->opnum >> 8),  (uint8_t)s->opnum,
+		          (uint8_t)(s->first >> 8),  (uint8_t)s->first };
+	leveldb_iter_seek(it, (const char *)lo, 6);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, pay, mb_write);
+	eddy_err err = EDDY_OK;
+	const uint32_t none = UINT32_MAX;
+	uint32_t tg = 0; /* the next timer group to look at (index from first) */
+	for (;;) {
+		/* the key group of the iterator's entry, if it is one of ours */
+		uint32_t ikg = none;
+		st_kparts kp;
+		size_t kl = 0;
+		const uint8_t *k = NULL;
+		if (leveldb_iter_valid(it)) {
+			k = (const uint8_t *)leveldb_iter_key(it, &kl);
+			if (kl >= 6 && memcmp(k, lo, 4) == 0) {
+				if (!st_parse_key(k + 4, kl - 4, &kp)) {
+					err = snap_fail(s, EDDY_EINVAL,
+					                "%s: a state key does not parse", path);
+					break;
+				}
+				if (kp.kg <= s->last)
+					ikg = kp.kg;
+			}
+		}
+		uint32_t tkg = none;
+		for (; tg <= s->last - s->first; tg++)
+			if (to[tg] != to[tg + 1]) {
+				tkg = s->first + tg;
+				break;
+			}
+		uint32_t kg = ikg < tkg ? ikg : tkg;
+		if (kg == none)
+			break;
+		pay->n = 0;
+		uint64_t nrows = 0;
+		while (ikg == kg) {
+			size_t vl;
+			const uint8_t *v = (const uint8_t *)leveldb_iter_value(it, &vl);
+			int64_t r = pack_row(&pk, s, &kp, NULL, v, (uint32_t)vl);
+			if (r < 0) {
+				err = snap_fail(s, EDDY_EINVAL, "%s: a state key does not parse",
+				                path);
+				break;
+			}
+			nrows += (uint64_t)r;
+			leveldb_iter_next(it);
+			ikg = none;
+			if (leveldb_iter_valid(it)) {
+				k = (const uint8_t *)leveldb_iter_key(it, &kl);
+				if (kl >= 6 && memcmp(k, lo, 4) == 0 &&
+				    st_parse_key(k + 4, kl - 4, &kp) && kp.kg == kg)
+					ikg = kg;
+			}
+		}
+		if (err != EDDY_OK)
+			break;
+		size_t g = kg - s->first;
+		uint64_t ntimers = to[g + 1] - to[g];
+		for (size_t i = to[g]; i < to[g + 1] && err == EDDY_OK; i++)
+			if (!pack_timer(&pk, tms[i]))
+				err = snap_fail(s, EDDY_EINVAL, "%s: a timer key does not parse",
+				                path);
+		if (tkg == kg)
+			tg++; /* this group's timers are done */
+		if (pay->oom)
+			err = snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
+		if (err != EDDY_OK)
+			break;
+		emit_section(fpk, kg, nrows, ntimers, pay);
+	}
+	char *lerr = NULL;
+	leveldb_iter_get_error(it, &lerr);
+	leveldb_iter_destroy(it);
+	leveldb_readoptions_destroy(ro);
+	if (lerr != NULL) {
+		if (err == EDDY_OK)
+			err = snap_fail(s, EDDY_EIO, "%s: leveldb: %s", path, lerr);
+		leveldb_free(lerr);
+	}
+	rt_free(tms);
+	rt_free(to);
+	return err;
+}
+
+eddy_err ev_state_snapshot_write(ev_state_snapshot *s, const char *path, uint64_t *bytes)
+{
+	s->err[0] = '\0';
+	fwriter w = { .fd = -1, .cap = 1024 * 1024, .crc_on = true };
+	mbuf pay = { 0 };
+	eddy_err err = EDDY_OK;
+	if ((w.buf = rt_malloc(w.cap)) == NULL)
+		return snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
+	w.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w.fd < 0) {
+		err = snap_fail(s, EDDY_EIO, "%s: cannot create: %s", path, strerror(errno));
+		rt_free(w.buf);
+		return err;
+	}
+	msgpack_packer fpk;
+	msgpack_packer_init(&fpk, &w, fw_write);
+	pack_header(&fpk, s);
+	err = s->lsnap ? write_leveldb(s, &fpk, &pay, path) : write_memory(s, &fpk, &pay, path);
+	if (err == EDDY_OK && w.err == 0) {
+		/* the footer: CRC and length of everything before it */
+		fw_flush(&w);
+		w.crc_on = false;
+		uint8_t f[FOOTER_LEN];
+		uint32_t crc = w.crc;
+		uint64_t len = w.total;
+		f[0] = 0x93;
+		f[1] = 0xce;
+		for (int i = 0; i < 4; i++)
+			f[2 + i] = (uint8_t)(crc >> (24 - 8 * i));
+		f[6] = 0xcf;
+		for (int i = 0; i < 8; i++)
+			f[7 + i] = (uint8_t)(len >> (56 - 8 * i));
+		f[15] = 0xa7;
+		memcpy(f + 16, FOOTER_MAGIC, 7);
+		fw_write(&w, (const char *)f, sizeof(f));
+		fw_flush(&w);
+		if (w.err == 0 && fsync(w.fd) != 0)
+			w.err = errno;
+	}
+	if (err == EDDY_OK && w.err != 0)
+		err = snap_fail(s, EDDY_EIO, "%s: write failed: %s", path, strerror(w.err));
+	if (close(w.fd) != 0 && err == EDDY_OK)
+		err = snap_fail(s, EDDY_EIO, "%s: close failed: %s", path, strerror(errno));
+	if (err != EDDY_OK)
+		unlink(path);
+	else if (bytes != NULL)
+		*bytes = w.total;
+	rt_free(w.buf);
+	rt_free(pay.p);
+	return err;
+}
+
+/* ---- reading: a bounds-checked msgpack decoder ---- */
+
+typedef struct rd {
+	const uint8_t *p, *end;
+} rd;
+
+static bool rd_need(rd *r, size_t n)
+{
+	return (size_t)(r->end - r->p) >= n;
+}
+
+static uint64_t be_n(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* rd_int reads any msgpack integer into *v (uint64 over INT64_MAX fails). */
+static bool rd_int(rd *r, int64_t *v)
+{
+	if (!rd_need(r, 1))
+		return false;
+	uint8_t t = *r->p;
+	int n;
+	bool sign = false;
+	if (t <= 0x7f || t >= 0xe0) {
+		*v = (int8_t)t;
+		r->p++;
+		return true;
+	}
+	switch (t) {
+	case 0xcc: n = 1; break;
+	case 0xcd: n = 2; break;
+	case 0xce: n = 4; break;
+	case 0xcf: n = 8; break;
+	case 0xd0: n = 1, sign = true; break;
+	case 0xd1: n = 2, sign = true; break;
+	case 0xd2: n = 4, sign = true; break;
+	case 0xd3: n = 8, sign = true; break;
+	default: return false;
+	}
+	if (!rd_need(r, 1 + (size_t)n))
+		return false;
+	uint64_t u = be_n(r->p + 1, n);
+	if (sign) {
+		int shift = 64 - 8 * n;
+		*v = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+	} else {
+		if (u > INT64_MAX)
+			return false;
+		*v = (int64_t)u;
+	}
+	r->p += 1 + n;
+	return true;
+}
+
+static bool rd_uint(rd *r, uint64_t max, uint64_t *v)
+{
+	int64_t x;
+	if (!rd_int(r, &x) || x < 0 || (uint64_t)x > max)
+		return false;
+	*v = (uint64_t)x;
+	return true;
+}
+
+/* rd_len reads the header of a container or byte string of kind want ('b' bin, 's' str,
+ * 'a' array, 'm' map) and its length. */
+static bool rd_len(rd *r, char want, uint32_t *len)
+{
+	if (!rd_need(r, 1))
+		return false;
+	uint8_t t = *r->p;
+	char kind;
+	int n = 0;
+	uint32_t fix = 0;
+	if (t >= 0xa0 && t <= 0xbf)
+		kind = 's', fix = t & 0x1f;
+	else if (t >= 0x90 && t <= 0x9f)
+		kind = 'a', fix = t & 0x0f;
+	else if (t >= 0x80 && t <= 0x8f)
+		kind = 'm', fix = t & 0x0f;
+	else {
+		switch (t) {
+		case 0xc4: kind = 'b', n = 1; break;
+		case 0xc5: kind = 'b', n = 2; break;
+		case 0xc6: kind = 'b', n = 4; break;
+		case 0xd9: kind = 's', n = 1; break;
+		case 0xda: kind = 's', n = 2; break;
+		case 0xdb: kind = 's', n = 4; break;
+		case 0xdc: kind = 'a', n = 2; break;
+		case 0xdd: kind = 'a', n = 4; break;
+		case 0xde: kind = 'm', n = 2; break;
+		case 0xdf: kind = 'm', n = 4; break;
+		default: return false;
+		}
+	}
+	if (kind != want || !rd_need(r, 1 + (size_t)n))
+		return false;
+	*len = n ? (uint32_t)be_n(r->p + 1, n) : fix;
+	r->p += 1 + n;
+	/* a byte string must fit; each container item takes at least one byte */
+	return (size_t)(r->end - r->p) >= *len;
+}
+
+static bool rd_bytes(rd *r, char want, uint32_t max, const uint8_t **p, uint32_t *n)
+{
+	if (!rd_len(r, want, n) || *n > max)
+		return false;
+	*p = r->p;
+	r->p += *n;
+	return true;
+}
+
+static bool rd_streq(rd *r, const char *s)
+{
+	const uint8_t *p;
+	uint32_t n;
+	return rd_bytes(r, 's', UINT32_MAX, &p, &n) && n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+/* rd_skip skips one value of any type, nested at most depth deep. */
+static bool rd_skip(rd *r, int depth)
+{
+	if (!rd_need(r, 1) || depth <= 0)
+		return false;
+	uint8_t t = *r->p;
+	int64_t i;
+	uint32_t n;
+	const uint8_t *p;
+	if (t <= 0x7f || t >= 0xe0 || (t >= 0xcc && t <= 0xd3))
+		return rd_int(r, &i);
+	if (t == 0xc0 || t == 0xc2 || t == 0xc3) {
+		r->p++;
+		return true;
+	}
+	if (t == 0xca || t == 0xcb) {
+		size_t w = t == 0xca ? 5 : 9;
+		if (!rd_need(r, w))
+			return false;
+		r->p += w;
+		return true;
+	}
+	if ((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb))
+		return rd_bytes(r, 's', UINT32_MAX, &p, &n);
+	if (t >= 0xc4 && t <= 0xc6)
+		return rd_bytes(r, 'b', UINT32_MAX, &p, &n);
+	bool map = (t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf;
+	bool arr = (t >= 0x90 && t <= 0x9f) || t == 0xdc || t == 0xdd;
+	if (!map && !arr)
+		return false; /* ext types are never written */
+	if (!rd_len(r, map ? 'm' : 'a', &n))
+		return false;
+	for (uint64_t k = 0; k < (uint64_t)n * (map ? 2 : 1); k++)
+		if (!rd_skip(r, depth - 1))
+			return false;
+	return true;
+}
+
+/* ---- restore ---- */
+
+typedef struct sstate {
+	const uint8_t *name;
+	uint32_t nlen;
+	ev_state_kind kind;
+	ev_state_id id; /* in the handle (apply pass) */
+} sstate;
+
+typedef struct sfile {
+	const char *path;
+	uint8_t *map;
+	size_t size;
+	const uint8_t *body, *body_end; /* sections: after the header, before the footer */
+	uint32_t maxp, first, last;
+	uint32_t nstates;
+	sstate *states;
+} sfile;
+
+/* rd_fixed reads a uint32 packed with msgpack_pack_fix_uint32. */
+static bool rd_fix_u32(rd *r, uint32_t *v)
+{
+	if (!rd_need(r, 5) || r->p[0] != 0xce)
+		return false;
+	*v = (uint32_t)be_n(r->p + 1, 4);
+	r->p += 5;
+	return true;
+}
+
+static eddy_err bad(ev_state *st, const sfile *f, const char *what)
+{
+	return st_fail(st, EDDY_EINVAL, "snapshot %s: %s", f->path, what);
+}
+
+static bool kind_parse(const uint8_t *p, uint32_t n, ev_state_kind *k)
+{
+	for (int i = EV_STATE_VALUE; i <= EV_STATE_AGGREGATING; i++) {
+		const char *name = ev_state_kind_name((ev_state_kind)i);
+		if (strlen(name) == n && memcmp(name, p, n) == 0) {
+			*k = (ev_state_kind)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static eddy_err read_header(ev_state *st, sfile *f, rd *r)
+{
+	uint32_t n;
+	if (!rd_len(r, 'm', &n))
+		return bad(st, f, "not an eddy state snapshot (no header)");
+	bool format = false, version = false, op = false, maxp = false, first = false,
+	     last = false, states = false;
+	uint64_t v;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *k;
+		uint32_t kl;
+		if (!rd_bytes(r, 's', 64, &k, &kl))
+			return bad(st, f, "corrupt header");
+#define KEY(s) (kl == sizeof(s) - 1 && memcmp(k, s, kl) == 0)
+		if (KEY("format")) {
+			if (!rd_streq(r, SNAP_FORMAT))
+				return bad(st, f, "not an eddy state snapshot (format)");
+			format = true;
+		} else if (KEY("version")) {
+			if (!rd_uint(r, UINT32_MAX, &v))
+				return bad(st, f, "corrupt header (version)");
+			if (v != SNAP_VERSION)
+				return st_fail(st, EDDY_EINVAL,
+				               "snapshot %s: format version %llu (this eddy "
+				               "reads %d)",
+				               f->path, (unsigned long long)v, SNAP_VERSION);
+			version = true;
+		} else if (KEY("operator")) {
+			const uint8_t *p;
+			uint32_t pl;
+			if (!rd_bytes(r, 's', EV_STATE_MAX_NAME, &p, &pl))
+				return bad(st, f, "corrupt header (operator)");
+			if (pl != strlen(st->op) || memcmp(p, st->op, pl) != 0)
+				return st_fail(st, EDDY_EINVAL,
+				               "snapshot %s: of operator '%.*s', not '%s'", f->path,
+				               (int)pl, (const char *)p, st->op);
+			op = true;
+		} else if (KEY("max_parallelism")) {
+			if (!rd_uint(r, EV_STATE_MAX_KEY_GROUPS, &v) || v == 0)
+				return bad(st, f, "corrupt header (max_parallelism)");
+			f->maxp = (uint32_t)v;
+			maxp = true;
+		} else if (KEY("key_group_first")) {
+			if (!rd_uint(r, EV_STATE_MAX_KEY_GROUPS, &v))
+				return bad(st, f, "corrupt header (key_group_first)");
+			f->first = (uint32_t)v;
+			first = true;
+		} else if (KEY("key_group_last")) {
+			if (!rd_uint(r, EV_STATE_MAX_KEY_GROUPS, &v))
+				return bad(st, f, "corrupt header (key_group_last)");
+			f->last = (uint32_t)v;
+			last = true;
+		} else if (KEY("states")) {
+			uint32_t ns;
+			if (!rd_len(r, 'a', &ns) || ns > EV_STATE_MAX_STATES)
+				return bad(st, f, "corrupt header (states)");
+			f->states = rt_calloc(ns + 1, sizeof(*f->states));
+			if (f->states == NULL)
+				return st_fail(st, EDDY_ENOMEM, "out of memory");
+			f->nstates = ns;
+			for (uint32_t j = 0; j < ns; j++) {
+				sstate *s = &f->states[j];
+				const uint8_t *kp;
+				uint32_t kn, two;
+				if (!rd_len(r, 'a', &two) || two != 2 ||
+				    !rd_bytes(r, 's', EV_STATE_MAX_NAME, &s->name, &s->nlen) ||
+				    s->nlen == 0 || !rd_bytes(r, 's', 32, &kp, &kn) ||
+				    !kind_parse(kp, kn, &s->kind))
+					return bad(st, f, "corrupt header (states)");
+				for (uint32_t q = 0; q < j; q++)
+					if (f->states[q].nlen == s->nlen &&
+					    memcmp(f->states[q].name, s->name, s->nlen) == 0)
+						return bad(st, f, "state listed twice");
+				/* a state registered here must be of the same kind */
+				for (uint32_t q = 0; q < st->ndefs; q++)
+					if (strlen(st->defs[q].name) == s->nlen &&
+					    memcmp(st->defs[q].name, s->name, s->nlen) == 0 &&
+					    st->defs[q].d.kind != s->kind)
+						return st_fail(
+							st, EDDY_EINVAL,
+							"snapshot %s: state %s is a %s state "
+							"there, %s here",
+							f->path, st->defs[q].name,
+							ev_state_kind_name(s->kind),
+							ev_state_kind_name(st->defs[q].d.kind));
+			}
+			states = true;
+		} else if (!rd_skip(r, 16)) {
+			return bad(st, f, "corrupt header");
+		}
+#undef KEY
+	}
+	if (!format || !version)
+		return bad(st, f, "not an eddy state snapshot (format, version)");
+	if (!op || !maxp || !first || !last || !states)
+		return bad(st, f, "header incomplete");
+	if (f->maxp != st->maxp)
+		return st_fail(st, EDDY_EINVAL,
+		               "snapshot %s: max_parallelism %u, the operator has %u (key groups "
+		               "cannot be remapped)",
+		               f->path, f->maxp, st->maxp);
+	if (f->first > f->last || f->last >= f->maxp)
+		return bad(st, f, "corrupt header (key group range)");
+	return EDDY_OK;
+}
+
+/* walk_section checks (apply false) or loads (apply true) a section's rows and timers. */
+static eddy_err walk_section(ev_state *st, const sfile *f, uint32_t kg, const uint8_t *p,
+                             uint32_t len, uint64_t nrows, uint64_t ntimers, bool apply)
+{
+	rd r = { p, p + len };
+	char what[96];
+	for (uint64_t i = 0; i < nrows; i++) {
+		uint32_t n, kl, nl, ukl = 0, vl;
+		uint64_t sid;
+		const uint8_t *k, *ns, *uk = NULL, *v;
+		if (!rd_len(&r, 'a', &n) || (n != 4 && n != 5) ||
+		    !rd_uint(&r, f->nstates ? f->nstates - 1 : 0, &sid) || f->nstates == 0)
+			goto bad_row;
+		ev_state_kind kind = f->states[sid].kind;
+		if ((kind == EV_STATE_MAP) != (n == 5) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl) ||
+		    (n == 5 && !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &uk, &ukl)) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_VALUE, &v, &vl) ||
+		    (kind == EV_STATE_LIST && !st_list_valid(v, vl)))
+			goto bad_row;
+		if (apply) {
+			eddy_err err = st_restore_row(st, f->states[sid].id, k, kl, kg, ns, nl, uk,
+			                              ukl, v, vl);
+			if (err != EDDY_OK)
+				return err;
+		}
+		continue;
+bad_row:
+		snprintf(what, sizeof(what), "key group %u: row %llu is corrupt", kg,
+		         (unsigned long long)i);
+		return bad(st, f, what);
+	}
+	for (uint64_t i = 0; i < ntimers; i++) {
+		uint32_t n, kl, nl;
+		uint64_t d;
+		int64_t time;
+		const uint8_t *k, *ns;
+		if (!rd_len(&r, 'a', &n) || n != 4 || !rd_uint(&r, 1, &d) || !rd_int(&r, &time) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl)) {
+			snprintf(what, sizeof(what), "key group %u: timer %llu is corrupt", kg,
+			         (unsigned long long)i);
+			return bad(st, f, what);
+		}
+		if (apply) {
+			eddy_err err =
+				st_restore_timer(st, (ev_time_domain)d, time, k, kl, kg, ns, nl);
+			if (err != EDDY_OK)
+				return err;
+		}
+	}
+	if (r.p != r.end) {
+		snprintf(what, sizeof(what), "key group %u: bytes after the last entry", kg);
+		return bad(st, f, what);
+	}
+	return EDDY_OK;
+}
+
+/* walk_file goes through the sections of f (files[fidx]): checks them (owner[kg - first]:
+ * the file that holds that key group of the handle's range, -1 if none yet; updated) or
+ * loads those of the handle's range. */
+static eddy_err walk_file(ev_state *st, const sfile *f, int32_t fidx, int32_t *owner,
+                          const sfile *files, bool apply)
+{
+	rd r = { f->body, f->body_end };
+	int64_t prev = -1;
+	while (r.p < r.end) {
+		uint32_t n, crc, plen;
+		uint64_t kg, nrows, ntimers;
+		const uint8_t *pay;
+		if (!rd_len(&r, 'a', &n) || n != 5 || !rd_uint(&r, f->maxp - 1, &kg) ||
+		    !rd_uint(&r, UINT32_MAX, &nrows) || !rd_uint(&r, UINT32_MAX, &ntimers) ||
+		    !rd_fix_u32(&r, &crc) || !rd_bytes(&r, 'b', UINT32_MAX, &pay, &plen))
+			return bad(st, f, "corrupt section");
+		if ((int64_t)kg <= prev || kg < f->first || kg > f->last)
+			return bad(st, f, "sections out of order or outside the file's key groups");
+		prev = (int64_t)kg;
+		if (kg < st->first || kg > st->last)
+			continue;
+		if (!apply) {
+			char what[128];
+			if ((uint32_t)crc32_z(0, pay, plen) != crc) {
+				snprintf(what, sizeof(what), "key group %u: checksum mismatch",
+				         (uint32_t)kg);
+				return bad(st, f, what);
+			}
+			int32_t *o = &owner[kg - st->first];
+			if (*o >= 0)
+				return st_fail(st, EDDY_EINVAL,
+				               "snapshot %s: key group %u is also in %s", f->path,
+				               (uint32_t)kg, files[*o].path);
+			*o = fidx;
+		}
+		eddy_err err = walk_section(st, f, (uint32_t)kg, pay, plen, nrows, ntimers, apply);
+		if (err != EDDY_OK)
+			return err;
+	}
+	return EDDY_OK;
+}
+
+/* open_file maps f->path and checks its footer, length, CRC and header. */
+static eddy_err open_file(ev_state *st, sfile *f)
+{
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return st_fail(st, EDDY_EIO, "snapshot %s: cannot open: %s", f->path,
+		               strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) != 0) {
+		eddy_err e = st_fail(st, EDDY_EIO, "snapshot %s: %s", f->path, strerror(errno));
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return bad(st, f, "not a regular file");
+	}
+	if (sb.st_size < FOOTER_LEN + 1) {
+		close(fd);
+		return bad(st, f, sb.st_size == 0 ? "empty file" : "truncated (too short)");
+	}
+	f->size = (size_t)sb.st_size;
+	void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		f->size = 0;
+		return st_fail(st, EDDY_EIO, "snapshot %s: cannot map: %s", f->path,
+		               strerror(errno));
+	}
+	f->map = m;
+	const uint8_t *ft = f->map + f->size - FOOTER_LEN;
+	if (ft[0] != 0x93 || ft[1] != 0xce || ft[6] != 0xcf || ft[15] != 0xa7 ||
+	    memcmp(ft + 16, FOOTER_MAGIC, 7) != 0)
+		return bad(st, f, "truncated or not an eddy state snapshot (no footer)");
+	uint32_t crc = (uint32_t)be_n(ft + 2, 4);
+	uint64_t len = be_n(ft + 7, 8);
+	if (len != f->size - FOOTER_LEN) {
+		char what[128];
+		snprintf(what, sizeof(what),
+		         "length mismatch: the footer says %llu bytes, found %zu",
+		         (unsigned long long)len, f->size - FOOTER_LEN);
+		return bad(st, f, what);
+	}
+	if ((uint32_t)crc32_z(0, f->map, len) != crc)
+		return bad(st, f, "checksum mismatch (corrupted)");
+	rd r = { f->map, ft };
+	eddy_err err = read_header(st, f, &r);
+	if (err != EDDY_OK)
+		return err;
+	f->body = r.p;
+	f->body_end = ft;
+	return EDDY_OK;
+}
+
+eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
+{
+	if (st->written)
+		return st_fail(st, EDDY_EBUSY, "restore into a handle that holds state already");
+	if (n == 0 || paths == NULL)
+		return st_fail(st, EDDY_EINVAL, "restore from no files");
+	if (st->lval != NULL) {
+		leveldb_free(st->lval);
+		st->lval = NULL;
+	}
+	uint32_t nkg = st->last - st->first + 1;
+	sfile *files = rt_calloc(n, sizeof(*files));
+	int32_t *owner = rt_malloc(nkg * sizeof(*owner));
+	st_core *old = st->core, *fresh = NULL;
+	st_heap oldh[2] = { st->heap[0], st->heap[1] };
+	eddy_err err = EDDY_OK;
+	if (files == NULL || owner == NULL || n > INT32_MAX) {
+		err = st_fail(st, EDDY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t k = 0; k < nkg; k++)
+		owner[k] = -1;
+	/* pass 1: check every file whole */
+	for (size_t i = 0; i < n && err == EDDY_OK; i++) {
+		files[i].path = paths[i];
+		if ((err = open_file(st, &files[i])) == EDDY_OK)
+			err = walk_file(st, &files[i], (int32_t)i, owner, files, false);
+	}
+	if (err != EDDY_OK)
+		goto out;
+	/* pass 2: load into a fresh core, swapped in on success */
+	if (core_create(&fresh) != EDDY_OK) {
+		err = st_fail(st, EDDY_ENOMEM, "out of memory");
+		goto out;
+	}
+	st->core = fresh;
+	memset(st->heap, 0, sizeof(st->heap));
+	for (size_t i = 0; i < n && err == EDDY_OK; i++) {
+		sfile *f = &files[i];
+		for (uint32_t j = 0; j < f->nstates && err == EDDY_OK; j++)
+			err = st_register_restored(st, (const char *)f->states[j].name,
+			                           f->states[j].nlen, f->states[j].kind,
+			                           &f->states[j].id);
+		if (err == EDDY_OK)
+			err = walk_file(st, f, (int32_t)i, owner, files, true);
+	}
+	if (err == EDDY_OK && st->be->kind == EV_STATE_LEVELDB)
+		err = ldb_flush(st);
+	if (err != EDDY_OK) {
+		char msg[sizeof(st->err)];
+		memcpy(msg, st->err, sizeof(msg));
+		rt_free(st->heap[0].a);
+		rt_free(st->heap[1].a);
+		core_unref(fresh);
+		st->core = old;
+		st->heap[0] = oldh[0];
+		st->heap[1] = oldh[1];
+		if (st->be->kind == EV_STATE_LEVELDB)
+			ldb_clear_range(st, st->first, st->last);
+		memcpy(st->err, msg, sizeof(msg));
+		goto out;
+	}
+	rt_free(oldh[0].a);
+	rt_free(oldh[1].a);
+	core_unref(old);
+	st->written = true;
+	st->has_key = false;
+out:
+	if (files != NULL)
+		for (size_t i = 0; i < n; i++) {
+			if (files[i].map != NULL)
+				munmap(files[i].map, files[i].size);
+			rt_free(files[i].states);
+		}
+	rt_free(files);
+	rt_free(owner);
+	if (err != EDDY_OK)
+		st->written = false;
+	return err;
+}
