@@ -687,6 +687,9 @@ int cmd_run(int argc, char **argv)
 					rc = 1;
 					break;
 				}
+				fprintf(stderr, "eddy run: restart %u: running again %lld ms after the failure "
+				                "(backoff %.0f ms)\n", attempt, (long long)(mono_ms() - now),
+				        delay);
 				inject_schedule(&inj);
 				continue;
 			}
