@@ -904,8 +904,14 @@ static eddy_err cmd_checkpoints(ctl *c, reply *r, const request *rq)
 	begin_ok(r);
 	msgpack_pack_array(&r->pk, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
-		msgpack_pack_map(&r->pk, 9);
+		msgpack_pack_map(&r->pk, 11);
 		kv_u64(r, "id", ci[i].id);
+		put_key(r, "savepoint");
+		if (ci[i].savepoint)
+			msgpack_pack_true(&r->pk);
+		else
+			msgpack_pack_false(&r->pk);
+		kv_str(r, "dir", ci[i].dir);
 		kv_str(r, "status", ci[i].status);
 		kv_i64(r, "started_ms", ci[i].started_ms);
 		kv_i64(r, "duration_ms", ci[i].duration_ms);
@@ -932,6 +938,22 @@ static eddy_err cmd_checkpoint(ctl *c, reply *r, const request *rq)
 	return EDDY_OK;
 }
 
+static eddy_err cmd_savepoint(ctl *c, reply *r, const request *rq)
+{
+	if (rq->nargs != 1 || rq->args[0][0] == '\0')
+		return error_reply(c, r, REJ_BAD_REQUEST, "usage: savepoint DIR");
+	char why[256] = "this process runs no job with checkpoints";
+	if (c->pv.trigger_savepoint == NULL ||
+	    !c->pv.trigger_savepoint(c->pv.ctx, rq->args[0], why, sizeof(why)))
+		return error_reply(c, r, -1, "cannot take a savepoint: %s", why);
+	begin_ok(r);
+	msgpack_pack_map(&r->pk, 2);
+	put_key(r, "triggered");
+	msgpack_pack_true(&r->pk);
+	kv_str(r, "dir", rq->args[0]);
+	return EDDY_OK;
+}
+
 typedef struct command {
 	const char *name;
 	eddy_err (*fn)(ctl *c, reply *r, const request *rq);
@@ -941,7 +963,7 @@ static const command commands[] = {
 	{ "jobs", cmd_jobs },   { "actors", cmd_actors }, { "tree", cmd_tree },
 	{ "info", cmd_info },   { "stats", cmd_stats },   { "kill", cmd_kill },
 	{ "log", cmd_log },     { "cancel", cmd_cancel }, { "checkpoints", cmd_checkpoints },
-	{ "checkpoint", cmd_checkpoint },
+	{ "checkpoint", cmd_checkpoint }, { "savepoint", cmd_savepoint },
 };
 
 static eddy_err handle_locked(ctl *c, const void *req, size_t len, char **out, size_t *out_len);

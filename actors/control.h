@@ -53,6 +53,9 @@
  *                     first (the last 32); an error if the job has no checkpoint: section.
  *   checkpoint       {triggered: true} — the coordinator triggers one as soon as none is
  *                     in progress.
+ *   savepoint DIR    {triggered: true, dir: DIR} — a savepoint into DIR (which must be
+ *                     new or empty) as soon as no checkpoint is in progress; the job goes
+ *                     on. `checkpoints` shows it (savepoint: true) when it completes.
  *   help, watch are the shell's own.
  *
  * Thread rules: ctl_handle and the ctl_server run on the server's own thread (never on a
@@ -93,6 +96,8 @@ typedef struct ctl_checkpoint_info {
 	uint64_t bytes;
 	uint32_t acks, tasks;
 	char why[160];
+	bool savepoint;
+	char dir[256];
 } ctl_checkpoint_info;
 
 /* What a job runner knows about one of its actors (a task). */
@@ -121,6 +126,8 @@ typedef struct ctl_provider {
 	                    size_t why_size);
 	/* trigger_checkpoint asks for a checkpoint now; false with why if it cannot. */
 	bool (*trigger_checkpoint)(void *ctx, char *why, size_t why_size);
+	/* trigger_savepoint asks for a savepoint into dir; false with why if it cannot. */
+	bool (*trigger_savepoint)(void *ctx, const char *dir, char *why, size_t why_size);
 } ctl_provider;
 
 /* The request handler: the actor system and provider it answers about, the secret, the

@@ -72,8 +72,10 @@ struct plan {
 	char coord_path[200];
 	uint64_t restored;           /* the checkpoint restored from, 0: none */
 	task_restore *restores;      /* [ntasks] */
-	msgpack_unpacked *unpacked;  /* [ntasks] the snapshots they point into */
-	char **snap_bufs;            /* [ntasks] the files' bytes */
+	const struct msgpack_object **op_lists; /* [ntasks][max_ops] rescaled tasks' snapshots */
+	uint32_t max_ops;
+	struct old_snap *old;        /* the checkpoint's snapshots (they point into these) */
+	uint32_t nold;
 };
 
 job_stats *plan_stats(plan *p)
@@ -1404,6 +1406,8 @@ void plan_print(const plan *p, FILE *f)
 
 /* ---- freeing ---- */
 
+static void free_old(plan *p);
+
 static void free_conf(pnode *n)
 {
 	if (n->conf == NULL)
@@ -1469,12 +1473,8 @@ void plan_free(plan *p)
 	rt_free(p->children);
 	rt_free(p->ckpt_arg.source_paths);
 	ckpt_log_destroy(&p->ckpt_log);
-	for (uint32_t i = 0; p->unpacked && i < p->ntasks; i++)
-		msgpack_unpacked_destroy(&p->unpacked[i]);
-	for (uint32_t i = 0; p->snap_bufs && i < p->ntasks; i++)
-		free(p->snap_bufs[i]);
-	rt_free(p->unpacked);
-	rt_free(p->snap_bufs);
+	free_old(p);
+	rt_free(p->op_lists);
 	rt_free(p->restores);
 	rt_free(p->streams);
 	rt_free(p->nodes);
@@ -1574,23 +1574,26 @@ static int read_all(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-/* load_one loads task k's snapshot from chk (its CRC, its shape); false with why. */
-static bool load_one(plan *p, const char *chk, uint64_t id, uint32_t k, char *why, size_t wn)
+/* One task's snapshot in a checkpoint directory. */
+typedef struct old_snap {
+	char path[160];          /* the task it belonged to: JOB/OP[i] */
+	char *buf;               /* the file */
+	msgpack_unpacked up;
+	const msgpack_object *op;
+	uint64_t records_in, records_out;
+} old_snap;
+
+/* load_file loads one snapshot file (its CRC, its shape) of checkpoint id into o. */
+static bool load_file(const char *file, uint64_t id, old_snap *o, char *why, size_t wn)
 {
-	char name[200], file[4400];
-	size_t j = 0;
-	for (const char *c = p->paths[k]; *c && j + 1 < sizeof(name); c++)
-		name[j++] = *c == '/' ? '.' : *c;
-	name[j] = '\0';
-	snprintf(file, sizeof(file), "%s/%s.snap", chk, name);
-	char *buf = NULL;
 	size_t len = 0;
-	int e = read_all(file, &buf, &len);
+	int e = read_all(file, &o->buf, &len);
+	msgpack_unpacked_init(&o->up);
 	if (e) {
 		snprintf(why, wn, "%s: %s", file, strerror(e));
 		return false;
 	}
-	p->snap_bufs[k] = buf;
+	const char *buf = o->buf;
 	uint32_t want = 0;
 	for (size_t i = 0; len >= 4 && i < 4; i++)
 		want = want << 8 | (unsigned char)buf[len - 4 + i];
@@ -1599,68 +1602,242 @@ static bool load_one(plan *p, const char *chk, uint64_t id, uint32_t k, char *wh
 		return false;
 	}
 	size_t off = 0;
-	msgpack_unpacked_init(&p->unpacked[k]);
-	if (msgpack_unpack_next(&p->unpacked[k], buf, len - 4, &off) != MSGPACK_UNPACK_SUCCESS ||
+	if (msgpack_unpack_next(&o->up, buf, len - 4, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len - 4) {
 		snprintf(why, wn, "%s: not one msgpack value", file);
 		return false;
 	}
-	const msgpack_object *o = &p->unpacked[k].data;
-	const msgpack_object *v = snap_key(o, "v"), *tk = snap_key(o, "task");
-	const msgpack_object *ck = snap_key(o, "checkpoint"), *ri = snap_key(o, "records_in");
-	const msgpack_object *ro = snap_key(o, "records_out"), *op = snap_key(o, "op");
-	const msgpack_object *fin = snap_key(o, "finished");
+	const msgpack_object *m = &o->up.data;
+	const msgpack_object *v = snap_key(m, "v"), *tk = snap_key(m, "task");
+	const msgpack_object *ck = snap_key(m, "checkpoint"), *ri = snap_key(m, "records_in");
+	const msgpack_object *ro = snap_key(m, "records_out"), *op = snap_key(m, "op");
+	const msgpack_object *fin = snap_key(m, "finished");
 	bool finished = fin && fin->type == MSGPACK_OBJECT_BOOLEAN && fin->via.boolean;
-	size_t pl = strlen(p->paths[k]);
 	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 || !tk ||
-	    tk->type != MSGPACK_OBJECT_STR || tk->via.str.size != pl ||
-	    memcmp(tk->via.str.ptr, p->paths[k], pl) != 0 || !ck ||
-	    ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    tk->type != MSGPACK_OBJECT_STR || tk->via.str.size == 0 ||
+	    tk->via.str.size >= sizeof(o->path) || !ck || ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    (finished ? ck->via.u64 > id : ck->via.u64 != id) || !ri ||
 	    ri->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !ro ||
 	    ro->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !op) {
-		snprintf(why, wn, "%s: not a snapshot of task %s in checkpoint %llu", file,
-		         p->paths[k], (unsigned long long)id);
+		snprintf(why, wn, "%s: not a task snapshot of checkpoint %llu", file,
+		         (unsigned long long)id);
 		return false;
 	}
-	p->restores[k] = (task_restore){ .checkpoint = id, .records_in = ri->via.u64,
-		                         .records_out = ro->via.u64, .op = op };
+	memcpy(o->path, tk->via.str.ptr, tk->via.str.size);
+	o->path[tk->via.str.size] = '\0';
+	o->op = op;
+	o->records_in = ri->via.u64;
+	o->records_out = ro->via.u64;
 	return true;
 }
 
-/* load_checkpoint loads every task's snapshot of chk-<id>; false with why. */
-static bool load_checkpoint(plan *p, const char *chk, uint64_t id, char *why, size_t wn)
+static void free_old(plan *p)
+{
+	for (uint32_t i = 0; i < p->nold; i++) {
+		msgpack_unpacked_destroy(&p->old[i].up);
+		free(p->old[i].buf);
+	}
+	rt_free(p->old);
+	p->old = NULL;
+	p->nold = 0;
+}
+
+/* subtask_of: the subtask index of a task path "JOB/OP[i]" whose operator is id; -1 if
+ * the path is not of that operator. */
+static long subtask_of(const plan *p, const char *path, const char *id)
+{
+	size_t jl = strlen(p->name), il = strlen(id);
+	if (strncmp(path, p->name, jl) != 0 || path[jl] != '/' ||
+	    strncmp(path + jl + 1, id, il) != 0 || path[jl + 1 + il] != '[')
+		return -1;
+	char *end;
+	long s = strtol(path + jl + 2 + il, &end, 10);
+	return strcmp(end, "]") == 0 && s >= 0 ? s : -1;
+}
+
+/* load_checkpoint loads every snapshot of checkpoint id in dir and gives each task of the
+ * plan its part: its own snapshot at an unchanged parallelism; at a changed one, every
+ * snapshot of its operator for operators that redistribute keyed state (rescalable), none
+ * for operators without state; false with why otherwise. */
+static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, size_t wn)
 {
 	char m[4400];
-	snprintf(m, sizeof(m), "%s/MANIFEST", chk);
+	snprintf(m, sizeof(m), "%s/MANIFEST", dir);
 	if (access(m, F_OK) != 0) {
-		snprintf(why, wn, "%s: no MANIFEST: the checkpoint is incomplete", chk);
+		snprintf(why, wn, "%s: no MANIFEST: the checkpoint is incomplete", dir);
 		return false;
 	}
-	for (uint32_t k = 0; k < p->ntasks; k++) {
-		msgpack_unpacked_destroy(&p->unpacked[k]);
-		msgpack_unpacked_init(&p->unpacked[k]);
-		free(p->snap_bufs[k]);
-		p->snap_bufs[k] = NULL;
+	free_old(p);
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		snprintf(why, wn, "%s: %s", dir, strerror(errno));
+		return false;
 	}
-	for (uint32_t k = 0; k < p->ntasks; k++)
-		if (!load_one(p, chk, id, k, why, wn))
-			return false;
-	uint32_t snaps = 0;
-	DIR *d = opendir(chk);
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+	bool ok = true;
+	uint32_t cap = 0;
+	for (struct dirent *e; ok && (e = readdir(d)) != NULL;) {
 		size_t l = strlen(e->d_name);
-		snaps += l > 5 && strcmp(e->d_name + l - 5, ".snap") == 0;
+		if (l <= 5 || strcmp(e->d_name + l - 5, ".snap") != 0)
+			continue;
+		if (p->nold == cap) {
+			cap = cap ? cap * 2 : 16;
+			old_snap *no = rt_realloc(p->old, cap * sizeof(*no));
+			if (no == NULL) {
+				snprintf(why, wn, "out of memory");
+				ok = false;
+				break;
+			}
+			p->old = no;
+		}
+		old_snap *o = &p->old[p->nold++];
+		memset(o, 0, sizeof(*o));
+		char file[4400];
+		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+		ok = load_file(file, id, o, why, wn);
 	}
-	if (d)
-		closedir(d);
-	if (snaps != p->ntasks) {
-		snprintf(why, wn, "%s holds %u task snapshots, job %s has %u tasks (a different "
-		         "parallelism cannot be restored from a checkpoint yet)", chk, snaps, p->name,
-		         p->ntasks);
+	closedir(d);
+	if (!ok)
 		return false;
+	/* every file the manifest names must be there (and was loaded above) */
+	char *text = NULL;
+	size_t tlen = 0;
+	if (read_all(m, &text, &tlen) != 0) {
+		snprintf(why, wn, "%s: cannot read", m);
+		return false;
+	}
+	char *z = realloc(text, tlen + 1);
+	if (z == NULL) {
+		free(text);
+		snprintf(why, wn, "out of memory");
+		return false;
+	}
+	z[tlen] = '\0';
+	uint32_t named = 0;
+	for (const char *c = strstr(z, "\"file\": \""); c && ok; c = strstr(c + 1, "\"file\": \"")) {
+		const char *f = c + 9, *q = strchr(f, '"');
+		if (q == NULL)
+			break;
+		char file[4400];
+		snprintf(file, sizeof(file), "%s/%.*s", dir, (int)(q - f), f);
+		named++;
+		if (access(file, F_OK) != 0) {
+			snprintf(why, wn, "%s names %.*s, which is missing", m, (int)(q - f), f);
+			ok = false;
+		}
+	}
+	free(z);
+	if (ok && named != p->nold) {
+		snprintf(why, wn, "%s names %u snapshot files, the directory holds %u", m, named,
+		         p->nold);
+		ok = false;
+	}
+	if (!ok)
+		return false;
+	/* every operator of the checkpoint must be one of the job's */
+	for (uint32_t i = 0; i < p->nold; i++) {
+		bool known = false;
+		for (uint32_t n = 0; n < p->nnodes && !known; n++)
+			known = subtask_of(p, p->old[i].path, p->nodes[n].id) >= 0;
+		if (!known) {
+			snprintf(why, wn, "%s: task %s is not part of job %s", dir, p->old[i].path, p->name);
+			return false;
+		}
+	}
+	uint32_t k = 0; /* tasks in wire's order: consumers first */
+	for (uint32_t o = p->norder; o-- > 0;) {
+		pnode *nd = &p->nodes[p->order[o]];
+		uint32_t was = 0;
+		for (uint32_t i = 0; i < p->nold; i++)
+			was += subtask_of(p, p->old[i].path, nd->id) >= 0;
+		bool same = was == nd->parallelism;
+		if (was == 0) {
+			snprintf(why, wn, "%s holds no snapshot of operator '%s'", dir, nd->id);
+			return false;
+		}
+		if (!same && nd->op->restore && !nd->op->rescalable) {
+			snprintf(why, wn, "operator '%s' (%s) cannot change its parallelism (%u in the "
+			         "checkpoint, %u now)", nd->id, nd->op->type, was, nd->parallelism);
+			return false;
+		}
+		for (uint32_t s2 = 0; s2 < nd->parallelism; s2++, k++) {
+			task_restore *r = &p->restores[k];
+			*r = (task_restore){ .checkpoint = id, .rescaled = !same };
+			uint32_t n = 0;
+			for (uint32_t i = 0; i < p->nold; i++) {
+				long sub = subtask_of(p, p->old[i].path, nd->id);
+				if (sub < 0 || (same && (uint32_t)sub != s2))
+					continue;
+				if (same) {
+					r->op = p->old[i].op;
+					r->records_in = p->old[i].records_in;
+					r->records_out = p->old[i].records_out;
+				}
+				if (!same && nd->op->restore)
+					p->op_lists[k * p->max_ops + n++] = p->old[i].op;
+			}
+			if (same && r->op == NULL) {
+				snprintf(why, wn, "%s holds no snapshot of task %s", dir, p->paths[k]);
+				return false;
+			}
+			r->ops = n ? &p->op_lists[k * p->max_ops] : NULL;
+			r->nops = n;
+		}
 	}
 	return true;
+}
+
+/* manifest_id reads the checkpoint id a directory's MANIFEST names; 0 if none. */
+static uint64_t manifest_id(const char *dir)
+{
+	char m[4400], *text = NULL;
+	size_t len = 0;
+	snprintf(m, sizeof(m), "%s/MANIFEST", dir);
+	if (read_all(m, &text, &len) != 0)
+		return 0;
+	char *z = realloc(text, len + 1);
+	if (z == NULL) {
+		free(text);
+		return 0;
+	}
+	z[len] = '\0';
+	const char *c = strstr(z, "\"checkpoint\": ");
+	uint64_t id = c ? strtoull(c + 14, NULL, 10) : 0;
+	free(z);
+	return id;
+}
+
+/* sink_cleanup leaves each file sink's directory as of checkpoint id: pending files up to
+ * id are committed, later pending and committed files and in-progress files deleted (of
+ * every subtask, also of subtasks a rescaled job no longer has). */
+static void sink_cleanup(plan *p, uint64_t id)
+{
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		if (p->nodes[i].op != &file_sink_op)
+			continue;
+		const sink_conf *sc = p->nodes[i].conf;
+		DIR *d = opendir(sc->path);
+		for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+			const char *n = e->d_name;
+			if (!is_part(n))
+				continue;
+			char from[4400], to[4400];
+			snprintf(from, sizeof(from), "%s/%s", sc->path, n);
+			const char *dash = strchr(n + 6, '-');
+			uint64_t m = dash ? strtoull(dash + 1, NULL, 10) : 0;
+			bool pending = n[0] == '.' && strstr(n, ".pending") != NULL;
+			if (n[0] == '.' && !pending) {
+				unlink(from); /* in progress */
+			} else if (m > id) {
+				unlink(from);
+			} else if (pending) {
+				snprintf(to, sizeof(to), "%s/%.*s.%s", sc->path, (int)(strstr(n, ".pending") - n - 1),
+				         n + 1, sc->format == FMT_CSV ? "csv" : "jsonl");
+				rename(from, to);
+			}
+		}
+		if (d)
+			closedir(d);
+	}
 }
 
 static int by_id_desc(const void *a, const void *b)
@@ -1687,24 +1864,19 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 		if (e != EDDY_OK)
 			return e;
 	}
+	p->max_ops = 1024; /* old subtasks of one operator a task may take keyed state from */
 	p->restores = rt_calloc(p->ntasks, sizeof(*p->restores));
-	p->unpacked = rt_calloc(p->ntasks, sizeof(*p->unpacked));
-	p->snap_bufs = rt_calloc(p->ntasks, sizeof(*p->snap_bufs));
-	if (p->restores == NULL || p->unpacked == NULL || p->snap_bufs == NULL)
+	p->op_lists = rt_calloc((size_t)p->ntasks * p->max_ops, sizeof(*p->op_lists));
+	if (p->restores == NULL || p->op_lists == NULL)
 		return EDDY_ENOMEM;
-	for (uint32_t k = 0; k < p->ntasks; k++)
-		msgpack_unpacked_init(&p->unpacked[k]);
 	uint64_t ids[4096];
 	size_t n = 0;
 	char chk[4400];
-	if (strcmp(from, "latest") != 0) { /* a checkpoint directory */
-		const char *base = strrchr(from, '/');
-		base = base ? base + 1 : from;
-		char *end;
-		unsigned long long v = strncmp(base, "chk-", 4) == 0 ? strtoull(base + 4, &end, 10) : 0;
-		if (v == 0 || *end != '\0') {
-			snprintf(why, wn, "--restore %s: expected 'latest' or a checkpoint directory "
-			         "DIR/chk-<n>", from);
+	if (strcmp(from, "latest") != 0) { /* a checkpoint or savepoint directory */
+		uint64_t v = manifest_id(from);
+		if (v == 0) {
+			snprintf(why, wn, "--restore %s: not a complete checkpoint or savepoint (no "
+			         "readable MANIFEST)", from);
 			return EDDY_EINVAL;
 		}
 		if (!load_checkpoint(p, from, v, why, wn))
@@ -1742,5 +1914,6 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 		for (uint32_t s2 = 0; s2 < nd->parallelism; s2++, k++)
 			nd->args[s2].restore = &p->restores[k];
 	}
+	sink_cleanup(p, p->restored);
 	return EDDY_OK;
 }

@@ -86,6 +86,10 @@ typedef struct coord {
 	size_t tj_len, tj_cap;
 	bool done_triggering;   /* every source finished, or the job stops */
 	bool now_requested;
+	char *sp_req;           /* a requested savepoint's directory (owned), or NULL */
+	bool sp_req_stop;       /* ... and the job stops with it */
+	char cur_dir[4352];     /* the pending checkpoint's directory */
+	bool cur_savepoint, cur_stop;
 	/* per task (ckpt_arg.task_paths order) */
 	char **final_data;      /* a finished task's final snapshot (framed with its CRC) */
 	size_t *final_len;
@@ -287,9 +291,13 @@ static int write_file(const char *path, const void *data, size_t len)
 	return e;
 }
 
+/* chk_dir: the directory of checkpoint id (the pending one: where it is being written). */
 static void chk_dir(const coord *c, uint64_t id, char *out, size_t n)
 {
-	snprintf(out, n, "%s/chk-%llu", c->a->conf->dir, (unsigned long long)id);
+	if (id == c->cur.id && c->cur_dir[0])
+		snprintf(out, n, "%s", c->cur_dir);
+	else
+		snprintf(out, n, "%s/chk-%llu", c->a->conf->dir, (unsigned long long)id);
 }
 
 static void abort_pending(actor *self, coord *c, const char *fmt, ...)
@@ -309,18 +317,44 @@ static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 	asys_log_event(actor_system(self), actor_path(self), "checkpoint", "%llu aborted: %s",
 	               (unsigned long long)c->cur.id, c->cur.why);
 	c->cur.id = 0;
+	c->cur_dir[0] = '\0';
 	c->last_end = now_ms(self);
 }
 
 static void write_final(actor *self, coord *c, uint32_t ti);
 
+/* dir_has_entries: path exists and holds something. */
+static bool dir_has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return false;
+	bool any = false;
+	for (struct dirent *e; !any && (e = readdir(d)) != NULL;)
+		any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return any;
+}
+
 static void trigger(actor *self, coord *c)
 {
 	uint64_t id = c->next_id++;
 	char d[4352];
-	chk_dir(c, id, d, sizeof(d));
 	memset(&c->cur, 0, sizeof(c->cur));
+	c->cur_savepoint = c->sp_req != NULL;
+	c->cur_stop = c->cur_savepoint && c->sp_req_stop;
+	if (c->sp_req) { /* a savepoint: its own directory, kept until deleted */
+		snprintf(c->cur_dir, sizeof(c->cur_dir), "%s", c->sp_req);
+		free(c->sp_req);
+		c->sp_req = NULL;
+	} else {
+		snprintf(c->cur_dir, sizeof(c->cur_dir), "%s/chk-%llu", c->a->conf->dir,
+		         (unsigned long long)id);
+	}
+	snprintf(d, sizeof(d), "%s", c->cur_dir);
 	c->cur.id = id;
+	c->cur.savepoint = c->cur_savepoint;
+	snprintf(c->cur.dir, sizeof(c->cur.dir), "%.255s", c->cur_dir);
 	c->cur.status = "in_progress";
 	c->cur.started_ms = clock_wall_ms();
 	c->cur.tasks = c->a->ntasks;
@@ -328,6 +362,17 @@ static void trigger(actor *self, coord *c)
 	c->tj_len = 0;
 	memset(c->acked, 0, c->a->ntasks * sizeof(*c->acked));
 	log_put(c->a->log, &c->cur, true);
+	if (c->cur_savepoint && dir_has_entries(d)) {
+		char why[160];
+		snprintf(why, sizeof(why), "savepoint directory %.100s is not empty", d);
+		c->cur_dir[0] = '\0'; /* not ours: keep it */
+		c->cur.status = "aborted";
+		snprintf(c->cur.why, sizeof(c->cur.why), "%s", why);
+		log_put(c->a->log, &c->cur, false);
+		asys_log_event(actor_system(self), actor_path(self), "checkpoint", "%s", why);
+		c->cur.id = 0;
+		return;
+	}
 	if (mkdirs(d) != 0) {
 		abort_pending(self, c, "%s: cannot create: %s", d, strerror(errno));
 		return;
@@ -341,7 +386,8 @@ static void trigger(actor *self, coord *c)
 			continue; /* finished */
 		actor *src = asys_find(actor_system(self), c->a->source_paths[i]);
 		actor_status st = src ? actor_get_status(src) : ACTOR_STOPPED;
-		rt_msg m = { .kind = MSG_CKPT_TRIGGER, .u64 = id };
+		rt_msg m = { .kind = MSG_CKPT_TRIGGER, .u64 = id,
+			     .flags = c->cur_stop ? CKPT_TRIGGER_STOP : 0 };
 		if (st == ACTOR_STOPPED || st == ACTOR_RESTARTING || actor_send_ctl(src, &m) != EDDY_OK) {
 			abort_pending(self, c, "source %s is %s", c->a->source_paths[i],
 			              actor_status_name(st));
@@ -364,9 +410,9 @@ static void complete(actor *self, coord *c)
 		return;
 	}
 	fprintf(f,
-	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"mode\": \"%s\", \"started_ms\": %lld, "
+	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", \"started_ms\": %lld, "
 	        "\"duration_ms\": %lld, \"bytes\": %llu, \"alignment_ms\": %lld,\n \"tasks\": [\n%s\n]}\n",
-	        job, (unsigned long long)c->cur.id,
+	        job, (unsigned long long)c->cur.id, c->cur_savepoint ? "true" : "false",
 	        c->a->conf->mode == CKPT_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
 	        (long long)c->cur.started_ms, (long long)c->cur.duration_ms,
 	        (unsigned long long)c->cur.bytes, (long long)c->cur.alignment_ms,
@@ -387,6 +433,9 @@ static void complete(actor *self, coord *c)
 	}
 	c->cur.status = "completed";
 	log_put(c->a->log, &c->cur, false);
+	if (c->cur_savepoint)
+		asys_log_event(actor_system(self), actor_path(self), "checkpoint",
+		               "savepoint %llu written to %s", (unsigned long long)c->cur.id, d);
 	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* two-phase-commit sinks commit now */
 		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
 		rt_msg done = { .kind = MSG_CKPT_DONE, .u64 = c->cur.id };
@@ -395,6 +444,7 @@ static void complete(actor *self, coord *c)
 	}
 	sweep(c->a->conf->dir, c->a->conf->retain, 0);
 	c->cur.id = 0;
+	c->cur_dir[0] = '\0';
 	c->last_end = now_ms(self);
 }
 
@@ -513,7 +563,7 @@ static void tick(actor *self, coord *c)
 		return;
 	}
 	bool due = now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;
-	if (due || c->now_requested) {
+	if (due || c->now_requested || c->sp_req) {
 		c->now_requested = false;
 		trigger(self, c);
 	}
@@ -556,6 +606,12 @@ static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
 		on_ack(self, c, m->ptr);
 		break;
 	case MSG_CKPT_NOW:
+		if (m->ptr) { /* a savepoint into this directory */
+			free(c->sp_req);
+			c->sp_req = m->ptr;
+			c->sp_req_stop = (m->flags & CKPT_TRIGGER_STOP) != 0;
+			m->ptr = NULL;
+		}
 		c->now_requested = true;
 		if (!c->done_triggering && c->cur.id == 0)
 			tick(self, c);
@@ -573,6 +629,8 @@ static void coord_fini(actor *self, void *state)
 		abort_pending(self, c, "the coordinator stopped");
 	rt_free(c->tasks_json);
 	c->tasks_json = NULL;
+	free(c->sp_req);
+	c->sp_req = NULL;
 	for (uint32_t i = 0; c->final_data && i < c->a->ntasks; i++)
 		free(c->final_data[i]);
 	rt_free(c->final_data);

@@ -14,6 +14,10 @@
  * checkpoint exists only with its manifest. Then checkpoints older than the newest
  * `retain` are deleted; an incomplete one is deleted when it times out, and at start.
  *
+ * Savepoints are checkpoints written to a directory of the user's, marked "savepoint" in
+ * the manifest, never deleted by `retain`; with CKPT_TRIGGER_STOP the sources end (not
+ * finally: open windows are not fired) right after the savepoint's barrier, so the job
+ * stops exactly at the savepoint and a job restored from it goes on from there.
  * A task that finishes (its input exhausted) sends its final snapshot (MSG_CKPT_ACK with
  * id 0); the coordinator keeps it, counts it as that task's acknowledgement of the
  * pending and every later checkpoint, and writes it into them (as Flink's checkpoints
@@ -49,6 +53,8 @@ typedef struct ckpt_info {
 	int64_t alignment_ms; /* the longest alignment of a task */
 	uint32_t acks, tasks; /* acknowledged / expected */
 	char why[160];        /* why it was aborted */
+	bool savepoint;       /* a savepoint (written to dir, kept until deleted) */
+	char dir[256];        /* where it is written */
 } ckpt_info;
 
 #define CKPT_HISTORY 32
@@ -86,10 +92,16 @@ extern const actor_ops ckpt_coord_ops;
 enum ckpt_msg {
 	MSG_CKPT_TRIGGER = MSG_USER + 200, /* coordinator -> source task; u64 = checkpoint id */
 	MSG_CKPT_ACK,                      /* task -> coordinator; ptr = ckpt_ack (owned) */
-	MSG_CKPT_NOW,                      /* anyone -> coordinator: trigger one now */
+	MSG_CKPT_NOW,                      /* anyone -> coordinator: trigger one now; with ptr (a
+	                                      malloc'd directory, owned) a savepoint there, and
+	                                      with flags CKPT_TRIGGER_STOP the job stops with it */
 	MSG_CKPT_DONE                      /* coordinator -> every task; u64 = the id that
 	                                      completed (two-phase-commit sinks commit) */
 };
+
+/* MSG_CKPT_TRIGGER's flags: the sources end right after this barrier (stop with a
+ * savepoint, as Flink's stop-with-savepoint: nothing after it is emitted). */
+#define CKPT_TRIGGER_STOP 1u
 
 /* A task's acknowledgement: its snapshot (msgpack bytes, malloc'd, owned) and numbers. */
 typedef struct ckpt_ack {

@@ -181,6 +181,21 @@ static inline uint64_t hash_row(expr *const *keys, const int *keyf, uint32_t nke
 }
 
 
+bool task_rescaled(const task *t)
+{
+	return t->arg->restore && t->arg->restore->rescaled;
+}
+
+bool task_owns_key(const task *t, const ev_val *keys, uint32_t n)
+{
+	uint64_t h = 0;
+	for (uint32_t k = 0; k < n; k++)
+		h = hash_val(keys[k], h);
+	const task_node *nd = t->node;
+	uint32_t kg = (uint32_t)(h % nd->max_parallelism);
+	return (uint32_t)((uint64_t)kg * nd->parallelism / nd->max_parallelism) == t->subtask;
+}
+
 static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
 {
 	switch (r->part) {
@@ -431,9 +446,13 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 	if (err != EDDY_OK)
 		return err;
 	t->opened = true;
-	if (a->restore && t->lv->starts == 1 && n->op->restore &&
-	    (err = n->op->restore(t, t->op_state, a->restore->op)) != EDDY_OK)
-		return err;
+	if (a->restore && t->lv->starts == 1 && n->op->restore) {
+		if (!a->restore->rescaled)
+			return n->op->restore(t, t->op_state, a->restore->op);
+		for (uint32_t i = 0; i < a->restore->nops; i++)
+			if ((err = n->op->restore(t, t->op_state, a->restore->ops[i])) != EDDY_OK)
+				return err;
+	}
 	return EDDY_OK;
 }
 
@@ -712,7 +731,10 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 	case MSG_CKPT_TRIGGER:
 		if (!n->is_source || n->ckpt == NULL || t->lv->ended)
 			return EDDY_OK; /* a finished source takes no more checkpoints */
-		return take_checkpoint(t, m->u64, 0, false);
+		err = take_checkpoint(t, m->u64, 0, false);
+		if (err == EDDY_OK && (m->flags & CKPT_TRIGGER_STOP))
+			task_finish(t, false); /* stop with a savepoint: nothing after its barrier */
+		return err;
 	case MSG_ALIGN_REPLAY:
 		return replay_held(t);
 	case MSG_CKPT_DONE:

@@ -114,8 +114,14 @@ typedef struct op_def {
 	 * (a source: its position). NULL: no state (nil is written). */
 	eddy_err (*snapshot)(task *t, void *state, uint64_t id, struct msgpack_packer *pk);
 	/* restore loads, right after open, what snapshot wrote (borrowed; the task of a
-	 * restored job). NULL: nothing to restore. Errors fail the task (a clear reason). */
+	 * restored job). NULL: nothing to restore. Errors fail the task (a clear reason).
+	 * When the operator's parallelism changed (rescalable operators only) it is called
+	 * once per old subtask's snapshot and keeps the keys whose key group is now its own
+	 * (task_owns_key). */
 	eddy_err (*restore)(task *t, void *state, const struct msgpack_object *snap);
+	/* rescalable: its state is keyed and restore redistributes it by key group, so a job
+	 * may restore it at another parallelism (as Flink's keyed state). */
+	bool rescalable;
 	/* checkpoint_done: checkpoint id completed (its manifest is written): a
 	 * two-phase-commit sink commits what it pre-committed up to id. May be NULL. */
 	eddy_err (*checkpoint_done)(task *t, void *state, uint64_t id);
@@ -174,7 +180,10 @@ typedef struct task_live {
 typedef struct task_restore {
 	uint64_t checkpoint;              /* its id */
 	uint64_t records_in, records_out; /* the task's counters at the barrier */
-	const struct msgpack_object *op;  /* the operator's snapshot */
+	const struct msgpack_object *op;  /* the operator's snapshot (same parallelism) */
+	bool rescaled;                    /* the operator's parallelism changed: */
+	const struct msgpack_object *const *ops; /* every old subtask's snapshot */
+	uint32_t nops;
 } task_restore;
 
 /* The arg of a task actor: its node and subtask index, and its live part. */
@@ -202,6 +211,13 @@ job_stats *task_stats(task *t);
 bool task_restarted(const task *t);
 /* task_restored_from: the checkpoint this job was restored from (0: a fresh start). */
 uint64_t task_restored_from(const task *t);
+/* task_owns_key tells whether the key with these values (the operator's key_by, in
+ * order) falls in this subtask's key groups: the partitioner's hash (operators/task.c)
+ * % max parallelism, then × parallelism / max parallelism. */
+bool task_owns_key(const task *t, const ev_val *keys, uint32_t n);
+/* task_rescaled: the job was restored at another parallelism of this operator. */
+bool task_rescaled(const task *t);
+
 /* task_last_checkpoint: the newest checkpoint the task took part in (or was restored
  * from); 0: none. */
 uint64_t task_last_checkpoint(const task *t);

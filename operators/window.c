@@ -62,6 +62,7 @@ typedef struct wstate {
 	wentry **buckets;
 	uint64_t nbuckets, nentries;
 	uint64_t entry_bytes; /* bytes of live entries (without their string values) */
+	uint32_t restored;    /* snapshots restored (several when rescaled) */
 	hitem *heap;
 	size_t nheap, heap_cap;
 	int64_t wm;
@@ -881,7 +882,44 @@ static const msgpack_object *obj_key(const msgpack_object *m, const char *key)
 	return NULL;
 }
 
-/* restore_entry rebuilds one entry and its place in the firing heap. */
+/* key_values decodes an encoded key (key_encode) into vals; false if it is malformed. */
+static bool key_values(const char *p, uint32_t len, uint32_t nkeys, ev_val *vals)
+{
+	const char *end = p + len;
+	for (uint32_t k = 0; k < nkeys; k++) {
+		if (p >= end)
+			return false;
+		ev_val v = { .type = (ev_type)(unsigned char)*p++ };
+		if (v.type == EV_STRING) {
+			uint32_t sl;
+			if (end - p < 4)
+				return false;
+			memcpy(&sl, p, 4);
+			if ((uint32_t)(end - p - 4) < sl)
+				return false;
+			v.s.p = p + 4;
+			v.s.len = sl;
+			p += 4 + sl;
+		} else if (v.type != EV_NULL) {
+			if (end - p < 8)
+				return false;
+			if (v.type == EV_FLOAT)
+				memcpy(&v.f, p, 8);
+			else if (v.type == EV_BOOL) {
+				int64_t x;
+				memcpy(&x, p, 8);
+				v.b = x != 0;
+			} else
+				memcpy(&v.i, p, 8);
+			p += 8;
+		}
+		vals[k] = v;
+	}
+	return p == end;
+}
+
+/* restore_entry rebuilds one entry and its place in the firing heap (when the job was
+ * rescaled: only if its key is now this subtask's). */
 static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
 {
 	const window_conf *c = s->c;
@@ -893,6 +931,13 @@ static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
 	    f[7].type != MSGPACK_OBJECT_BOOLEAN || f[8].type != MSGPACK_OBJECT_ARRAY ||
 	    f[8].via.array.size != c->naggs)
 		return task_fail(t, "window: a checkpoint entry has the wrong shape");
+	if (task_rescaled(t)) {
+		ev_val keys[EV_MAX_FIELDS];
+		if (!key_values(f[1].via.bin.ptr, f[1].via.bin.size, c->nkeys, keys))
+			return task_fail(t, "window: a checkpoint entry has a malformed key");
+		if (!task_owns_key(t, keys, c->nkeys))
+			return EDDY_OK; /* another subtask's key group now */
+	}
 	wentry *e = entry_new(s, (uint64_t)khash, f[1].via.bin.ptr, f[1].via.bin.size, start, end);
 	if (e == NULL)
 		return EDDY_ENOMEM;
@@ -929,7 +974,9 @@ static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
 	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 ||
 	    wm == NULL || !obj_int(wm, &w) || es == NULL || es->type != MSGPACK_OBJECT_ARRAY)
 		return task_fail(t, "window: the checkpoint holds no window state of version 1");
-	s->wm = w;
+	if (!task_rescaled(t) || s->restored == 0 || w < s->wm)
+		s->wm = w; /* rescaled: the lowest of the old subtasks' */
+	s->restored++;
 	for (uint32_t i = 0; i < es->via.array.size; i++) {
 		eddy_err err = restore_entry(t, s, &es->via.array.ptr[i]);
 		if (err != EDDY_OK)
@@ -945,6 +992,7 @@ const op_def window_op = {
 	.process = window_process,
 	.snapshot = window_snapshot,
 	.restore = window_restore,
+	.rescalable = true,
 	.watermark = window_watermark,
 	.close = window_close,
 };

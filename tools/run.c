@@ -23,6 +23,11 @@ static void drop_str(rt_msg *m)
 	rt_free(m->ptr);
 }
 
+static void drop_free(rt_msg *m)
+{
+	free(m->ptr);
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -83,7 +88,8 @@ static void run_usage(FILE *f, const char *cmd)
 		fprintf(f,
 		        "usage: eddy run JOB.yaml [--set KEY=VALUE ...] [--workers N]\n"
 		        "                [--control ADDRESS] [--secret-file FILE] [--metrics HOST:PORT]\n"
-		        "                [--restore latest|DIR/chk-N] [--inject-failures N [--seed S]]\n"
+		        "                [--restore latest|DIR] [--stop-with-savepoint DIR]\n"
+		        "                [--inject-failures N [--seed S]]\n"
 		        "\n"
 		        "Runs the job in this process. Bounded sources run to their end, then a final\n"
 		        "watermark fires every open window and the job exits 0. SIGINT/SIGTERM stop\n"
@@ -104,6 +110,8 @@ static void run_usage(FILE *f, const char *cmd)
 		        "  --inject-failures N  fail a random task N times at random moments, as if\n"
 		        "                   its callback had failed (tests supervision and recovery)\n"
 		        "  --seed S         the seed of --inject-failures (default 1)\n"
+		        "  --stop-with-savepoint DIR  on SIGINT/SIGTERM, take a savepoint into DIR and\n"
+		        "                   stop right after it (restore with --restore DIR)\n"
 		        "\n"
 		        "exit codes: 0 done, 1 job failed, 2 bad usage or bad config\n");
 }
@@ -123,6 +131,7 @@ static int load(const char *cmd, int argc, char **argv, cfg_node **root, plan **
 		           (workers && (strcmp(argv[i], "--control") == 0 ||
 		                        strcmp(argv[i], "--restore") == 0 ||
 		                        strcmp(argv[i], "--inject-failures") == 0 ||
+		                        strcmp(argv[i], "--stop-with-savepoint") == 0 ||
 		                        strcmp(argv[i], "--seed") == 0 ||
 		                        strcmp(argv[i], "--secret-file") == 0 ||
 		                        strcmp(argv[i], "--metrics") == 0))) {
@@ -282,9 +291,36 @@ static bool pv_checkpoints(void *ctx, ctl_checkpoint_info *out, size_t max, size
 			                        .acks = ci[i].acks,
 			                        .tasks = ci[i].tasks };
 		memcpy(out[i].why, ci[i].why, sizeof(out[i].why));
+		out[i].savepoint = ci[i].savepoint;
+		memcpy(out[i].dir, ci[i].dir, sizeof(out[i].dir));
 	}
 	*n = k;
 	return true;
+}
+
+/* send_savepoint asks the job's coordinator for a savepoint into dir (stop: the job
+ * stops with it); false with why. */
+static bool send_savepoint(run_ctx *r, const char *dir, bool stop, char *why, size_t why_size)
+{
+	if (plan_checkpoint_log(r->pl) == NULL) {
+		snprintf(why, why_size, "job %s has no checkpoint: section", plan_name(r->pl));
+		return false;
+	}
+	actor *coord = asys_find(r->sys, plan_coordinator_path(r->pl));
+	char *d = strdup(dir);
+	rt_msg m = { .kind = MSG_CKPT_NOW, .ptr = d, .flags = stop ? CKPT_TRIGGER_STOP : 0,
+		     .drop = drop_free };
+	if (d == NULL || coord == NULL || actor_send_ctl(coord, &m) != EDDY_OK) {
+		free(d);
+		snprintf(why, why_size, "the checkpoint coordinator is not running");
+		return false;
+	}
+	return true;
+}
+
+static bool pv_trigger_savepoint(void *ctx, const char *dir, char *why, size_t why_size)
+{
+	return send_savepoint(ctx, dir, false, why, why_size);
 }
 
 static bool pv_trigger_checkpoint(void *ctx, char *why, size_t why_size)
@@ -381,7 +417,8 @@ static int start_control(int argc, char **argv, plan *pl, asys *sys, run_ctx *rc
 		            .actor_extra = pv_actor_extra,
 		            .cancel = pv_cancel,
 		            .checkpoints = pv_checkpoints,
-		            .trigger_checkpoint = pv_trigger_checkpoint };
+		            .trigger_checkpoint = pv_trigger_checkpoint,
+		            .trigger_savepoint = pv_trigger_savepoint };
 	eddy_err e = ctl_new(sys, &pv, secret, c);
 	if (secret) {
 		memset(secret, 0, strlen(secret));
@@ -630,6 +667,8 @@ int cmd_run(int argc, char **argv)
 	int64_t *restart_times = rt_calloc(restarts->intensity + 1, sizeof(int64_t));
 	uint32_t nrestarts = 0, attempt = 0;
 	bool stopping = false;
+	const char *sp_dir = option(argc, argv, "--stop-with-savepoint");
+	bool sp_waiting = false, sp_done = false;
 	while (rc == 0) {
 		if (atomic_load(&st->tasks_done) == plan_tasks(pl))
 			break;
@@ -640,13 +679,37 @@ int cmd_run(int argc, char **argv)
 		}
 		if (stop_signal && !stopping) {
 			stopping = true;
-			fprintf(stderr, "eddy run: %s: stopping the sources, draining\n",
-			        stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+			const char *sig = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 			int want = JOB_RUNNING;
 			atomic_compare_exchange_strong(&rctx.status, &want, JOB_CANCELLING);
-			asys_log_event(sys, plan_name(pl), "job", "cancelling: %s",
-			               stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-			atomic_store(&st->stop, 1);
+			char why[256];
+			if (sp_dir && send_savepoint(&rctx, sp_dir, true, why, sizeof(why))) {
+				fprintf(stderr, "eddy run: %s: stopping with a savepoint into %s\n", sig, sp_dir);
+				asys_log_event(sys, plan_name(pl), "job", "stopping with a savepoint: %s", sig);
+				sp_waiting = true;
+			} else {
+				if (sp_dir)
+					fprintf(stderr, "eddy run: cannot take the savepoint: %s\n", why);
+				fprintf(stderr, "eddy run: %s: stopping the sources, draining\n", sig);
+				asys_log_event(sys, plan_name(pl), "job", "cancelling: %s", sig);
+				atomic_store(&st->stop, 1);
+			}
+		}
+		if (sp_waiting) { /* the savepoint's outcome */
+			ckpt_info ci;
+			if (ckpt_log_list(plan_checkpoint_log(pl), &ci, 1) == 1 && ci.savepoint &&
+			    strcmp(ci.status, "in_progress") != 0) {
+				sp_waiting = false;
+				if (strcmp(ci.status, "completed") == 0) {
+					fprintf(stderr, "eddy run: savepoint %llu written to %s\n",
+					        (unsigned long long)ci.id, sp_dir);
+					sp_done = true;
+				} else {
+					fprintf(stderr, "eddy run: the savepoint failed (%s); stopping without it\n",
+					        ci.why);
+					atomic_store(&st->stop, 1);
+				}
+			}
 		}
 		if (!stopping && atomic_load(&rctx.status) == JOB_CANCELLING) {
 			stopping = true; /* `cancel` from the shell */
@@ -704,6 +767,26 @@ int cmd_run(int argc, char **argv)
 	}
 	rt_free(restart_times);
 	double secs = now_s() - t0;
+	for (int i = 0; sp_waiting && rc == 0 && i < 6000; i++) {
+		/* the tasks ended at the savepoint's barrier; its manifest is being written */
+		ckpt_info ci;
+		if (ckpt_log_list(plan_checkpoint_log(pl), &ci, 1) == 1 && ci.savepoint &&
+		    strcmp(ci.status, "in_progress") != 0) {
+			sp_waiting = false;
+			sp_done = strcmp(ci.status, "completed") == 0;
+			if (sp_done)
+				fprintf(stderr, "eddy run: savepoint %llu written to %s\n",
+				        (unsigned long long)ci.id, sp_dir);
+			else
+				fprintf(stderr, "eddy run: the savepoint failed: %s\n", ci.why);
+		} else {
+			usleep(10000);
+		}
+	}
+	if (sp_dir && stopping && !sp_done && rc == 0 && plan_checkpoint_log(pl)) {
+		fprintf(stderr, "eddy run: job %s stopped without a savepoint\n", plan_name(pl));
+		rc = 1;
+	}
 	if (atomic_load(&rctx.status) == JOB_CANCELLING && !stopping) {
 		stopping = true; /* cancelled, and it ended before the loop saw it */
 		fprintf(stderr, "eddy run: cancelled from the control endpoint\n");

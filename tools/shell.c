@@ -1057,7 +1057,12 @@ static int render_checkpoint(shell *s, const msgpack_object *r)
 {
 	if (r->type != MSGPACK_OBJECT_MAP)
 		return malformed(s, "checkpoint", "is not a map");
-	puts("checkpoint triggered (see `checkpoints`)");
+	const msgpack_object *d = obj_get(r, "dir");
+	if (d && d->type == MSGPACK_OBJECT_STR)
+		printf("savepoint into %.*s triggered (see `checkpoints`)\n", (int)d->via.str.size,
+		       d->via.str.ptr);
+	else
+		puts("checkpoint triggered (see `checkpoints`)");
 	return SH_OK;
 }
 
@@ -1101,6 +1106,10 @@ static const sh_command commands[] = {
      "tasks that acknowledged, and why one was aborted."},
     {"checkpoint", "", 0, 0, render_checkpoint, "trigger a checkpoint now",
      "Asks the checkpoint coordinator for a checkpoint as soon as none is in progress."},
+    {"savepoint", "DIR", 1, 1, render_checkpoint, "take a savepoint into DIR",
+     "Asks the checkpoint coordinator for a savepoint into DIR (new or empty) as soon as no\n"
+     "checkpoint is in progress; the job goes on. Restore it with\n"
+     "`eddy run JOB.yaml --restore DIR` (also at another parallelism of keyed operators)."},
     {"quit", "", 0, 0, NULL, "leave the shell (also: exit, Ctrl-D)", "Leaves the shell."},
     {"exit", "", 0, 0, NULL, "leave the shell", "Leaves the shell."},
 };
@@ -1108,7 +1117,7 @@ static const sh_command commands[] = {
 
 static const char *const command_names[] = {"help",  "jobs",  "actors", "tree", "info",
                                             "stats", "watch", "kill",   "log",  "cancel",
-                                            "checkpoints", "checkpoint", "quit",  "exit",  NULL};
+                                            "checkpoints", "checkpoint", "savepoint", "quit",  "exit",  NULL};
 _Static_assert(sizeof command_names / sizeof command_names[0] == N_COMMANDS + 1,
                "command_names lists every command");
 

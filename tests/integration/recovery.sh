@@ -124,7 +124,7 @@ rc=0; "$eddy" run "$src/tests/control/pipe.yaml" --control none --restore latest
   { cat "$work/r2.stderr"; fail "restore of a job without checkpoints (exit $rc)"; }
 rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/inject-p2-s1/ck" --restore latest \
   --set parallelism=1 2> "$work/r3.stderr" || rc=$?
-[ $rc -eq 2 ] && grep -q "job events has 4 tasks (a different parallelism cannot be restored" "$work/r3.stderr" ||
+[ $rc -eq 2 ] && grep -q "operator 'gen' (datagen) cannot change its parallelism (2 in the checkpoint, 1 now)" "$work/r3.stderr" ||
   { cat "$work/r3.stderr"; fail "restore at another parallelism (exit $rc)"; }
 echo "ok: --restore refused without checkpoints, without a checkpoint section, at another parallelism"
 
@@ -155,5 +155,38 @@ for input in events.csv events.csv.gz; do
   [ $restored -ge 1 ] || fail "$name: no run restored from a checkpoint (nothing was tested)"
   echo "ok: $input ($N events): injected failures, 3 seeds, $restored restores at file positions: the same $(wc -l < "$work/$name.ref") rows as without failures"
 done
+
+# ---- savepoints: stop with one at parallelism 2, restore at 1 and at 3 ----
+# (the source stays at parallelism 1: a datagen's position cannot be redistributed)
+name=savepoint
+sp=$work/$name/sp
+"$eddy" run "$job" --control none --set "sinks.out.path=$work/$name/out" \
+  --set "checkpoint.dir=$work/$name/ck" --set sources.gen.parallelism=1 \
+  --set sources.gen.rows_per_second=20000 --stop-with-savepoint "$sp" \
+  > /dev/null 2> "$work/$name.stderr" &
+pid=$!
+sleep 1
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+[ $rc -eq 0 ] || { cat "$work/$name.stderr"; fail "$name: stop with a savepoint exited $rc"; }
+grep -q "savepoint [0-9]* written to $sp" "$work/$name.stderr" ||
+  { cat "$work/$name.stderr"; fail "$name: no savepoint written"; }
+jq -e '.savepoint == true' "$sp/MANIFEST" > /dev/null 2>&1 || grep -q '"savepoint": true' "$sp/MANIFEST" ||
+  fail "$name: the manifest does not say savepoint"
+committed_ok "$work/$name/out" || fail "$name: output at the savepoint"
+at=$(cat "$work/$name"/out/part-* | grep -vc '^window_start' || true)
+[ "$at" -lt 7000 ] || fail "$name: the job was not stopped before its end ($at rows)"
+for par in 1 3; do
+  run_job $name-p$par "$job" --control none --set "sinks.out.path=$work/$name/out" \
+    --set "checkpoint.dir=$work/$name/ck" --set sources.gen.parallelism=1 \
+    --set parallelism=$par --restore "$sp"
+  same_rows "$work/expected.csv" "$work/$name/out" || fail "$name: restored at parallelism $par"
+  echo "ok: stopped with a savepoint at parallelism 2 ($at rows written), restored at parallelism $par: exactly the 7000 expected rows"
+done
+rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/$name/ck" --set parallelism=3 \
+  --restore "$sp" 2> "$work/$name-src.stderr" || rc=$?
+[ $rc -eq 2 ] && grep -q "operator 'gen' (datagen) cannot change its parallelism (1 in the checkpoint, 3 now)" "$work/$name-src.stderr" ||
+  { cat "$work/$name-src.stderr"; fail "$name: rescaling a datagen must be refused (exit $rc)"; }
+echo "ok: rescaling a source is refused"
 
 echo "PASS: recovery"
