@@ -95,7 +95,8 @@ echo "ok: at_least_once under 10 injected failures: no expected row missing"
 for damage in corrupt truncate remove; do
   name=damage-$damage
   crash $name 1.0
-  newest=$(ls -d "$ck"/chk-* | sort -t- -k2 -n | tail -1)
+  # the newest complete one (a newer one may have been in progress at the kill)
+  newest=$ck/chk-$(ls -d "$ck"/chk-*/MANIFEST | sed 's|.*/chk-\([0-9]*\)/MANIFEST|\1|' | sort -n | tail -1)
   f=$(ls "$newest"/*.snap | grep 'minutes\[1\]')
   case $damage in
     corrupt) printf '\x55' | dd of="$f" bs=1 seek=20 conv=notrunc 2> /dev/null ;;
