@@ -7,6 +7,7 @@
  * appends to the part file.
  */
 #include "../operators/ops.h"
+#include "../runtime/fs.h"
 #include "format.h"
 
 #include "../runtime/alloc.h"
@@ -50,25 +51,6 @@ static eddy_err write_all(task *t, sink_state *s)
 	return EDDY_OK;
 }
 
-/* mkdirs creates dir and its parents (mode 0755); 0 or -1 with errno. */
-static int mkdirs(const char *dir)
-{
-	char p[4096];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof(p))
-		return errno = ENAMETOOLONG, -1;
-	memcpy(p, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		char keep = p[i];
-		p[i] = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST)
-			return -1;
-		p[i] = keep;
-	}
-	return 0;
-}
 
 static const char *ext(const sink_state *s)
 {
@@ -215,7 +197,7 @@ static eddy_err open_common(task *t, void **state, bool print)
 		eddy_err err = fmt_write_header((fmt_kind)s->c->format, s->c->schema, &s->buf);
 		return err ? err : write_all(t, s);
 	}
-	if (mkdirs(s->c->path) != 0)
+	if (fs_mkdirs(s->c->path) != 0)
 		return task_fail(t, "%s: cannot create the directory: %s", s->c->path,
 		                 strerror(errno));
 	s->txn = task_node_of(t)->ckpt != NULL;

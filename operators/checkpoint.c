@@ -1,6 +1,7 @@
 /* The checkpoint coordinator (operators/checkpoint.h). Runs on the I/O pool: it writes
  * the snapshot files and manifests and deletes old checkpoints. */
 #include "checkpoint.h"
+#include "../runtime/fs.h"
 
 #include "../runtime/alloc.h"
 
@@ -124,25 +125,6 @@ static int64_t now_ms(actor *self)
 	return clock_now_ms(asys_clock(actor_system(self)));
 }
 
-/* mkdirs creates dir and its parents (0755); 0 or -1 with errno. */
-static int mkdirs(const char *dir)
-{
-	char p[4096];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof(p))
-		return errno = ENAMETOOLONG, -1;
-	memcpy(p, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		char keep = p[i];
-		p[i] = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST)
-			return -1;
-		p[i] = keep;
-	}
-	return 0;
-}
 
 /* chk_id parses "chk-<n>"; 0 if name is not one. */
 static uint64_t chk_id(const char *name)
@@ -373,7 +355,7 @@ static void trigger(actor *self, coord *c)
 		c->cur.id = 0;
 		return;
 	}
-	if (mkdirs(d) != 0) {
+	if (fs_mkdirs(d) != 0) {
 		abort_pending(self, c, "%s: cannot create: %s", d, strerror(errno));
 		return;
 	}
@@ -580,7 +562,7 @@ static eddy_err coord_init(actor *self, void *state, void *arg)
 	c->acked = rt_calloc(nt, sizeof(*c->acked));
 	if (c->final_data == NULL || c->final_len == NULL || c->acked == NULL)
 		return EDDY_ENOMEM;
-	if (mkdirs(cf->dir) != 0) {
+	if (fs_mkdirs(cf->dir) != 0) {
 		char why[512];
 		snprintf(why, sizeof(why), "checkpoint directory %s: %s", cf->dir, strerror(errno));
 		actor_fail(self, why);

@@ -5,6 +5,7 @@
  * LevelDB write batch when they reach batch_bytes, before a scan and at snapshot begin.
  */
 #include "state_int.h"
+#include "fs.h"
 
 #include "alloc.h"
 
@@ -26,34 +27,11 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* mkdirs makes dir and its parents (mode 0755). */
-static int mkdirs(const char *dir)
-{
-	char *p = rt_strdup(dir);
-	if (p == NULL)
-		return ENOMEM;
-	int rc = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			rc = errno;
-			break;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	rt_free(p);
-	return rc;
-}
 
 eddy_err ldb_backend_open(ev_state_backend *b, const ev_state_backend_opts *o, char *err,
                           size_t errlen)
 {
-	int rc = mkdirs(o->dir);
+	int rc = fs_mkdirs(o->dir);
 	if (rc != 0) {
 		errf(err, errlen, "state backend leveldb: cannot make %s: %s", o->dir,
 		     strerror(rc));
