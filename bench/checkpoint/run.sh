@@ -120,6 +120,30 @@ heavy() {
 read -r hs hk <<< "$(heavy)"
 read -r hcs hck <<< "$(heavy --set checkpoint.interval=1s --set "checkpoint.dir=$work/kck")"
 echo "state-heavy (1,000,000 keys open): $(eps "$hs") events/s, peak $(awk -v k="$hk" 'BEGIN { printf "%.0f", k / 1024 }') MiB; with 1 s checkpoints $(eps "$hcs") events/s, peak $(awk -v k="$hck" 'BEGIN { printf "%.0f", k / 1024 }') MiB"
+# a longer job, so that a 1 s interval takes several checkpoints: 20,000,000 generated
+# events (tests/checkpoint/events.yaml at full speed, 1 s of event time each, 1-minute windows
+# per key), parallelism 1
+long() {
+	local b=999
+	for _ in $(seq "$runs"); do
+		rm -rf "$work/lout" "$work/lck"
+		"$rss" -o "$work/r" "$eddy" run tests/checkpoint/events.yaml --control none --set parallelism=1 \
+			--set sources.gen.rows_per_second=0 --set sources.gen.count=20000000 \
+			--set "sinks.out.path=$work/lout" --set "checkpoint.dir=$work/lck" "$@" 2> "$work/lerr"
+		[ "$(cat "$work"/lout/part-* | grep -vc '^window_start')" = 2333338 ] ||
+			{ cat "$work/lerr"; echo "run.sh: the long job wrote the wrong number of rows" >&2; exit 1; }
+		local s
+		s=$(sed 's/wall_s=\([^ ]*\) .*/\1/' "$work/r")
+		b=$(awk -v a="$b" -v c="$s" 'BEGIN { print (c < a ? c : a) }')
+	done
+	echo "$b"
+}
+lnone=$(long --set checkpoint.interval=1h)
+lone=$(long --set checkpoint.interval=1s)
+lcount=$(ls -d "$work"/lck/chk-* 2> /dev/null | wc -l)
+leps() { awk -v s="$1" 'BEGIN { printf "%d", 20000000 / s }'; }
+echo "long job (20 M events, p1): no checkpoints $(leps "$lnone") events/s; checkpoint every 1 s $(leps "$lone") events/s ($(pct "$lnone" "$lone")%)"
+echo "BENCH checkpoint.long events=20000000 none_eps=$(leps "$lnone") ckpt_1s_eps=$(leps "$lone") ckpt_1s_pct=$(pct "$lnone" "$lone")"
 echo "BENCH checkpoint.hourly none_eps=$(eps "$none") ckpt_1s_eps=$(eps "$one") ckpt_1s_pct=$(pct "$none" "$one") ckpt_100ms_eps=$(eps "$fast") ckpt_100ms_pct=$(pct "$none" "$fast")"
 echo "BENCH checkpoint.recovery restarts=$nrec median_ms=$med max_ms=${max:--}"
 echo "BENCH checkpoint.state_heavy backend=memory keys=1000000 eps=$(eps "$hs") peak_rss_mib=$(awk -v k="$hk" 'BEGIN { printf "%.1f", k / 1024 }') ckpt_1s_eps=$(eps "$hcs") ckpt_1s_peak_rss_mib=$(awk -v k="$hck" 'BEGIN { printf "%.1f", k / 1024 }')"
