@@ -1300,7 +1300,7 @@ static size_t digits(const char *n, size_t k)
 }
 
 /* is_part: a file sink's file: part-<s>.<ext>, part-<s>-<n>.<ext> (committed),
- * .part-<s>.inprogress, .part-<s>-<n>.pending. */
+ * .part-<s>.inprogress, .part-<s>-<n>.pending, .part-<s>-<n>.rolledback-<L>. */
 static bool is_part(const char *n)
 {
 	bool hidden = n[0] == '.';
@@ -1311,6 +1311,8 @@ static bool is_part(const char *n)
 		return false;
 	if (n[k] == '-' && (k = digits(n, k + 1)) == 0)
 		return false;
+	if (hidden && strncmp(n + k, ".rolledback-", 12) == 0)
+		return digits(n, k + 12) != 0 && n[digits(n, k + 12)] == '\0';
 	if (hidden)
 		return strcmp(n + k, ".inprogress") == 0 || strcmp(n + k, ".pending") == 0;
 	return strcmp(n + k, ".csv") == 0 || strcmp(n + k, ".jsonl") == 0;
@@ -1806,33 +1808,82 @@ static uint64_t manifest_id(const char *dir)
 	return id;
 }
 
-/* sink_cleanup leaves each file sink's directory as of checkpoint id: pending files up to
- * id are committed, later pending and committed files and in-progress files deleted (of
- * every subtask, also of subtasks a rescaled job no longer has). */
+/* part_id parses a sink file name (see is_part) into its subtask and checkpoint id and
+ * kind: 'c' committed part-<s>-<m>.<ext>, 'p' .part-<s>-<m>.pending, 'r'
+ * .part-<s>-<m>.rolledback-<L>, 'i' .part-<s>.inprogress, 'x' part-<s>.<ext> (no
+ * checkpoints); *l: L of a rolled-back file. */
+static char part_id(const char *n, unsigned long *sub, uint64_t *m, uint64_t *l)
+{
+	bool hidden = n[0] == '.';
+	char *end;
+	*sub = strtoul(n + hidden + 5, &end, 10);
+	*m = *l = 0;
+	if (*end != '-')
+		return hidden ? 'i' : 'x';
+	*m = strtoull(end + 1, &end, 10);
+	if (!hidden)
+		return 'c';
+	if (strncmp(end, ".rolledback-", 12) == 0) {
+		*l = strtoull(end + 12, NULL, 10);
+		return 'r';
+	}
+	return 'p';
+}
+
+/* sink_cleanup makes each file sink's directory what it was at checkpoint id, for every
+ * subtask (also ones a rescaled job no longer has): in-progress files go; pending files
+ * up to id are committed; committed and pending files after id are rolled back — renamed
+ * .part-<s>-<m>.rolledback-<L>, L the last id issued so far — not deleted, because a
+ * savepoint between id and L may be restored later: a rolled-back file m comes back when
+ * a checkpoint k with m <= k <= L is restored (k is then in the history that wrote m;
+ * ids are never reused, operators/checkpoint.h). */
 static void sink_cleanup(plan *p, uint64_t id)
 {
+	uint64_t last = id;
+	char lp[4400], lb[32] = "";
+	snprintf(lp, sizeof(lp), "%s/LAST_ID", p->ckpt.dir);
+	FILE *lf = fopen(lp, "r");
+	if (lf) {
+		if (fgets(lb, sizeof(lb), lf))
+			last = strtoull(lb, NULL, 10) > last ? strtoull(lb, NULL, 10) : last;
+		fclose(lf);
+	}
 	for (uint32_t i = 0; i < p->nnodes; i++) {
 		if (p->nodes[i].op != &file_sink_op)
 			continue;
 		const sink_conf *sc = p->nodes[i].conf;
+		const char *ext = sc->format == FMT_CSV ? "csv" : "jsonl";
 		DIR *d = opendir(sc->path);
+		for (struct dirent *e; d && (e = readdir(d)) != NULL;) { /* the largest id seen */
+			unsigned long sub;
+			uint64_t m, l;
+			if (is_part(e->d_name) && part_id(e->d_name, &sub, &m, &l) != 'x' && m > last)
+				last = m;
+		}
+		if (d)
+			rewinddir(d);
 		for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
 			const char *n = e->d_name;
 			if (!is_part(n))
 				continue;
+			unsigned long sub;
+			uint64_t m, l;
+			char kind = part_id(n, &sub, &m, &l);
 			char from[4400], to[4400];
 			snprintf(from, sizeof(from), "%s/%s", sc->path, n);
-			const char *dash = strchr(n + 6, '-');
-			uint64_t m = dash ? strtoull(dash + 1, NULL, 10) : 0;
-			bool pending = n[0] == '.' && strstr(n, ".pending") != NULL;
-			if (n[0] == '.' && !pending) {
-				unlink(from); /* in progress */
-			} else if (m > id) {
+			snprintf(to, sizeof(to), "%s/part-%lu-%llu.%s", sc->path, sub, (unsigned long long)m,
+			         ext);
+			if (kind == 'i') {
 				unlink(from);
-			} else if (pending) {
-				snprintf(to, sizeof(to), "%s/%.*s.%s", sc->path, (int)(strstr(n, ".pending") - n - 1),
-				         n + 1, sc->format == FMT_CSV ? "csv" : "jsonl");
+			} else if (kind == 'r') {
+				if (m <= id && id <= l)
+					rename(from, to); /* back in this history */
+			} else if ((kind == 'c' || kind == 'p') && m > id) {
+				snprintf(to, sizeof(to), "%s/.part-%lu-%llu.rolledback-%llu", sc->path, sub,
+				         (unsigned long long)m, (unsigned long long)last);
 				rename(from, to);
+			} else if (kind == 'p') {
+				rename(from, to); /* pre-committed at or before id: commit */
 			}
 		}
 		if (d)
@@ -1915,5 +1966,6 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 			nd->args[s2].restore = &p->restores[k];
 	}
 	sink_cleanup(p, p->restored);
+	p->ckpt_arg.restored_from = p->restored;
 	return EDDY_OK;
 }

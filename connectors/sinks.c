@@ -62,9 +62,10 @@ static const char *ext(const sink_state *s)
  * closed and renamed DIR/.part-<s>-<n>.pending (pre-committed; a new in-progress file
  * follows). When checkpoint n completes, pending files up to n are renamed
  * DIR/part-<s>-<n>.<ext> (committed). At the end of the input everything is committed.
- * A job restored from checkpoint n first commits its pending files up to n and deletes
- * the in-progress file, pending files after n and committed files after n (they belong
- * to a later, lost history). Renames are atomic, so a reader of DIR sees whole files. */
+ * A job restored from checkpoint n finds the directory set back to n by the plan
+ * (config/plan.c, sink_cleanup: files after n are rolled back, hidden, not deleted, so a
+ * savepoint after n can still be restored). Renames are atomic, so a reader of DIR sees
+ * whole files. */
 
 static void pending_name(const sink_state *s, uint64_t id, char *out, size_t n)
 {
@@ -207,13 +208,8 @@ static eddy_err open_common(task *t, void **state, bool print)
 		return open_file(t, s, !task_restarted(t));
 	}
 	snprintf(s->path, sizeof(s->path), "%s/.part-%u.inprogress", s->c->path, s->subtask);
-	uint64_t from = task_restored_from(t);
-	if (from > 0 && !task_restarted(t)) { /* the job restarts from checkpoint `from` */
-		unlink(s->path);
-		eddy_err err = commit_upto(t, s, from, true);
-		if (err != EDDY_OK)
-			return err;
-	}
+	/* a job restored from a checkpoint: the plan has already set the directory back to it
+	 * (config/plan.c, sink_cleanup) */
 	return open_file(t, s, !task_restarted(t));
 }
 

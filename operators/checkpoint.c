@@ -305,6 +305,33 @@ static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 
 static void write_final(actor *self, coord *c, uint32_t ti);
 
+/* read_last_id reads DIR/LAST_ID (0 if there is none). */
+static uint64_t read_last_id(const char *dir)
+{
+	char p[4400], buf[32] = "";
+	snprintf(p, sizeof(p), "%s/LAST_ID", dir);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/* save_last_id records id as issued (temp file + rename); 0 or an errno. */
+static int save_last_id(const char *dir, uint64_t id)
+{
+	char p[4400], tmp[4400], buf[32];
+	snprintf(p, sizeof(p), "%s/LAST_ID", dir);
+	snprintf(tmp, sizeof(tmp), "%s/LAST_ID.tmp", dir);
+	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)id);
+	int e = write_file(tmp, buf, (size_t)n);
+	if (e == 0 && rename(tmp, p) != 0)
+		e = errno;
+	return e;
+}
+
 /* dir_has_entries: path exists and holds something. */
 static bool dir_has_entries(const char *path)
 {
@@ -322,6 +349,7 @@ static void trigger(actor *self, coord *c)
 {
 	uint64_t id = c->next_id++;
 	char d[4352];
+	int le = save_last_id(c->a->conf->dir, id);
 	memset(&c->cur, 0, sizeof(c->cur));
 	c->cur_savepoint = c->sp_req != NULL;
 	c->cur_stop = c->cur_savepoint && c->sp_req_stop;
@@ -344,6 +372,10 @@ static void trigger(actor *self, coord *c)
 	c->tj_len = 0;
 	memset(c->acked, 0, c->a->ntasks * sizeof(*c->acked));
 	log_put(c->a->log, &c->cur, true);
+	if (le != 0) {
+		abort_pending(self, c, "%s/LAST_ID: %s", c->a->conf->dir, strerror(le));
+		return;
+	}
 	if (c->cur_savepoint && dir_has_entries(d)) {
 		char why[160];
 		snprintf(why, sizeof(why), "savepoint directory %.100s is not empty", d);
@@ -568,8 +600,15 @@ static eddy_err coord_init(actor *self, void *state, void *arg)
 		actor_fail(self, why);
 		return EDDY_EFAILED;
 	}
-	/* incomplete checkpoints of an earlier run go; ids go on after the newest */
-	c->next_id = sweep(cf->dir, cf->retain, 0) + 1;
+	/* incomplete checkpoints of an earlier run go; ids go on after every id ever issued
+	 * here (DIR/LAST_ID: savepoints elsewhere and checkpoints swept away count too) and
+	 * after the checkpoint the job was restored from: an id is never reused, so a sink's
+	 * part-<s>-<id> file names one point of one history */
+	uint64_t newest = sweep(cf->dir, cf->retain, 0);
+	uint64_t last = read_last_id(cf->dir);
+	c->next_id = (newest > last ? newest : last) + 1;
+	if (c->next_id <= c->a->restored_from)
+		c->next_id = c->a->restored_from + 1;
 	c->last_trigger = c->last_end = now_ms(self);
 	return actor_timer_start(self, TICK_MS, TICK_MS, TAG_TICK, NULL);
 }
@@ -611,6 +650,10 @@ static void coord_fini(actor *self, void *state)
 		abort_pending(self, c, "the coordinator stopped");
 	rt_free(c->tasks_json);
 	c->tasks_json = NULL;
+	if (c->sp_req && c->a)
+		asys_log_event(actor_system(self), actor_path(self), "checkpoint",
+		               "the savepoint into %s was not taken: the job stopped or restarted first",
+		               c->sp_req);
 	free(c->sp_req);
 	c->sp_req = NULL;
 	for (uint32_t i = 0; c->final_data && i < c->a->ntasks; i++)

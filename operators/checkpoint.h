@@ -8,7 +8,9 @@
  * whose barrier came is held back — its later elements are buffered — until every
  * channel's barrier came; at_least_once: nothing is held back), then snapshots, forwards
  * the barrier and acknowledges with MSG_CKPT_ACK carrying its snapshot bytes. The
- * coordinator writes each task's snapshot to DIR/chk-<n>/<job>.<op>[i].snap (msgpack, then
+ * Checkpoint ids are never reused: DIR/LAST_ID holds the last one issued (savepoints
+ * included), and a restored job's ids go on after the checkpoint it started from.
+ * The coordinator writes each task's snapshot to DIR/chk-<n>/<job>.<op>[i].snap (msgpack, then
  * its CRC-32 in 4 big-endian bytes), and once every task has
  * acknowledged, the manifest DIR/chk-<n>/MANIFEST (JSON, temp file + atomic rename): a
  * checkpoint exists only with its manifest. Then checkpoints older than the newest
@@ -84,6 +86,7 @@ typedef struct ckpt_arg {
 	char **task_paths;   /* [ntasks] every task: told when a checkpoint completes */
 	job_stats *stats;
 	ckpt_log *log;
+	uint64_t restored_from; /* the checkpoint the job started from (0: none) */
 } ckpt_arg;
 
 extern const actor_ops ckpt_coord_ops;

@@ -5,6 +5,9 @@
 #include "../actors/control.h"
 #include "../actors/metrics.h"
 #include "../config/plan.h"
+#include "../runtime/fs.h"
+
+#include <errno.h>
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -625,6 +628,12 @@ int cmd_run(int argc, char **argv)
 	ctl_server *srv = NULL;
 	metrics_server *ms = NULL;
 	rc = start_control(argc, argv, pl, sys, &rctx, &control, &srv, &ms);
+	const ckpt_conf *cc0 = plan_checkpoint_conf(pl);
+	if (rc == 0 && cc0 && fs_mkdirs(cc0->dir) != 0) { /* a config error, before anything runs */
+		fprintf(stderr, "eddy run: checkpoint directory %s: cannot create: %s\n", cc0->dir,
+		        strerror(errno));
+		rc = 2;
+	}
 	const char *restore = option(argc, argv, "--restore");
 	if (rc == 0 && restore) {
 		char why[1024];
@@ -756,9 +765,9 @@ int cmd_run(int argc, char **argv)
 				inject_schedule(&inj);
 				continue;
 			}
-			fprintf(stderr, "eddy run: job %s: %u restarts within %lld ms, more than its "
-			                "supervision's intensity allows\n", plan_name(pl), recent,
-			        (long long)restarts->period_ms);
+			fprintf(stderr, "eddy run: job %s: %u restarts within %lld ms reached its "
+			                "supervision's intensity (%u); not restarting again\n",
+			        plan_name(pl), recent, (long long)restarts->period_ms, restarts->intensity);
 		}
 		if (e == EDDY_EFAILED) {
 			report_failure(sys, plan_name(pl));

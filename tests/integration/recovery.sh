@@ -190,4 +190,29 @@ rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/$name/ck" --
   { cat "$work/$name-src.stderr"; fail "$name: rescaling a datagen must be refused (exit $rc)"; }
 echo "ok: rescaling a source is refused"
 
+# a savepoint, then the job goes back to an older checkpoint (a failure right after the
+# savepoint): the job's output stays exact, and the savepoint can still be restored exactly
+# (the rolled-back files of its history come back; checkpoint ids are never reused)
+name=sp-rollback
+w=$work/$name
+"$eddy" run "$job" --control "ipc://$w.sock" --set "sinks.out.path=$w/out" --set "checkpoint.dir=$w/ck" \
+  --set checkpoint.interval=1s --set sources.gen.rows_per_second=10000 --set supervision.intensity=100 \
+  > /dev/null 2> "$w.stderr" &
+pid=$!
+sleep 1.5
+"$eddy" shell "ipc://$w.sock" -c "savepoint $w/sp" > /dev/null || fail "$name: savepoint"
+for _ in $(seq 100); do [ -f "$w/sp/MANIFEST" ] && break; sleep 0.02; done
+"$eddy" shell "ipc://$w.sock" -c "kill events/minutes[0] right after the savepoint" > /dev/null || fail "$name: kill"
+rc=0; wait $pid || rc=$?
+[ $rc -eq 0 ] || { cat "$w.stderr"; fail "$name: exited $rc"; }
+same_rows "$work/expected.csv" "$w/out" || fail "$name: the job's output after going back"
+spid=$(sed -n 's/.*"checkpoint": \([0-9]*\).*/\1/p' "$w/sp/MANIFEST")
+back=$(sed -n 's/.*restored from checkpoint \([0-9]*\).*/\1/p' "$w.stderr" | head -1)
+for par in 1 3; do
+  run_job $name-p$par "$job" --control none --set "sinks.out.path=$w/out" --set "checkpoint.dir=$w/ck2" \
+    --set parallelism=$par --set sources.gen.parallelism=2 --restore "$w/sp"
+  same_rows "$work/expected.csv" "$w/out" || fail "$name: the savepoint restored at p$par"
+done
+echo "ok: savepoint $spid, then the job went back to checkpoint ${back:-?}$([ "${back:-0}" -lt "${spid:-0}" ] && echo ' (before the savepoint)'): its output and the savepoint restored at p1 and p3 are exact"
+
 echo "PASS: recovery"
