@@ -63,7 +63,10 @@ for when in 0.7 1.4; do
     --restore latest
   grep -q "restored from checkpoint" "$work/$name.stderr" || fail "$name: not restored"
   same_rows "$work/expected.csv" "$out" || fail "$name: output after the restore"
-  [ -z "$(ls -A "$out" | grep '^\.part-')" ] || fail "$name: hidden files left: $(ls -A "$out")"
+  # nothing uncommitted is left (files of a checkpoint that never completed are kept
+  # rolled back, hidden, for a savepoint of that history)
+  [ -z "$(ls -A "$out" | grep -E '^\.part-.*\.(inprogress|pending)$')" ] ||
+    fail "$name: uncommitted files left: $(ls -A "$out")"
   echo "ok: kill -9 at $when s ($before rows committed, $hidden hidden files), --restore latest: exactly the 7000 expected rows"
 done
 
