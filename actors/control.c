@@ -47,12 +47,6 @@ struct ctl {
 	int64_t sampled_ns; /* monotonic */
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int64_t wall_ms(void)
 {
@@ -139,7 +133,7 @@ void ctl_sample(ctl *c, bool force)
 
 static void sample_locked(ctl *c, bool force)
 {
-	int64_t now = mono_ns();
+	int64_t now = clock_now_ns(clock_system());
 	pthread_mutex_lock(&c->mu);
 	int64_t since = now - c->sampled_ns;
 	pthread_mutex_unlock(&c->mu);

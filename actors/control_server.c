@@ -57,12 +57,6 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 bool ctl_address_is_local(const char *url)
 {
@@ -118,7 +112,7 @@ static void *serve(void *arg)
 		if (nng_msg_append(m, reply, rlen) != 0 || nng_sendmsg(s->sock, m, 0) != 0)
 			nng_msg_free(m);
 		else
-			atomic_store(&s->last_reply_ns, mono_ns());
+			atomic_store(&s->last_reply_ns, clock_now_ns(clock_system()));
 		free(reply);
 	}
 	return NULL;
@@ -185,7 +179,7 @@ void ctl_server_stop(ctl_server *s)
 	/* a reply just handed to nng may still be on its way (a `kill` that ended the job):
 	 * give it up to 200 ms before the close drops it */
 	int64_t last = atomic_load(&s->last_reply_ns);
-	while (last && mono_ns() - last < 200000000)
+	while (last && clock_now_ns(clock_system()) - last < 200000000)
 		usleep(10000);
 	nng_close(s->sock);
 	pthread_join(s->thread, NULL);

@@ -6,7 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <msgpack.h>
+#include "../runtime/mp.h"
 #include <zlib.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -1534,18 +1534,6 @@ int64_t plan_sink_watermark(const plan *p)
 
 /* ---- restoring from a checkpoint ---- */
 
-static const msgpack_object *snap_key(const msgpack_object *m, const char *key)
-{
-	size_t n = strlen(key);
-	for (uint32_t i = 0; m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
-			return &m->via.map.ptr[i].val;
-	}
-	return NULL;
-}
-
 /* read_all reads a whole file (at most 1 GiB) into a malloc'd buffer. */
 static int read_all(const char *path, char **out, size_t *len)
 {
@@ -1610,10 +1598,10 @@ static bool load_file(const char *file, uint64_t id, old_snap *o, char *why, siz
 		return false;
 	}
 	const msgpack_object *m = &o->up.data;
-	const msgpack_object *v = snap_key(m, "v"), *tk = snap_key(m, "task");
-	const msgpack_object *ck = snap_key(m, "checkpoint"), *ri = snap_key(m, "records_in");
-	const msgpack_object *ro = snap_key(m, "records_out"), *op = snap_key(m, "op");
-	const msgpack_object *fin = snap_key(m, "finished");
+	const msgpack_object *v = mp_get(m, "v"), *tk = mp_get(m, "task");
+	const msgpack_object *ck = mp_get(m, "checkpoint"), *ri = mp_get(m, "records_in");
+	const msgpack_object *ro = mp_get(m, "records_out"), *op = mp_get(m, "op");
+	const msgpack_object *fin = mp_get(m, "finished");
 	bool finished = fin && fin->type == MSGPACK_OBJECT_BOOLEAN && fin->via.boolean;
 	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 || !tk ||
 	    tk->type != MSGPACK_OBJECT_STR || tk->via.str.size == 0 ||

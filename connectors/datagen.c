@@ -10,7 +10,7 @@
 
 #include "../runtime/alloc.h"
 
-#include <msgpack.h>
+#include "../runtime/mp.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -195,26 +195,13 @@ static eddy_err gen_snapshot(task *t, void *state, uint64_t id, msgpack_packer *
 static eddy_err gen_restore(task *t, void *state, const msgpack_object *o)
 {
 	gen_state *s = state;
-	int64_t next = -1, max_ts = INT64_MIN;
-	uint64_t rng = 0;
-	bool have_max = false;
-	for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
-		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-		if (k->type != MSGPACK_OBJECT_STR)
-			continue;
-		bool pos = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
-		bool neg = v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
-		if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "next", 4) == 0 && pos)
-			next = (int64_t)v->via.u64;
-		else if (k->via.str.size == 3 && memcmp(k->via.str.ptr, "rng", 3) == 0 && pos)
-			rng = v->via.u64;
-		else if (k->via.str.size == 6 && memcmp(k->via.str.ptr, "max_ts", 6) == 0 && (pos || neg))
-			max_ts = v->via.i64, have_max = true;
-	}
-	if (next < 0 || rng == 0 || !have_max || (s->limit >= 0 && next > s->limit))
+	int64_t next, rng, max_ts;
+	if (!mp_int(mp_get(o, "next"), &next) || !mp_int(mp_get(o, "rng"), &rng) ||
+	    !mp_int(mp_get(o, "max_ts"), &max_ts) || next < 0 || rng == 0 ||
+	    (s->limit >= 0 && next > s->limit))
 		return task_fail(t, "datagen: the checkpoint's position is not a datagen position");
 	s->next = next;
-	s->rng = rng;
+	s->rng = (uint64_t)rng;
 	s->max_ts = max_ts;
 	if (s->c->rows_per_second > 0) { /* go on at the rate, from the restored row */
 		uint32_t p = task_node_of(t)->parallelism;

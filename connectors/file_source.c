@@ -16,7 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <msgpack.h>
+#include "../runtime/mp.h"
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -638,29 +638,11 @@ static eddy_err src_snapshot(task *t, void *state, uint64_t id, msgpack_packer *
 static eddy_err src_restore(task *t, void *state, const msgpack_object *o)
 {
 	src_state *s = state;
-	int64_t pos = -1, line = -1, max_ts = 0;
-	int have = 0;
-	bool hp = false, afs = false;
-	for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
-		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-		bool num = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		           v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
-		if (k->type != MSGPACK_OBJECT_STR)
-			continue;
-#define KEY(name) (k->via.str.size == sizeof(name) - 1 && memcmp(k->via.str.ptr, name, sizeof(name) - 1) == 0)
-		if (KEY("pos") && num)
-			pos = v->via.i64, have |= 1;
-		else if (KEY("line") && num)
-			line = v->via.i64, have |= 2;
-		else if (KEY("max_ts") && num)
-			max_ts = v->via.i64, have |= 4;
-		else if (KEY("header_pending") && v->type == MSGPACK_OBJECT_BOOLEAN)
-			hp = v->via.boolean, have |= 8;
-		else if (KEY("at_file_start") && v->type == MSGPACK_OBJECT_BOOLEAN)
-			afs = v->via.boolean, have |= 16;
-#undef KEY
-	}
-	if (have != 31 || pos < 0 || line < 1)
+	int64_t pos, line, max_ts;
+	bool hp, afs;
+	if (!mp_int(mp_get(o, "pos"), &pos) || !mp_int(mp_get(o, "line"), &line) ||
+	    !mp_int(mp_get(o, "max_ts"), &max_ts) || !mp_bool(mp_get(o, "header_pending"), &hp) ||
+	    !mp_bool(mp_get(o, "at_file_start"), &afs) || pos < 0 || line < 1)
 		return task_fail(t, "%s: the checkpoint's position is not a file-source position",
 		                 s->c->path);
 	s->pos = s->rd->start_off = pos;

@@ -99,9 +99,9 @@ static bool parse_own(const sink_state *s, const char *name, char *kind, uint64_
 	return end[0] == '.' && strcmp(end + 1, ext(s)) == 0;
 }
 
-/* commit_upto renames this subtask's pending files up to id (all: UINT64_MAX) into place
- * and, if drop_after, deletes pending and committed files after id. */
-static eddy_err commit_upto(task *t, sink_state *s, uint64_t id, bool drop_after)
+/* commit_upto renames this subtask's pending files up to id (all: UINT64_MAX) into
+ * place. */
+static eddy_err commit_upto(task *t, sink_state *s, uint64_t id)
 {
 	DIR *d = opendir(s->c->path);
 	if (d == NULL)
@@ -112,14 +112,9 @@ static eddy_err commit_upto(task *t, sink_state *s, uint64_t id, bool drop_after
 		uint64_t m;
 		if (!parse_own(s, e->d_name, &kind, &m))
 			continue;
+		if (m > id || kind != 'p')
+			continue;
 		snprintf(from, sizeof(from), "%s/%s", s->c->path, e->d_name);
-		if (m > id) {
-			if (drop_after)
-				unlink(from);
-			continue;
-		}
-		if (kind != 'p')
-			continue;
 		committed_name(s, m, to, sizeof(to));
 		if (rename(from, to) != 0)
 			err = task_fail(t, "%s: cannot commit: %s", from, strerror(errno));
@@ -180,7 +175,7 @@ static eddy_err sink_snapshot(task *t, void *state, uint64_t id, msgpack_packer 
 static eddy_err sink_checkpoint_done(task *t, void *state, uint64_t id)
 {
 	sink_state *s = state;
-	return s->txn ? commit_upto(t, s, id, false) : EDDY_OK;
+	return s->txn ? commit_upto(t, s, id) : EDDY_OK;
 }
 
 static eddy_err open_common(task *t, void **state, bool print)
@@ -245,7 +240,7 @@ static eddy_err sink_end(task *t, void *state, bool final)
 	if (s->txn) { /* the end of the input: everything is committed */
 		uint64_t last = task_last_checkpoint(t) + 1;
 		eddy_err err = precommit(t, s, last);
-		return err ? err : commit_upto(t, s, UINT64_MAX, false);
+		return err ? err : commit_upto(t, s, UINT64_MAX);
 	}
 	eddy_err err = write_all(t, s);
 	if (err == EDDY_OK && !s->print) {

@@ -618,10 +618,8 @@ static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
 	coord *c = state;
 	switch (m->kind) {
 	case MSG_TIMER:
-		if (!c->done_triggering)
+		if (!c->done_triggering || c->cur.id != 0) /* still time a pending one out */
 			tick(self, c);
-		else if (c->cur.id != 0)
-			tick(self, c); /* still time a pending one out */
 		break;
 	case MSG_CKPT_ACK:
 		on_ack(self, c, m->ptr);

@@ -406,7 +406,6 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 			/* restarted mid-alignment: that checkpoint is abandoned (it times out) and
 			 * the held elements are processed first */
 			t->lv->align_id = 0;
-			t->lv->align_ngot = 0;
 			memset(t->lv->align_got, 0, n->nchannels ? n->nchannels : 1);
 			rt_msg r = { .kind = MSG_ALIGN_REPLAY };
 			eddy_err e = actor_send_ctl(self, &r);
@@ -519,13 +518,6 @@ static eddy_err advance(task *t)
 
 /* ---- checkpoints ---- */
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void drop_ack(rt_msg *m)
 {
 	ckpt_ack_free(m->ptr);
@@ -583,11 +575,6 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns, bool fin
 		msgpack_sbuffer_destroy(&sb);
 		rt_free(a);
 		return serr ? serr : EDDY_ENOMEM;
-	}
-	if (sb.data == NULL) {
-		msgpack_sbuffer_destroy(&sb);
-		rt_free(a);
-		return EDDY_ENOMEM;
 	}
 	a->len = sb.size;
 	a->data = msgpack_sbuffer_release(&sb);
@@ -652,9 +639,8 @@ static eddy_err finish_alignment(task *t)
 {
 	task_live *lv = t->lv;
 	uint64_t id = lv->align_id;
-	int64_t took = mono_ns() - lv->align_start_ns;
+	int64_t took = clock_now_ns(clock_system()) - lv->align_start_ns;
 	lv->align_id = 0;
-	lv->align_ngot = 0;
 	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
 	eddy_err err = take_checkpoint(t, id, took, false);
 	return err ? err : replay_held(t);
@@ -671,20 +657,16 @@ static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
 		return EDDY_OK;
 	if (lv->align_id != 0 && id > lv->align_id) {
 		lv->align_id = 0;
-		lv->align_ngot = 0;
-		memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+			memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
 		eddy_err err = replay_held(t);
 		if (err != EDDY_OK)
 			return err;
 	}
 	if (lv->align_id == 0) {
 		lv->align_id = id;
-		lv->align_start_ns = mono_ns();
+		lv->align_start_ns = clock_now_ns(clock_system());
 	}
-	if (!lv->align_got[ch]) {
-		lv->align_got[ch] = 1;
-		lv->align_ngot++;
-	}
+	lv->align_got[ch] = 1;
 	return align_done(t) ? finish_alignment(t) : EDDY_OK;
 }
 

@@ -168,7 +168,6 @@ typedef struct task_live {
 	/* checkpoint alignment (kept across a restart so no held element is lost) */
 	uint64_t align_id;       /* the checkpoint being aligned, 0: none */
 	uint8_t *align_got;      /* [nchannels] its barrier came on the channel */
-	uint32_t align_ngot;
 	int64_t align_start_ns;  /* monotonic */
 	rt_msg *held;            /* elements of aligned channels held back (exactly_once) */
 	uint32_t nheld, held_cap;

@@ -21,7 +21,7 @@
 
 #include "../runtime/alloc.h"
 
-#include <msgpack.h>
+#include "../runtime/mp.h"
 #include <string.h>
 #include <xxhash.h>
 
@@ -862,26 +862,6 @@ static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packe
 	return EDDY_OK;
 }
 
-static bool obj_int(const msgpack_object *o, int64_t *out)
-{
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER && o->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
-		return false;
-	*out = o->via.i64;
-	return true;
-}
-
-static const msgpack_object *obj_key(const msgpack_object *m, const char *key)
-{
-	size_t n = strlen(key);
-	for (uint32_t i = 0; m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
-			return &m->via.map.ptr[i].val;
-	}
-	return NULL;
-}
-
 /* key_values decodes an encoded key (key_encode) into vals; false if it is malformed. */
 static bool key_values(const char *p, uint32_t len, uint32_t nkeys, ev_val *vals)
 {
@@ -925,9 +905,9 @@ static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
 	const window_conf *c = s->c;
 	const msgpack_object *f = o->via.array.ptr;
 	int64_t khash, start, end, min_ts, max_ts, records;
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 9 || !obj_int(&f[0], &khash) ||
-	    f[1].type != MSGPACK_OBJECT_BIN || !obj_int(&f[2], &start) || !obj_int(&f[3], &end) ||
-	    !obj_int(&f[4], &min_ts) || !obj_int(&f[5], &max_ts) || !obj_int(&f[6], &records) ||
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 9 || !mp_int(&f[0], &khash) ||
+	    f[1].type != MSGPACK_OBJECT_BIN || !mp_int(&f[2], &start) || !mp_int(&f[3], &end) ||
+	    !mp_int(&f[4], &min_ts) || !mp_int(&f[5], &max_ts) || !mp_int(&f[6], &records) ||
 	    f[7].type != MSGPACK_OBJECT_BOOLEAN || f[8].type != MSGPACK_OBJECT_ARRAY ||
 	    f[8].via.array.size != c->naggs)
 		return task_fail(t, "window: a checkpoint entry has the wrong shape");
@@ -949,8 +929,8 @@ static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
 		const msgpack_object *x = &f[8].via.array.ptr[a];
 		const msgpack_object *xf = x->via.array.ptr;
 		acc *ac = &e->accs[a];
-		if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 4 || !obj_int(&xf[0], &ac->i) ||
-		    !obj_int(&xf[1], &ac->n) || !obj_int(&xf[2], &ac->ts) ||
+		if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 4 || !mp_int(&xf[0], &ac->i) ||
+		    !mp_int(&xf[1], &ac->n) || !mp_int(&xf[2], &ac->ts) ||
 		    (xf[3].type != MSGPACK_OBJECT_BIN && xf[3].type != MSGPACK_OBJECT_NIL))
 			return task_fail(t, "window: a checkpoint accumulator has the wrong shape");
 		if (xf[3].type == MSGPACK_OBJECT_BIN) {
@@ -968,11 +948,11 @@ static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
 static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
 {
 	wstate *s = state;
-	const msgpack_object *v = o ? obj_key(o, "v") : NULL, *wm = o ? obj_key(o, "wm") : NULL;
-	const msgpack_object *es = o ? obj_key(o, "entries") : NULL;
+	const msgpack_object *v = o ? mp_get(o, "v") : NULL, *wm = o ? mp_get(o, "wm") : NULL;
+	const msgpack_object *es = o ? mp_get(o, "entries") : NULL;
 	int64_t w;
 	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 ||
-	    wm == NULL || !obj_int(wm, &w) || es == NULL || es->type != MSGPACK_OBJECT_ARRAY)
+	    wm == NULL || !mp_int(wm, &w) || es == NULL || es->type != MSGPACK_OBJECT_ARRAY)
 		return task_fail(t, "window: the checkpoint holds no window state of version 1");
 	if (!task_rescaled(t) || s->restored == 0 || w < s->wm)
 		s->wm = w; /* rescaled: the lowest of the old subtasks' */

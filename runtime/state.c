@@ -87,9 +87,7 @@ eddy_err ev_state_out_set(ev_state_out *out, const void *p, size_t len)
 
 /* ---- backends ---- */
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
+void state_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err == NULL || errlen == 0)
 		return;
@@ -103,16 +101,16 @@ eddy_err ev_state_backend_create(const ev_state_backend_opts *o, ev_state_backen
                                  char *err, size_t errlen)
 {
 	if (o == NULL || (o->kind != EV_STATE_MEMORY && o->kind != EV_STATE_LEVELDB)) {
-		errf(err, errlen, "state backend: unknown kind");
+		state_errf(err, errlen, "state backend: unknown kind");
 		return EDDY_EINVAL;
 	}
 	if (o->kind == EV_STATE_LEVELDB && (o->dir == NULL || o->dir[0] == '\0')) {
-		errf(err, errlen, "state backend leveldb: no dir");
+		state_errf(err, errlen, "state backend leveldb: no dir");
 		return EDDY_EINVAL;
 	}
 	ev_state_backend *b = rt_calloc(1, sizeof(*b));
 	if (b == NULL) {
-		errf(err, errlen, "out of memory");
+		state_errf(err, errlen, "out of memory");
 		return EDDY_ENOMEM;
 	}
 	b->kind = o->kind;

@@ -331,4 +331,7 @@ eddy_err st_restore_timer(ev_state *st, ev_time_domain d, int64_t time, const ui
 void st_reset(ev_state *st);
 bool st_list_valid(const uint8_t *p, size_t n);
 
+/* errf formats an error message into err (errlen bytes; NULL: none wanted). */
+void state_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

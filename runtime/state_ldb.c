@@ -15,17 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 
 eddy_err ldb_backend_open(ev_state_backend *b, const ev_state_backend_opts *o, char *err,
@@ -33,12 +22,12 @@ eddy_err ldb_backend_open(ev_state_backend *b, const ev_state_backend_opts *o, c
 {
 	int rc = fs_mkdirs(o->dir);
 	if (rc != 0) {
-		errf(err, errlen, "state backend leveldb: cannot make %s: %s", o->dir,
+		state_errf(err, errlen, "state backend leveldb: cannot make %s: %s", o->dir,
 		     strerror(rc));
 		return rc == ENOMEM ? EDDY_ENOMEM : EDDY_EIO;
 	}
 	if ((b->dir = rt_strdup(o->dir)) == NULL) {
-		errf(err, errlen, "out of memory");
+		state_errf(err, errlen, "out of memory");
 		return EDDY_ENOMEM;
 	}
 	b->batch_bytes = o->batch_bytes ? o->batch_bytes : (1u << 20);
@@ -64,7 +53,7 @@ eddy_err ldb_backend_open(ev_state_backend *b, const ev_state_backend_opts *o, c
 	if (lerr == NULL)
 		b->db = leveldb_open(b->lopts, b->dir, &lerr);
 	if (lerr != NULL) {
-		errf(err, errlen, "state backend leveldb: %s: %s", b->dir, lerr);
+		state_errf(err, errlen, "state backend leveldb: %s: %s", b->dir, lerr);
 		leveldb_free(lerr);
 		b->db = NULL;
 		ldb_backend_close(b);
