@@ -3,6 +3,11 @@
 
 #include "../connectors/format.h"
 #include "../runtime/alloc.h"
+#include "../runtime/fs.h"
+
+#include <eddy/state.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,6 +38,7 @@ typedef struct pnode {
 	uint32_t nports;
 	void *conf;
 	task_node tn;
+	char *state_id;        /* "JOB/OP" (keyed-state operators) */
 	task_arg *args;
 	uint32_t topo;         /* topological position */
 } pnode;
@@ -76,6 +82,12 @@ struct plan {
 	uint32_t max_ops;
 	struct old_snap *old;        /* the checkpoint's snapshots (they point into these) */
 	uint32_t nold;
+	const char **state_lists;    /* [ntasks][max_ops] keyed-state files per task */
+	/* keyed state: the `state:` section and the backend (opened by plan_start) */
+	ev_state_backend_opts sopts;
+	char state_dir[320];         /* LevelDB's working directory */
+	bool state_dir_tmp;          /* made by us under $TMPDIR: removed at the end */
+	ev_state_backend *backend;
 };
 
 job_stats *plan_stats(plan *p)
@@ -94,7 +106,7 @@ const char *plan_name(const plan *p)
 static const char *const root_keys[] = { "job",       "parallelism", "max_parallelism",
 	                                 "time",      "sources",     "operators",
 	                                 "sinks",     "supervision", "control",
-	                                 "checkpoint", NULL };
+	                                 "checkpoint", "state", NULL };
 
 /* ---- supervision and control ---- */
 
@@ -102,6 +114,8 @@ static const char *const supervision_keys[] = { "strategy", "intensity", "period
 	                                        NULL };
 static const char *const backoff_keys[] = { "initial", "multiplier", "max", NULL };
 static const char *const control_keys[] = { "address", "secret_file", "metrics", NULL };
+static const char *const state_keys[] = { "backend", "dir", "block_cache", "write_buffer",
+	                                  NULL };
 static const char *const checkpoint_keys[] = { "interval", "mode", "dir", "retain", "timeout",
 	                                       "min_pause", NULL };
 
@@ -208,6 +222,66 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 		c->dir = p->ckpt_dir;
 	}
 	p->checkpointing = e == EDDY_OK;
+	return e;
+}
+
+/* parse_state reads `state:` (absent: the memory backend). */
+static eddy_err parse_state(plan *p, cfg_error *err)
+{
+	p->sopts = (ev_state_backend_opts){ .kind = EV_STATE_MEMORY };
+	const cfg_node *m = cfg_get(p->root, "state");
+	if (m == NULL)
+		return EDDY_OK;
+	eddy_err e = cfg_check_keys(m, state_keys, "state", err);
+	static const char *const kinds[] = { "memory", "leveldb", NULL };
+	int kind = 0;
+	const char *dir = NULL;
+	int64_t cache = 0, wbuf = 0;
+	if (e == EDDY_OK)
+		e = opt(cfg_enum(m, "backend", false, kinds, &kind, err));
+	if (e == EDDY_OK)
+		e = opt(cfg_str(m, "dir", false, &dir, err));
+	if (e == EDDY_OK && dir && (dir[0] == '\0' || strlen(dir) >= sizeof(p->state_dir)))
+		e = cfg_errorf(err, cfg_get(m, "dir"), "'dir' must be a path of 1 to %zu bytes",
+		               sizeof(p->state_dir) - 1);
+	if (e == EDDY_OK)
+		e = opt(cfg_size_bytes(m, "block_cache", false, &cache, err));
+	if (e == EDDY_OK)
+		e = opt(cfg_size_bytes(m, "write_buffer", false, &wbuf, err));
+	if (e == EDDY_OK && kind == 0 && (dir || cache || wbuf))
+		e = cfg_errorf(err, m, "'dir', 'block_cache' and 'write_buffer' are options of "
+		               "backend: leveldb");
+	if (e != EDDY_OK)
+		return e;
+	p->sopts.kind = kind == 1 ? EV_STATE_LEVELDB : EV_STATE_MEMORY;
+	p->sopts.block_cache_bytes = (size_t)cache;
+	p->sopts.write_buffer_bytes = (size_t)wbuf;
+	if (dir)
+		snprintf(p->state_dir, sizeof(p->state_dir), "%s", dir);
+	return EDDY_OK;
+}
+
+/* open_state makes the job's keyed-state backend, if an operator keeps keyed state and it
+ * is not open yet. LevelDB works in state.dir, or in a directory of its own under $TMPDIR
+ * (removed when the plan is freed). */
+static eddy_err open_state(plan *p)
+{
+	bool keyed = false;
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		keyed |= p->nodes[i].op->keyed_state;
+	if (!keyed || p->backend != NULL)
+		return EDDY_OK;
+	if (p->sopts.kind == EV_STATE_LEVELDB && p->state_dir[0] == '\0') {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(p->state_dir, sizeof(p->state_dir), "%s/eddy-%s-%ld.leveldb",
+		         tmp && *tmp ? tmp : "/tmp", p->name, (long)getpid());
+		p->state_dir_tmp = true;
+	}
+	p->sopts.dir = p->state_dir[0] ? p->state_dir : NULL;
+	char why[512];
+	eddy_err e = ev_state_backend_create(&p->sopts, &p->backend, why, sizeof(why));
+	if (e != EDDY_OK)
+		fprintf(stderr, "eddy run: job %s: state backend: %s\n", p->name, why);
 	return e;
 }
 
@@ -1063,6 +1137,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		e = parse_control(p, err);
 	if (e == EDDY_OK)
 		e = parse_checkpoint(p, err);
+	if (e == EDDY_OK)
+		e = parse_state(p, err);
 	const cfg_node *srcs = NULL, *ops = NULL, *sinks = NULL;
 	if (e == EDDY_OK)
 		e = list_of(root, "sources", true, &srcs, err);
@@ -1185,6 +1261,14 @@ static eddy_err wire(plan *p)
 		tn->is_sink = n->role == ROLE_SINK;
 		tn->ckpt = p->checkpointing ? &p->ckpt : NULL;
 		tn->coord_path = p->coord_path;
+		tn->backend = &p->backend;
+		if (n->op->keyed_state) {
+			size_t sl = strlen(p->name) + strlen(n->id) + 2;
+			if ((n->state_id = rt_malloc(sl)) == NULL)
+				return EDDY_ENOMEM;
+			snprintf(n->state_id, sl, "%s/%s", p->name, n->id);
+			tn->state_id = n->state_id;
+		}
 		tn->ninputs = n->ninputs;
 		if (n->ninputs && (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
 			return EDDY_ENOMEM;
@@ -1346,6 +1430,9 @@ eddy_err plan_start(plan *p, asys *sys)
 		if (e != EDDY_OK)
 			return e;
 	}
+	eddy_err e = open_state(p);
+	if (e != EDDY_OK)
+		return e;
 	snprintf(p->job_path, sizeof(p->job_path), "%s", p->name);
 	return sup_spawn(sys, p->job_path, &p->sup, NULL, NULL);
 }
@@ -1461,6 +1548,7 @@ void plan_free(plan *p)
 			rt_free(tn->ports[q].routes);
 		}
 		rt_free(tn->ports);
+		rt_free(n->state_id);
 		rt_free(tn->in_schemas);
 		rt_free(tn->channel_input);
 		for (uint32_t s = 0; n->args && s < n->parallelism; s++)
@@ -1477,7 +1565,11 @@ void plan_free(plan *p)
 	ckpt_log_destroy(&p->ckpt_log);
 	free_old(p);
 	rt_free(p->op_lists);
+	rt_free(p->state_lists);
 	rt_free(p->restores);
+	ev_state_backend_destroy(p->backend); /* after the tasks: the actor system is gone */
+	if (p->state_dir_tmp)
+		rmdir(p->state_dir);
 	rt_free(p->streams);
 	rt_free(p->nodes);
 	rt_free(p->order);
@@ -1571,6 +1663,7 @@ typedef struct old_snap {
 	msgpack_unpacked up;
 	const msgpack_object *op;
 	uint64_t records_in, records_out;
+	char *state;             /* its keyed-state file (checked), or NULL */
 } old_snap;
 
 /* load_file loads one snapshot file (its CRC, its shape) of checkpoint id into o. */
@@ -1626,6 +1719,7 @@ static void free_old(plan *p)
 	for (uint32_t i = 0; i < p->nold; i++) {
 		msgpack_unpacked_destroy(&p->old[i].up);
 		free(p->old[i].buf);
+		rt_free(p->old[i].state);
 	}
 	rt_free(p->old);
 	p->old = NULL;
@@ -1684,6 +1778,21 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 		char file[4400];
 		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
 		ok = load_file(file, id, o, why, wn);
+		/* its keyed state, if it has any: checked whole now, so a damaged one makes this
+		 * checkpoint unusable (latest falls back) instead of failing the job later */
+		snprintf(file, sizeof(file), "%s/%.*s.state", dir, (int)(l - 5), e->d_name);
+		if (ok && access(file, F_OK) == 0) {
+			char serr[600];
+			if (ev_state_file_check(file, serr, sizeof(serr)) != EDDY_OK) {
+				snprintf(why, wn, "%s", serr);
+				ok = false;
+			} else if ((o->state = rt_malloc(strlen(file) + 1)) == NULL) {
+				snprintf(why, wn, "out of memory");
+				ok = false;
+			} else {
+				memcpy(o->state, file, strlen(file) + 1);
+			}
+		}
 	}
 	closedir(d);
 	if (!ok)
@@ -1702,23 +1811,27 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 		return false;
 	}
 	z[tlen] = '\0';
-	uint32_t named = 0;
-	for (const char *c = strstr(z, "\"file\": \""); c && ok; c = strstr(c + 1, "\"file\": \"")) {
-		const char *f = c + 9, *q = strchr(f, '"');
-		if (q == NULL)
-			break;
-		char file[4400];
-		snprintf(file, sizeof(file), "%s/%.*s", dir, (int)(q - f), f);
-		named++;
-		if (access(file, F_OK) != 0) {
-			snprintf(why, wn, "%s names %.*s, which is missing", m, (int)(q - f), f);
-			ok = false;
+	uint32_t named = 0, named_state = 0, have_state = 0;
+	static const char *const keys[] = { "\"file\": \"", "\"state\": \"" };
+	for (int kk = 0; kk < 2; kk++)
+		for (const char *c = strstr(z, keys[kk]); c && ok; c = strstr(c + 1, keys[kk])) {
+			const char *f = c + strlen(keys[kk]), *q = strchr(f, '"');
+			if (q == NULL)
+				break;
+			char file[4400];
+			snprintf(file, sizeof(file), "%s/%.*s", dir, (int)(q - f), f);
+			*(kk ? &named_state : &named) += 1;
+			if (access(file, F_OK) != 0) {
+				snprintf(why, wn, "%s names %.*s, which is missing", m, (int)(q - f), f);
+				ok = false;
+			}
 		}
-	}
 	free(z);
-	if (ok && named != p->nold) {
-		snprintf(why, wn, "%s names %u snapshot files, the directory holds %u", m, named,
-		         p->nold);
+	for (uint32_t i = 0; i < p->nold; i++)
+		have_state += p->old[i].state != NULL;
+	if (ok && (named != p->nold || named_state != have_state)) {
+		snprintf(why, wn, "%s names %u snapshot and %u state files, the directory holds %u "
+		         "and %u", m, named, named_state, p->nold, have_state);
 		ok = false;
 	}
 	if (!ok)
@@ -1763,8 +1876,17 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 					r->records_out = p->old[i].records_out;
 				}
 				if (!same && nd->op->restore)
-					p->op_lists[k * p->max_ops + n++] = p->old[i].op;
+					p->op_lists[k * p->max_ops + n] = p->old[i].op;
+				if (nd->op->keyed_state && p->old[i].state)
+					p->state_lists[k * p->max_ops + r->nstate_files++] = p->old[i].state;
+				n += !same && nd->op->restore;
 			}
+			if (nd->op->keyed_state && r->nstate_files != (same ? 1u : was)) {
+				snprintf(why, wn, "%s: task %s keeps keyed state, but the checkpoint "
+				         "holds no state file for it", dir, p->paths[k]);
+				return false;
+			}
+			r->state_files = r->nstate_files ? &p->state_lists[k * p->max_ops] : NULL;
 			if (same && r->op == NULL) {
 				snprintf(why, wn, "%s holds no snapshot of task %s", dir, p->paths[k]);
 				return false;
@@ -1906,7 +2028,8 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 	p->max_ops = 1024; /* old subtasks of one operator a task may take keyed state from */
 	p->restores = rt_calloc(p->ntasks, sizeof(*p->restores));
 	p->op_lists = rt_calloc((size_t)p->ntasks * p->max_ops, sizeof(*p->op_lists));
-	if (p->restores == NULL || p->op_lists == NULL)
+	p->state_lists = rt_calloc((size_t)p->ntasks * p->max_ops, sizeof(*p->state_lists));
+	if (p->restores == NULL || p->op_lists == NULL || p->state_lists == NULL)
 		return EDDY_ENOMEM;
 	uint64_t ids[4096];
 	size_t n = 0;

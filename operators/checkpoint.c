@@ -5,6 +5,8 @@
 
 #include "../runtime/alloc.h"
 
+#include <eddy/state.h>
+
 #include <dirent.h>
 #include <zlib.h>
 #include <errno.h>
@@ -24,6 +26,7 @@ void ckpt_ack_free(ckpt_ack *a)
 	if (a == NULL)
 		return;
 	free(a->data);
+	ev_state_snapshot_release(a->state);
 	rt_free(a);
 }
 
@@ -94,6 +97,7 @@ typedef struct coord {
 	/* per task (ckpt_arg.task_paths order) */
 	char **final_data;      /* a finished task's final snapshot (framed with its CRC) */
 	size_t *final_len;
+	ev_state_snapshot **final_state; /* ... and its keyed state, or NULL */
 	bool *acked;            /* acknowledged the pending checkpoint */
 	uint32_t nfinished;
 } coord;
@@ -462,7 +466,7 @@ static void complete(actor *self, coord *c)
 	c->last_end = now_ms(self);
 }
 
-static void write_ack(actor *self, coord *c, ckpt_ack *a);
+static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *state);
 
 /* write_final counts finished task ti's final snapshot as its part of the pending
  * checkpoint. */
@@ -484,7 +488,7 @@ static void write_final(actor *self, coord *c, uint32_t ti)
 	a->len = c->final_len[ti];
 	a->watermark = WM_MIN;
 	c->acked[ti] = true;
-	write_ack(self, c, a);
+	write_ack(self, c, a, c->final_state[ti]);
 }
 
 static void on_ack(actor *self, coord *c, ckpt_ack *a)
@@ -498,7 +502,9 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 		if (c->final_data[ti] == NULL && frame(a)) {
 			c->final_data[ti] = a->data;
 			c->final_len[ti] = a->len;
+			c->final_state[ti] = a->state;
 			a->data = NULL;
+			a->state = NULL;
 			c->nfinished++;
 		}
 		ckpt_ack_free(a);
@@ -511,10 +517,12 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 		return;
 	}
 	c->acked[ti] = true;
-	write_ack(self, c, a);
+	write_ack(self, c, a, a->state);
 }
 
-static void write_ack(actor *self, coord *c, ckpt_ack *a)
+/* write_ack writes a task's snapshot (and its keyed state, if any: written here, off the
+ * task's thread, while the task goes on) and counts its acknowledgement. */
+static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *state)
 {
 	char d[4352], name[160], file[4600];
 	chk_dir(c, a->id, d, sizeof(d));
@@ -536,18 +544,30 @@ static void write_ack(actor *self, coord *c, ckpt_ack *a)
 		ckpt_ack_free(a);
 		return;
 	}
-	char path[300], fname[400], wm[32] = "null";
+	char path[300], fname[400], wm[32] = "null", sfield[480] = "";
 	json_str(path, sizeof(path), a->path);
 	json_str(fname, sizeof(fname), name);
+	uint64_t sbytes = 0;
+	if (state != NULL) {
+		snprintf(file, sizeof(file), "%s/%s.state", d, name);
+		if (ev_state_snapshot_write(state, file, &sbytes) != EDDY_OK) {
+			abort_pending(self, c, "%s", ev_state_snapshot_errmsg(state));
+			ckpt_ack_free(a);
+			return;
+		}
+		snprintf(sfield, sizeof(sfield), ", \"state\": \"%s.state\", \"state_bytes\": %llu",
+		         fname, (unsigned long long)sbytes);
+	}
 	if (a->watermark != WM_MIN)
 		snprintf(wm, sizeof(wm), "%lld", (long long)a->watermark);
 	tj_append(c,
-	          "%s  {\"path\": \"%s\", \"file\": \"%s.snap\", \"bytes\": %zu, \"records_in\": %llu, "
+	          "%s  {\"path\": \"%s\", \"file\": \"%s.snap\", \"bytes\": %zu%s, \"records_in\": %llu, "
 	          "\"records_out\": %llu, \"watermark\": %s, \"alignment_ms\": %.3f}",
-	          c->cur.acks ? ",\n" : "", path, fname, a->len, (unsigned long long)a->records_in,
-	          (unsigned long long)a->records_out, wm, (double)a->alignment_ns / 1e6);
+	          c->cur.acks ? ",\n" : "", path, fname, a->len, sfield,
+	          (unsigned long long)a->records_in, (unsigned long long)a->records_out, wm,
+	          (double)a->alignment_ns / 1e6);
 	c->cur.acks++;
-	c->cur.bytes += a->len;
+	c->cur.bytes += a->len + sbytes;
 	if (a->alignment_ns / 1000000 > c->cur.alignment_ms)
 		c->cur.alignment_ms = a->alignment_ns / 1000000;
 	ckpt_ack_free(a);
@@ -591,8 +611,10 @@ static eddy_err coord_init(actor *self, void *state, void *arg)
 	uint32_t nt = c->a->ntasks ? c->a->ntasks : 1;
 	c->final_data = rt_calloc(nt, sizeof(*c->final_data));
 	c->final_len = rt_calloc(nt, sizeof(*c->final_len));
+	c->final_state = rt_calloc(nt, sizeof(*c->final_state));
 	c->acked = rt_calloc(nt, sizeof(*c->acked));
-	if (c->final_data == NULL || c->final_len == NULL || c->acked == NULL)
+	if (c->final_data == NULL || c->final_len == NULL || c->acked == NULL ||
+	    c->final_state == NULL)
 		return EDDY_ENOMEM;
 	if (fs_mkdirs(cf->dir) != 0) {
 		char why[512];
@@ -656,6 +678,10 @@ static void coord_fini(actor *self, void *state)
 	c->sp_req = NULL;
 	for (uint32_t i = 0; c->final_data && i < c->a->ntasks; i++)
 		free(c->final_data[i]);
+	for (uint32_t i = 0; c->final_state && i < c->a->ntasks; i++)
+		ev_state_snapshot_release(c->final_state[i]);
+	rt_free(c->final_state);
+	c->final_state = NULL;
 	rt_free(c->final_data);
 	rt_free(c->final_len);
 	rt_free(c->acked);

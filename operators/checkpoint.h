@@ -116,6 +116,8 @@ typedef struct ckpt_ack {
 	int64_t alignment_ns;
 	char *data;
 	size_t len;
+	struct ev_state_snapshot *state;  /* keyed state begun at the barrier (owned), or NULL:
+	                                     the coordinator writes it to <task>.state */
 } ckpt_ack;
 
 void ckpt_ack_free(ckpt_ack *a);

@@ -4,6 +4,7 @@
 #include "../runtime/alloc.h"
 #include "checkpoint.h"
 
+#include <eddy/state.h>
 #include <msgpack.h>
 #include <time.h>
 
@@ -40,6 +41,7 @@ struct task {
 	task_live *lv;        /* channels, kept across restarts; published counters */
 	const task_arg *arg;
 	actor *coord;         /* the checkpoint coordinator, or NULL */
+	ev_state *kst;        /* keyed state (op_def.keyed_state), or NULL */
 	/* outputs */
 	route_rt **routes;    /* [nports][nroutes] */
 	expr_scratch scratch;
@@ -186,14 +188,45 @@ bool task_rescaled(const task *t)
 	return t->arg->restore && t->arg->restore->rescaled;
 }
 
-bool task_owns_key(const task *t, const ev_val *keys, uint32_t n)
+uint32_t task_key_group(const task *t, const ev_val *keys, uint32_t n)
 {
 	uint64_t h = 0;
 	for (uint32_t k = 0; k < n; k++)
 		h = hash_val(keys[k], h);
+	return (uint32_t)(h % t->node->max_parallelism);
+}
+
+bool task_owns_key(const task *t, const ev_val *keys, uint32_t n)
+{
 	const task_node *nd = t->node;
-	uint32_t kg = (uint32_t)(h % nd->max_parallelism);
+	uint32_t kg = task_key_group(t, keys, n);
 	return (uint32_t)((uint64_t)kg * nd->parallelism / nd->max_parallelism) == t->subtask;
+}
+
+ev_state *task_keyed_state(task *t)
+{
+	return t->kst;
+}
+
+/* open_keyed_state opens the task's handle for its key groups and, when the job was
+ * restored, loads its state files. */
+static eddy_err open_keyed_state(task *t)
+{
+	const task_node *n = t->node;
+	ev_state_backend *be = n->backend ? *n->backend : NULL;
+	if (be == NULL)
+		return task_fail(t, "operator %s keeps keyed state but the job has no state backend",
+		                 n->id);
+	uint32_t first, last;
+	ev_key_group_range(n->max_parallelism, n->parallelism, t->subtask, &first, &last);
+	eddy_err err = ev_state_open(be, n->state_id, n->max_parallelism, first, last, &t->kst);
+	if (err != EDDY_OK)
+		return task_fail(t, "opening keyed state: %s", eddy_strerror(err));
+	const task_restore *r = t->arg->restore;
+	if (r && t->lv->starts == 1 && r->nstate_files > 0 &&
+	    (err = ev_state_restore(t->kst, r->state_files, r->nstate_files)) != EDDY_OK)
+		return task_fail(t, "restoring keyed state: %s", ev_state_errmsg(t->kst));
+	return EDDY_OK;
 }
 
 static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
@@ -353,6 +386,8 @@ static void task_fini(actor *self, void *state)
 		t->node->op->close(t, t->op_state); /* also a state open left half-built */
 	t->opened = false;
 	t->op_state = NULL;
+	ev_state_close(t->kst);
+	t->kst = NULL;
 	const task_node *n = t->node;
 	if (t->routes) {
 		for (uint32_t p = 0; p < n->nports; p++) {
@@ -440,6 +475,11 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 		atomic_store(&t->lv->records_in, a->restore->records_in);
 		atomic_store(&t->lv->records_out, a->restore->records_out);
 		t->lv->last_ckpt = a->restore->checkpoint;
+	}
+	if (n->op->keyed_state) {
+		eddy_err e = open_keyed_state(t);
+		if (e != EDDY_OK)
+			return e;
 	}
 	eddy_err err = n->op->open(t, &t->op_state);
 	if (err != EDDY_OK)
@@ -571,8 +611,12 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns, bool fin
 		serr = t->node->op->snapshot(t, t->op_state, id, &pk);
 	else
 		msgpack_pack_nil(&pk);
+	if (serr == EDDY_OK && t->kst && ev_state_snapshot_begin(t->kst, &a->state) != EDDY_OK)
+		serr = task_fail(t, "checkpoint %llu: keyed state: %s", (unsigned long long)id,
+		                 ev_state_errmsg(t->kst));
 	if (serr != EDDY_OK || sb.data == NULL) {
 		msgpack_sbuffer_destroy(&sb);
+		ev_state_snapshot_release(a->state);
 		rt_free(a);
 		return serr ? serr : EDDY_ENOMEM;
 	}

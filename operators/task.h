@@ -125,6 +125,11 @@ typedef struct op_def {
 	/* checkpoint_done: checkpoint id completed (its manifest is written): a
 	 * two-phase-commit sink commits what it pre-committed up to id. May be NULL. */
 	eddy_err (*checkpoint_done)(task *t, void *state, uint64_t id);
+	/* keyed_state: the task opens a keyed-state handle (include/eddy/state.h) on the
+	 * job's backend for its key-group range before open (task_keyed_state); checkpoints
+	 * snapshot it asynchronously (the coordinator writes it to a .state file) and a
+	 * restored task loads it before open, every old subtask's file when rescaled. */
+	bool keyed_state;
 } op_def;
 
 /* One operator of the physical plan, shared read-only by its subtasks. */
@@ -146,6 +151,9 @@ struct task_node {
 	bool is_sink;             /* has no outputs; its op writes */
 	const struct ckpt_conf *ckpt; /* NULL: no checkpoints */
 	const char *coord_path;   /* the checkpoint coordinator's actor path */
+	struct ev_state_backend *const *backend; /* the job's keyed-state backend (set by the
+	                          plan before the tasks start) */
+	const char *state_id;     /* "JOB/OP": the operator's name in the backend and files */
 };
 
 /* What a subtask keeps across restarts of its task actor, and what it publishes for the
@@ -183,6 +191,9 @@ typedef struct task_restore {
 	bool rescaled;                    /* the operator's parallelism changed: */
 	const struct msgpack_object *const *ops; /* every old subtask's snapshot */
 	uint32_t nops;
+	const char *const *state_files; /* keyed-state files to load (keyed_state operators):
+	                                   its own, or every old subtask's when rescaled */
+	uint32_t nstate_files;
 } task_restore;
 
 /* The arg of a task actor: its node and subtask index, and its live part. */
@@ -216,6 +227,13 @@ uint64_t task_restored_from(const task *t);
 bool task_owns_key(const task *t, const ev_val *keys, uint32_t n);
 /* task_rescaled: the job was restored at another parallelism of this operator. */
 bool task_rescaled(const task *t);
+/* task_key_group: the key group (0 .. max parallelism - 1) of the key with these values,
+ * as the partitioner computes it: the key-group argument of ev_state_set_key. */
+uint32_t task_key_group(const task *t, const ev_val *keys, uint32_t n);
+/* task_keyed_state: the task's keyed-state handle (op_def.keyed_state; NULL otherwise),
+ * open from before the operator's open to after its close, restored from the
+ * checkpoint when the job was. The task's thread only. */
+struct ev_state *task_keyed_state(task *t);
 
 /* task_last_checkpoint: the newest checkpoint the task took part in (or was restored
  * from); 0: none. */

@@ -656,6 +656,51 @@ eddy_err ev_value_put(ev_state *st, ev_state_id id, const void *v, size_t len)
 	return kv_put(st, key_for(st, id), v, len, false);
 }
 
+eddy_err ev_value_ref(ev_state *st, ev_state_id id, size_t len, void **p, bool *created)
+{
+	eddy_err err = check(st, id, EV_STATE_VALUE);
+	if (err == EDDY_OK && len == 0)
+		err = st_fail(st, EDDY_EINVAL, "a value reference of 0 bytes");
+	if (err == EDDY_OK)
+		err = check_len(st, len, EV_STATE_MAX_VALUE, "value");
+	if (err != EDDY_OK)
+		return err;
+	size_t kl = key_for(st, id);
+	bool made = false;
+	ment *e;
+	if (is_ldb(st)) {
+		err = ldb_ref(st, st->kb, kl, len, &e, &made);
+		if (err != EDDY_OK)
+			return err;
+	} else {
+		mtab *t = &st->core->main;
+		uint32_t n = (uint32_t)(kl - 4);
+		uint64_t h = st_hash(MK(st), n);
+		size_t pos;
+		e = mt_find(t, h, MK(st), n, &pos);
+		if (e == NULL || e->vlen != len || ment_frozen(st->core, e)) {
+			/* create, resize or copy on write: through the table's one write path */
+			made = e == NULL;
+			size_t keep = e ? (e->vlen < len ? e->vlen : len) : 0;
+			if (st_reserve(&st->tmp, &st->tmpcap, len) != EDDY_OK)
+				return oom(st);
+			if (keep)
+				memcpy(st->tmp, ment_val(e), keep);
+			memset(st->tmp + keep, 0, len - keep);
+			err = mt_write(t, h, MK(st), n, st->tmp, (uint32_t)len, false, 0, &e);
+			if (err == EDDY_ENOMEM)
+				return oom(st);
+			if (err != EDDY_OK)
+				return st_fail(st, err, "value over %u bytes", EV_STATE_MAX_VALUE);
+		}
+	}
+	st->written = true;
+	*p = ment_val(e);
+	if (created)
+		*created = made;
+	return EDDY_OK;
+}
+
 /* ---- list: one value, items framed as varint length + bytes ---- */
 
 bool st_list_valid(const uint8_t *p, size_t n)

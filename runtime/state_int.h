@@ -315,6 +315,10 @@ eddy_err ldb_get(ev_state *st, const uint8_t *k, size_t kl, const void **v, size
 eddy_err ldb_put(ev_state *st, const uint8_t *k, size_t kl, const void *v, size_t vl,
                  bool append);
 eddy_err ldb_del(ev_state *st, const uint8_t *k, size_t kl);
+/* ldb_ref: the write-buffer entry of k holding exactly len bytes (made from the stored
+ * value, zero-filled, if needed) for ev_value_ref; stays put until the next call. */
+eddy_err ldb_ref(ev_state *st, const uint8_t *k, size_t kl, size_t len, ment **out,
+                 bool *created);
 /* ldb_scan lists the map entries under prefix k (map keys after kl bytes) into
  * st->ents; with del, deletes them instead. */
 eddy_err ldb_scan(ev_state *st, const uint8_t *k, size_t kl, bool del, size_t *n);

@@ -252,6 +252,55 @@ eddy_err ldb_put(ev_state *st, const uint8_t *k, size_t kl, const void *v, size_
 	return overlay_write(st, k, kl, h, v, vl, append, 0);
 }
 
+eddy_err ldb_ref(ev_state *st, const uint8_t *k, size_t kl, size_t len, ment **out,
+                 bool *created)
+{
+	uint64_t h = st_hash(k, kl);
+	size_t pos;
+	ment *e = mt_find(&st->core->overlay, h, k, (uint32_t)kl, &pos);
+	if (e != NULL && !(e->flags & MF_TOMB) && e->vlen == len) {
+		*out = e;
+		*created = false;
+		return EDDY_OK;
+	}
+	/* the buffer is written out before, not after, so the entry stays where it is until
+	 * the caller's next call */
+	if (st->overlay_bytes >= st->be->batch_bytes) {
+		eddy_err err = ldb_flush(st);
+		if (err != EDDY_OK)
+			return err;
+		e = NULL;
+	}
+	if (st_reserve(&st->tmp, &st->tmpcap, len) != EDDY_OK)
+		return st_fail(st, EDDY_ENOMEM, "out of memory");
+	size_t have = 0;
+	const void *old = NULL;
+	if (e != NULL && !(e->flags & MF_TOMB)) {
+		old = ment_val(e);
+		have = e->vlen;
+	} else if (e == NULL) {
+		eddy_err err = db_get(st, k, kl, &have);
+		if (err == EDDY_OK)
+			old = st->lval;
+		else if (err != EDDY_ENOENT)
+			return err;
+		else
+			have = 0;
+	}
+	size_t keep = have < len ? have : len;
+	if (keep)
+		memcpy(st->tmp, old, keep);
+	memset(st->tmp + keep, 0, len - keep);
+	*created = old == NULL;
+	drop_lval(st);
+	eddy_err err = mt_write(&st->core->overlay, h, k, (uint32_t)kl, st->tmp, (uint32_t)len,
+	                        false, 0, out);
+	if (err != EDDY_OK)
+		return st_fail(st, err, "out of memory");
+	st->overlay_bytes += kl + len + sizeof(ment);
+	return EDDY_OK;
+}
+
 eddy_err ldb_del(ev_state *st, const uint8_t *k, size_t kl)
 {
 	return overlay_write(st, k, kl, st_hash(k, kl), NULL, 0, false, MF_TOMB);

@@ -1024,6 +1024,57 @@ static eddy_err open_file(ev_state *st, sfile *f)
 	return EDDY_OK;
 }
 
+eddy_err ev_state_file_check(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		state_errf(err, errlen, "snapshot %s: cannot open: %s", path, strerror(errno));
+		return EDDY_EIO;
+	}
+	struct stat sb;
+	eddy_err e = EDDY_OK;
+	uint8_t ft[FOOTER_LEN];
+	if (fstat(fd, &sb) != 0) {
+		state_errf(err, errlen, "snapshot %s: %s", path, strerror(errno));
+		e = EDDY_EIO;
+	} else if (!S_ISREG(sb.st_mode) || sb.st_size < FOOTER_LEN + 1) {
+		state_errf(err, errlen, "snapshot %s: %s", path,
+		           !S_ISREG(sb.st_mode) ? "not a regular file" : "truncated (too short)");
+		e = EDDY_EINVAL;
+	} else if (pread(fd, ft, FOOTER_LEN, sb.st_size - FOOTER_LEN) != FOOTER_LEN) {
+		state_errf(err, errlen, "snapshot %s: cannot read its footer", path);
+		e = EDDY_EIO;
+	} else if (ft[0] != 0x93 || ft[1] != 0xce || ft[6] != 0xcf || ft[15] != 0xa7 ||
+	           memcmp(ft + 16, FOOTER_MAGIC, 7) != 0) {
+		state_errf(err, errlen, "snapshot %s: truncated or not an eddy state snapshot (no "
+		           "footer)", path);
+		e = EDDY_EINVAL;
+	} else if (be_n(ft + 7, 8) != (uint64_t)sb.st_size - FOOTER_LEN) {
+		state_errf(err, errlen, "snapshot %s: length mismatch", path);
+		e = EDDY_EINVAL;
+	}
+	uLong crc = crc32_z(0, NULL, 0);
+	uint8_t buf[65536];
+	for (off_t off = 0, end = sb.st_size - FOOTER_LEN; e == EDDY_OK && off < end;) {
+		size_t want = (size_t)(end - off) < sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
+		ssize_t got = pread(fd, buf, want, off);
+		if (got <= 0) {
+			state_errf(err, errlen, "snapshot %s: cannot read: %s", path,
+			           got < 0 ? strerror(errno) : "short file");
+			e = EDDY_EIO;
+			break;
+		}
+		crc = crc32_z(crc, buf, (size_t)got);
+		off += got;
+	}
+	if (e == EDDY_OK && (uint32_t)crc != (uint32_t)be_n(ft + 2, 4)) {
+		state_errf(err, errlen, "snapshot %s: checksum mismatch (corrupted)", path);
+		e = EDDY_EINVAL;
+	}
+	close(fd);
+	return e;
+}
+
 eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 {
 	if (st->written)

@@ -224,6 +224,17 @@ eddy_err ev_value_get(ev_state *st, ev_state_id id, const void **v, size_t *len)
  * copy on write). */
 eddy_err ev_value_put(ev_state *st, ev_state_id id, const void *v, size_t len);
 
+/* ev_value_ref gives a writable pointer (*p) to the value of the current key and
+ * namespace, exactly len bytes (1 .. EV_STATE_MAX_VALUE), for changing it in place:
+ * absent, it is created zero-filled (*created = true); of another length, it is resized
+ * (the common prefix kept, the rest zero-filled). The pointer is valid until the next
+ * call on the handle: write through it before that, and the change is the state's (the
+ * memory backend copies a value a snapshot holds first; LevelDB keeps it in the
+ * handle's write buffer). This is the hot path of operators that keep fixed-size
+ * accumulators (the window operator): one lookup per record, no copy. Errors as
+ * ev_value_put; created may be NULL. */
+eddy_err ev_value_ref(ev_state *st, ev_state_id id, size_t len, void **p, bool *created);
+
 /* ---- list state (Flink's ListState) ---- */
 
 typedef struct ev_bytes {
@@ -351,5 +362,12 @@ void ev_state_snapshot_release(ev_state_snapshot *s);
  * loading fails half-way (EDDY_ENOMEM, EDDY_EIO) the handle is emptied. The handle's
  * thread. */
 eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n);
+
+/* ev_state_file_check checks a snapshot file's footer, length and CRC32 without loading
+ * it (what a restore checks first), so a job can refuse a damaged checkpoint before it
+ * starts. EDDY_OK, or EDDY_EINVAL (truncated, corrupted, not a snapshot) / EDDY_EIO
+ * (cannot open or read) with a message naming the file in err (errlen bytes). Any
+ * thread. */
+eddy_err ev_state_file_check(const char *path, char *err, size_t errlen);
 
 #endif
