@@ -14,64 +14,97 @@
  *    countWindow: a GlobalWindow with a purging CountTrigger); a partial count window
  *    never fires, also not at the end of the input. Its window_start/window_end are the
  *    smallest event time and the largest + 1 ms of its records.
- * State: one entry per (key, window) holding one accumulator per aggregate (not the
- * records), in a chained hash table, and a min-heap of firing times.
+ *
+ * State lives in the task's keyed state (include/eddy/state.h, memory or LevelDB backend),
+ * so checkpoints snapshot it asynchronously and a restore at another parallelism
+ * redistributes it by key group. As Flink's WindowOperator, the window is the namespace:
+ *  - "acc" (value state, namespace = the window's start, 8 bytes; a session's own id;
+ *    empty for count windows): a fixed-size record, whdr then one accf per aggregate,
+ *    changed in place (ev_value_ref: one lookup per record and window);
+ *  - "s<i>" (value state, same namespace): the string of aggregate i when it is a
+ *    min/max/first/last of a string;
+ *  - "sessions" (value state, empty namespace; session windows): the key's open
+ *    sessions as {start, end, id} triples (Flink's MergingWindowSet);
+ *  - event-time timers (key, namespace) at end - 1 (fire) and end - 1 + lateness (purge).
  */
 #include "ops.h"
 
 #include "../runtime/alloc.h"
-
 #include "../runtime/mp.h"
+
+#include <eddy/state.h>
 #include <string.h>
 #include <xxhash.h>
 
-typedef struct acc {
+/* The fixed part of a window's state (stored unaligned: copied in and out). */
+typedef struct whdr {
+	int64_t start, end;
+	int64_t min_ts, max_ts, records;
+	int64_t fired;
+} whdr;
+
+/* One aggregate's accumulator (strings: the value is in state "s<i>"). */
+typedef struct accf {
 	union {
 		int64_t i;
 		double f;
 	};
 	int64_t n;  /* values aggregated (non-null) */
 	int64_t ts; /* first/last: event time of the value kept */
-	char *s;    /* string values (owned) */
-	uint32_t slen;
-} acc;
+} accf;
 
-typedef struct wentry {
-	struct wentry *next; /* hash chain */
-	uint64_t hash;       /* of the key (sessions, count) or of key and start */
-	uint64_t khash;      /* of the key */
-	int64_t start, end;
-	int64_t min_ts, max_ts, records;
-	uint32_t heap_refs;
-	uint32_t gen;
-	bool dead, fired;
-	uint32_t key_len;
-	char *key;           /* points after the accumulators */
-	acc accs[];
-} wentry;
-
-typedef struct hitem {
-	int64_t time;
-	wentry *e;
-	uint32_t gen;
-	uint32_t pad;
-} hitem;
+/* A session: [start, end) and the namespace its state lives in. */
+typedef struct sess {
+	int64_t start, end, id;
+} sess;
 
 typedef struct wstate {
 	const window_conf *c;
-	wentry **buckets;
-	uint64_t nbuckets, nentries;
-	uint64_t entry_bytes; /* bytes of live entries (without their string values) */
-	uint32_t restored;    /* snapshots restored (several when rescaled) */
-	hitem *heap;
-	size_t nheap, heap_cap;
+	ev_state *st;
+	ev_state_id acc_id, sess_id;
+	ev_state_id str_id[EV_MAX_FIELDS]; /* per aggregate with a string value */
+	bool is_str[EV_MAX_FIELDS];
+	bool any_str;
+	size_t vlen;          /* sizeof(whdr) + naggs * sizeof(accf) */
+	whdr *h;              /* the working copy of one window's state (aligned) */
+	accf *a;              /* its accumulators (after h) */
+	whdr *h2;             /* a second one (merging sessions) */
+	accf *a2;
+	sess *sess;           /* the current key's sessions */
+	size_t nsess, sess_cap;
+	char *sbuf;           /* a string copied out of the state */
+	size_t scap;
 	int64_t wm;
+	uint32_t restored;    /* snapshots restored (several when rescaled) */
+	uint32_t batches;     /* to publish the state size now and then */
 	ev_batch *out, *late;
 	char *kbuf;
 	size_t kcap;
+	uint32_t klen, kg;    /* the current key */
 	int argf[EV_MAX_FIELDS];  /* per aggregate: its argument's field, or -1 */
 	int keyf[EV_MAX_FIELDS];  /* per key: its field, or -1 */
+	ev_val kvals[EV_MAX_FIELDS]; /* the current record's key values */
+	/* per-batch pre-aggregation (tumbling, sliding): one group per (key, window) */
+	uint32_t *slots;      /* open addressing: group index + 1, 0 empty */
+	uint32_t nslots;
+	struct wgroup *groups;
+	uint32_t ngroups, gcap;
+	char *garena;         /* the groups' keys */
+	size_t garena_len, garena_cap;
+	uint8_t *gvals;       /* the groups' working copies, vlen bytes each (aligned) */
+	uint32_t *links;      /* [assignment] (row << 0) and next assignment, in pairs */
+	uint32_t nlinks, lcap;
 } wstate;
+
+/* One (key, window) of a batch: its rows' aggregates so far and the rows themselves (a
+ * window found fired already takes them one by one: each re-fires it). */
+typedef struct wgroup {
+	uint64_t hash;
+	size_t koff;
+	uint32_t klen, kg;
+	int64_t start;
+	uint32_t first, last; /* assignments (links), first to last, UINT32_MAX: none */
+} wgroup;
 
 static int64_t floor_mod(int64_t a, int64_t b)
 {
@@ -79,154 +112,12 @@ static int64_t floor_mod(int64_t a, int64_t b)
 	return m < 0 ? m + b : m;
 }
 
-/* ---- heap ---- */
-
-static eddy_err heap_push(wstate *s, int64_t time, wentry *e)
+/* sfail turns a keyed-state error into the task's failure. */
+static eddy_err sfail(task *t, wstate *s, eddy_err e, const char *what)
 {
-	if (s->nheap == s->heap_cap) {
-		size_t cap = s->heap_cap ? s->heap_cap * 2 : 1024;
-		hitem *h = rt_realloc(s->heap, cap * sizeof(*h));
-		if (h == NULL)
-			return EDDY_ENOMEM;
-		s->heap = h;
-		s->heap_cap = cap;
-	}
-	size_t i = s->nheap++;
-	hitem it = { .time = time, .e = e, .gen = e->gen };
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (s->heap[p].time <= time)
-			break;
-		s->heap[i] = s->heap[p];
-		i = p;
-	}
-	s->heap[i] = it;
-	e->heap_refs++;
-	return EDDY_OK;
-}
-
-static hitem heap_pop(wstate *s)
-{
-	hitem top = s->heap[0];
-	hitem last = s->heap[--s->nheap];
-	size_t i = 0, n = s->nheap;
-	for (;;) {
-		size_t l = 2 * i + 1;
-		if (l >= n)
-			break;
-		if (l + 1 < n && s->heap[l + 1].time < s->heap[l].time)
-			l++;
-		if (s->heap[l].time >= last.time)
-			break;
-		s->heap[i] = s->heap[l];
-		i = l;
-	}
-	if (n > 0)
-		s->heap[i] = last;
-	return top;
-}
-
-/* ---- entries ---- */
-
-static void entry_free(const window_conf *c, wentry *e)
-{
-	for (uint32_t a = 0; a < c->naggs; a++)
-		rt_free(e->accs[a].s);
-	rt_free(e);
-}
-
-static eddy_err table_grow(wstate *s)
-{
-	uint64_t n = s->nbuckets ? s->nbuckets * 2 : 1024;
-	wentry **b = rt_calloc(n, sizeof(*b));
-	if (b == NULL)
-		return EDDY_ENOMEM;
-	for (uint64_t i = 0; i < s->nbuckets; i++)
-		for (wentry *e = s->buckets[i], *next; e; e = next) {
-			next = e->next;
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-		}
-	rt_free(s->buckets);
-	s->buckets = b;
-	s->nbuckets = n;
-	return EDDY_OK;
-}
-
-static void table_unlink(wstate *s, wentry *e)
-{
-	wentry **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
-	while (*pp && *pp != e)
-		pp = &(*pp)->next;
-	if (*pp) {
-		*pp = e->next;
-		s->nentries--;
-	}
-	e->dead = true;
-}
-
-/* release drops a dead entry once no heap item points at it. */
-static void release(wstate *s, wentry *e)
-{
-	if (e->dead && e->heap_refs == 0) {
-		s->entry_bytes -= sizeof(wentry) + s->c->naggs * sizeof(acc) + e->key_len;
-		entry_free(s->c, e);
-	}
-}
-
-/* publish_size tells the task the state's size: entries, hash table and timer heap. */
-static void publish_size(task *t, const wstate *s)
-{
-	task_set_state_bytes(t, s->entry_bytes + s->nbuckets * sizeof(wentry *) +
-	                            s->heap_cap * sizeof(hitem));
-}
-
-static uint64_t entry_hash(const window_conf *c, uint64_t khash, int64_t start)
-{
-	if (c->kind == WIN_SESSION || c->kind == WIN_COUNT)
-		return khash;
-	return khash ^ ((uint64_t)start * 0x9e3779b97f4a7c15ull);
-}
-
-static wentry *entry_new(wstate *s, uint64_t khash, const char *key, uint32_t klen,
-                         int64_t start, int64_t end)
-{
-	const window_conf *c = s->c;
-	if (s->nentries >= s->nbuckets && table_grow(s) != EDDY_OK)
-		return NULL;
-	size_t sz = sizeof(wentry) + c->naggs * sizeof(acc) + klen;
-	wentry *e = rt_calloc(1, sz);
-	if (e == NULL)
-		return NULL;
-	s->entry_bytes += sz;
-	e->khash = khash;
-	e->hash = entry_hash(c, khash, start);
-	e->start = start;
-	e->end = end;
-	e->min_ts = INT64_MAX;
-	e->max_ts = INT64_MIN;
-	e->key = (char *)&e->accs[c->naggs];
-	e->key_len = klen;
-	if (klen) /* a global window has an empty key */
-		memcpy(e->key, key, klen);
-	uint64_t bi = e->hash & (s->nbuckets - 1);
-	e->next = s->buckets[bi];
-	s->buckets[bi] = e;
-	s->nentries++;
-	return e;
-}
-
-static wentry *entry_find(wstate *s, uint64_t khash, const char *key, uint32_t klen,
-                          int64_t start)
-{
-	if (s->nbuckets == 0)
-		return NULL;
-	uint64_t h = entry_hash(s->c, khash, start);
-	for (wentry *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->next)
-		if (e->hash == h && e->start == start && e->key_len == klen &&
-		    memcmp(e->key, key, klen) == 0)
-			return e;
-	return NULL;
+	if (e == EDDY_ENOMEM)
+		return e;
+	return task_fail(t, "window: %s: %s", what, ev_state_errmsg(s->st));
 }
 
 /* ---- keys: a canonical byte encoding of the key values ---- */
@@ -246,52 +137,53 @@ static eddy_err key_reserve(wstate *s, size_t need)
 	return EDDY_OK;
 }
 
-static eddy_err key_encode(wstate *s, task *t, const ev_batch *b, uint32_t r, uint32_t *len)
+/* key_encode writes row r's key into kbuf (s->klen) and its values into kvals: per
+ * value its type byte, then 8 bytes (int, timestamp, float bits, bool) or a 4-byte length
+ * and the bytes (string). */
+static eddy_err key_encode(wstate *s, task *t, const ev_batch *b, uint32_t r)
 {
 	const window_conf *c = s->c;
-	size_t n = 0;
 	expr_scratch *sc = task_scratch(t);
+	ev_val *vals = s->kvals;
+	size_t need = 0;
 	for (uint32_t k = 0; k < c->nkeys; k++) {
 		int f = s->keyf[k];
 		ev_val v = f >= 0 ? batch_get_val(b, r, (uint32_t)f) : expr_eval(c->keys[k], b, r, sc);
-		size_t need = n + 1 + 8 + (v.type == EV_STRING ? v.s.len : 0);
-		if (key_reserve(s, need) != EDDY_OK)
-			return EDDY_ENOMEM;
-		s->kbuf[n++] = (char)v.type;
-		switch (v.type) {
-		case EV_NULL:
-			break;
-		case EV_STRING:
-			memcpy(s->kbuf + n, &v.s.len, 4);
-			memcpy(s->kbuf + n + 4, v.s.p, v.s.len);
-			n += 4 + v.s.len;
-			break;
-		case EV_BOOL: {
-			int64_t x = v.b;
-			memcpy(s->kbuf + n, &x, 8);
-			n += 8;
-			break;
-		}
-		case EV_FLOAT: {
-			double d = v.f == 0.0 ? 0.0 : v.f;
-			memcpy(s->kbuf + n, &d, 8);
-			n += 8;
-			break;
-		}
-		default:
-			memcpy(s->kbuf + n, &v.i, 8);
-			n += 8;
+		vals[k] = v;
+		need += 9 + (v.type == EV_STRING ? v.s.len : 0);
+	}
+	if (need > s->kcap && key_reserve(s, need) != EDDY_OK)
+		return EDDY_ENOMEM;
+	char *p = s->kbuf;
+	for (uint32_t k = 0; k < c->nkeys; k++) {
+		ev_val v = vals[k];
+		*p++ = (char)v.type;
+		if (v.type == EV_STRING) {
+			memcpy(p, &v.s.len, 4);
+			memcpy(p + 4, v.s.p, v.s.len);
+			p += 4 + v.s.len;
+		} else if (v.type != EV_NULL) {
+			int64_t x = v.i;
+			if (v.type == EV_BOOL)
+				x = v.b;
+			else if (v.type == EV_FLOAT) {
+				double d = v.f == 0.0 ? 0.0 : v.f; /* -0.0 and 0.0 are one key */
+				memcpy(&x, &d, 8);
+			}
+			memcpy(p, &x, 8);
+			p += 8;
 		}
 	}
-	*len = (uint32_t)n;
+	s->klen = (uint32_t)(p - s->kbuf);
 	return EDDY_OK;
 }
 
-/* key_decode writes the key values of e into out's fields [2, 2 + nkeys). */
-static eddy_err key_decode(const wentry *e, ev_batch *out, uint32_t o, uint32_t nkeys)
+/* key_decode writes the key values of the current key (kbuf) into out's fields
+ * [2, 2 + nkeys). */
+static eddy_err key_decode(const wstate *s, ev_batch *out, uint32_t o)
 {
-	const char *p = e->key;
-	for (uint32_t k = 0; k < nkeys; k++) {
+	const char *p = s->kbuf;
+	for (uint32_t k = 0; k < s->c->nkeys; k++) {
 		ev_val v = { .type = (ev_type)*p++ };
 		switch (v.type) {
 		case EV_NULL:
@@ -323,18 +215,114 @@ static eddy_err key_decode(const wentry *e, ev_batch *out, uint32_t o, uint32_t 
 	return EDDY_OK;
 }
 
+/* set_key makes the key in kbuf current; set_ns the window namespace (8 bytes, or none
+ * for count windows and the sessions list). */
+static eddy_err set_key(task *t, wstate *s)
+{
+	eddy_err e = ev_state_set_key(s->st, s->kbuf, s->klen, s->kg);
+	return e ? sfail(t, s, e, "key") : EDDY_OK;
+}
+
+static eddy_err set_ns(task *t, wstate *s, const int64_t *ns)
+{
+	eddy_err e = ev_state_set_namespace(s->st, ns, ns ? sizeof(*ns) : 0);
+	return e ? sfail(t, s, e, "namespace") : EDDY_OK;
+}
+
+/* ---- a window's state: loaded into a working copy, stored back ---- */
+
+/* load reads the current namespace's window into (h, a); *found false if none (then h
+ * and a are a fresh window's). */
+static eddy_err load(task *t, wstate *s, whdr *h, accf *a, bool *found)
+{
+	const void *v;
+	size_t len;
+	eddy_err e = ev_value_get(s->st, s->acc_id, &v, &len);
+	if (e == EDDY_ENOENT) {
+		*found = false;
+		memset(h, 0, s->vlen);
+		h->min_ts = INT64_MAX;
+		h->max_ts = INT64_MIN;
+		return EDDY_OK;
+	}
+	if (e != EDDY_OK)
+		return sfail(t, s, e, "reading a window");
+	if (len != s->vlen)
+		return task_fail(t, "window: a window's state has %zu bytes, not %zu (another "
+		                 "operator's state?)", len, s->vlen);
+	*found = true;
+	memcpy(h, v, s->vlen);
+	(void)a; /* a follows h in the working copy */
+	return EDDY_OK;
+}
+
+/* store writes (h, a) as the current namespace's window. */
+static eddy_err store(task *t, wstate *s, const whdr *h)
+{
+	void *p;
+	eddy_err e = ev_value_ref(s->st, s->acc_id, s->vlen, &p, NULL);
+	if (e != EDDY_OK)
+		return sfail(t, s, e, "writing a window");
+	memcpy(p, h, s->vlen);
+	return EDDY_OK;
+}
+
+/* clear_window removes the current namespace's window (and its strings). */
+static eddy_err clear_window(task *t, wstate *s)
+{
+	eddy_err e = ev_state_clear(s->st, s->acc_id);
+	for (uint32_t i = 0; s->any_str && i < s->c->naggs && e == EDDY_OK; i++)
+		if (s->is_str[i])
+			e = ev_state_clear(s->st, s->str_id[i]);
+	return e ? sfail(t, s, e, "clearing a window") : EDDY_OK;
+}
+
+/* str_get: aggregate i's string in the current namespace, copied to sbuf (NULL, 0 if
+ * none). */
+static eddy_err str_get(task *t, wstate *s, uint32_t i, const char **p, uint32_t *len)
+{
+	const void *v;
+	size_t n;
+	eddy_err e = ev_value_get(s->st, s->str_id[i], &v, &n);
+	if (e == EDDY_ENOENT) {
+		*p = NULL;
+		*len = 0;
+		return EDDY_OK;
+	}
+	if (e != EDDY_OK)
+		return sfail(t, s, e, "reading a string aggregate");
+	if (n + 1 > s->scap) {
+		char *nb = rt_realloc(s->sbuf, n + 1);
+		if (nb == NULL)
+			return EDDY_ENOMEM;
+		s->sbuf = nb;
+		s->scap = n + 1;
+	}
+	memcpy(s->sbuf, v, n);
+	*p = s->sbuf;
+	*len = (uint32_t)n;
+	return EDDY_OK;
+}
+
+static eddy_err str_put(task *t, wstate *s, uint32_t i, const char *p, uint32_t len)
+{
+	eddy_err e = ev_value_put(s->st, s->str_id[i], p, len);
+	return e ? sfail(t, s, e, "writing a string aggregate") : EDDY_OK;
+}
+
 /* ---- aggregates ---- */
 
-static int val_cmp(ev_type t, const acc *a, ev_val v)
+static bool is_str_agg(const agg_spec *g)
+{
+	return g->type == EV_STRING && (g->fn == AGG_MIN || g->fn == AGG_MAX ||
+	                                g->fn == AGG_FIRST || g->fn == AGG_LAST);
+}
+
+static int num_cmp(ev_type t, const accf *a, ev_val v)
 {
 	switch (t) {
 	case EV_FLOAT:
 		return a->f < v.f ? -1 : a->f > v.f;
-	case EV_STRING: {
-		uint32_t n = a->slen < v.s.len ? a->slen : v.s.len;
-		int c = memcmp(a->s, v.s.p, n);
-		return c ? c : (a->slen > v.s.len) - (a->slen < v.s.len);
-	}
 	case EV_BOOL:
 		return (int)(a->i != 0) - (int)v.b;
 	default:
@@ -342,32 +330,51 @@ static int val_cmp(ev_type t, const acc *a, ev_val v)
 	}
 }
 
-static eddy_err acc_set(acc *a, ev_type t, ev_val v)
+static int str_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
 {
-	switch (t) {
-	case EV_FLOAT:
+	uint32_t n = alen < blen ? alen : blen;
+	int c = n ? memcmp(a, b, n) : 0;
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+static void num_set(accf *a, ev_type t, ev_val v)
+{
+	if (t == EV_FLOAT)
 		a->f = v.type == EV_INT ? (double)v.i : v.f;
-		return EDDY_OK;
-	case EV_STRING: {
-		char *s = rt_realloc(a->s, v.s.len ? v.s.len : 1);
-		if (s == NULL)
-			return EDDY_ENOMEM;
-		memcpy(s, v.s.p, v.s.len);
-		a->s = s;
-		a->slen = v.s.len;
-		return EDDY_OK;
-	}
-	case EV_BOOL:
+	else if (t == EV_BOOL)
 		a->i = v.b;
-		return EDDY_OK;
-	default:
+	else
 		a->i = v.i;
-		return EDDY_OK;
+}
+
+/* take: whether aggregate g replaces its value (a, the current one's string cur) by v
+ * at time ts (min, max, first, last). */
+static bool take(const agg_spec *g, const accf *a, const char *cur, uint32_t curlen, ev_val v,
+                 int64_t ts)
+{
+	if (a->n == 0)
+		return true;
+	switch (g->fn) {
+	case AGG_MIN:
+	case AGG_MAX: {
+		int c = g->type == EV_STRING ? str_cmp(cur, curlen, v.s.p, v.s.len)
+		                             : num_cmp(g->type, a, v);
+		return g->fn == AGG_MIN ? c > 0 : c < 0;
+	}
+	case AGG_FIRST:
+		return ts < a->ts;
+	case AGG_LAST:
+		return ts >= a->ts;
+	default:
+		return false;
 	}
 }
 
-static eddy_err acc_add(task *t, const agg_spec *g, acc *a, ev_val v, int64_t ts)
+/* acc_add adds v (event time ts) to aggregate i of the working copy; strings go to the
+ * state of the current namespace. */
+static eddy_err acc_add(task *t, wstate *s, uint32_t i, accf *a, ev_val v, int64_t ts)
 {
+	const agg_spec *g = &s->c->aggs[i];
 	if (g->fn == AGG_COUNT) {
 		if (g->arg == NULL || v.type != EV_NULL)
 			a->n++;
@@ -386,163 +393,38 @@ static eddy_err acc_add(task *t, const agg_spec *g, acc *a, ev_val v, int64_t ts
 		}
 		a->n++;
 		return EDDY_OK;
-	case AGG_MIN:
-	case AGG_MAX:
-		if (a->n++ == 0)
-			return acc_set(a, g->type, v);
-		if ((g->fn == AGG_MIN) == (val_cmp(g->type, a, v) > 0))
-			return acc_set(a, g->type, v);
-		return EDDY_OK;
-	case AGG_FIRST:
-		if (a->n++ == 0 || ts < a->ts) {
+	default: { /* min, max, first, last */
+		const char *cur = NULL;
+		uint32_t curlen = 0;
+		eddy_err e;
+		if (s->is_str[i] && a->n > 0 && (g->fn == AGG_MIN || g->fn == AGG_MAX) &&
+		    (e = str_get(t, s, i, &cur, &curlen)) != EDDY_OK)
+			return e;
+		if (take(g, a, cur, curlen, v, ts)) {
 			a->ts = ts;
-			return acc_set(a, g->type, v);
+			if (s->is_str[i]) {
+				if ((e = str_put(t, s, i, v.s.p, v.s.len)) != EDDY_OK)
+					return e;
+			} else {
+				num_set(a, g->type, v);
+			}
 		}
+		a->n++;
 		return EDDY_OK;
-	case AGG_LAST:
-		if (a->n++ == 0 || ts >= a->ts) {
-			a->ts = ts;
-			return acc_set(a, g->type, v);
-		}
-		return EDDY_OK;
-	default:
-		return EDDY_OK;
+	}
 	}
 }
 
-static ev_val acc_val(const agg_spec *g, const acc *a)
-{
-	ev_val v = { .type = EV_NULL };
-	if (g->fn == AGG_COUNT) {
-		v.type = EV_INT;
-		v.i = a->n;
-		return v;
-	}
-	if (a->n == 0)
-		return v;
-	if (g->fn == AGG_AVG) {
-		v.type = EV_FLOAT;
-		v.f = g->type == EV_FLOAT ? a->f / (double)a->n : (double)a->i / (double)a->n;
-		return v;
-	}
-	v.type = g->type;
-	switch (g->type) {
-	case EV_FLOAT:
-		v.f = a->f;
-		break;
-	case EV_STRING:
-		v.s.p = a->s;
-		v.s.len = a->slen;
-		break;
-	case EV_BOOL:
-		v.b = a->i != 0;
-		break;
-	default:
-		v.i = a->i;
-	}
-	return v;
-}
-
-/* acc_merge folds src into dst (session windows). */
-static eddy_err acc_merge(task *t, const agg_spec *g, acc *dst, const acc *src)
-{
-	if (src->n == 0)
-		return EDDY_OK;
-	if (g->fn == AGG_COUNT) {
-		dst->n += src->n;
-		return EDDY_OK;
-	}
-	if (g->fn == AGG_SUM || g->fn == AGG_AVG) {
-		if (g->type == EV_FLOAT)
-			dst->f += src->f;
-		else if (__builtin_add_overflow(dst->i, src->i, &dst->i))
-			return task_fail(t, "sum overflows a 64-bit integer");
-		dst->n += src->n;
-		return EDDY_OK;
-	}
-	ev_val v = acc_val(g, src);
-	int64_t n = dst->n;
-	eddy_err err = EDDY_OK;
-	bool take = n == 0;
-	if (!take) {
-		if (g->fn == AGG_MIN)
-			take = val_cmp(g->type, dst, v) > 0;
-		else if (g->fn == AGG_MAX)
-			take = val_cmp(g->type, dst, v) < 0;
-		else if (g->fn == AGG_FIRST)
-			take = src->ts < dst->ts;
-		else
-			take = src->ts >= dst->ts;
-	}
-	if (take) {
-		dst->ts = src->ts;
-		err = acc_set(dst, g->type, v);
-	}
-	dst->n = n + src->n;
-	return err;
-}
-
-/* ---- output ---- */
-
-static eddy_err emit_out(task *t, wstate *s)
-{
-	if (s->out == NULL || s->out->n == 0)
-		return EDDY_OK;
-	ev_batch *b = s->out;
-	s->out = NULL;
-	return task_emit(t, 0, b);
-}
-
-static eddy_err emit_row(task *t, wstate *s, wentry *e, int64_t start, int64_t end)
-{
-	const window_conf *c = s->c;
-	if (s->out && batch_full(s->out)) {
-		eddy_err err = emit_out(t, s);
-		if (err != EDDY_OK)
-			return err;
-	}
-	if (s->out == NULL && (s->out = task_new_batch(t, c->out)) == NULL)
-		return EDDY_ENOMEM;
-	ev_batch *o = s->out;
-	uint32_t r = batch_append_row(o);
-	o->ts[r] = end - 1;
-	batch_set_int(o, r, 0, start);
-	batch_set_int(o, r, 1, end);
-	eddy_err err = key_decode(e, o, r, c->nkeys);
-	for (uint32_t a = 0; a < c->naggs && err == EDDY_OK; a++)
-		err = batch_set_val(o, r, 2 + c->nkeys + a, acc_val(&c->aggs[a], &e->accs[a]));
-	return err;
-}
-
-static eddy_err late_row(task *t, wstate *s, const ev_batch *b, uint32_t r)
-{
-	if (!s->c->has_late_output) {
-		atomic_fetch_add_explicit(&task_stats(t)->late_dropped, 1, memory_order_relaxed);
-		return EDDY_OK;
-	}
-	if (s->late && batch_full(s->late)) {
-		ev_batch *l = s->late;
-		s->late = NULL;
-		eddy_err err = task_emit(t, 1, l);
-		if (err != EDDY_OK)
-			return err;
-	}
-	if (s->late == NULL && (s->late = task_new_batch(t, b->schema)) == NULL)
-		return EDDY_ENOMEM;
-	return batch_copy_row(s->late, b, r);
-}
-
-/* ---- processing ---- */
-
-static eddy_err update(task *t, wstate *s, wentry *e, const ev_batch *b, uint32_t r)
+/* update adds record r to the working copy (h, a) of the current namespace's window. */
+static eddy_err update(task *t, wstate *s, whdr *h, accf *a, const ev_batch *b, uint32_t r)
 {
 	const window_conf *c = s->c;
 	int64_t ts = b->ts[r];
 	expr_scratch *sc = task_scratch(t);
-	for (uint32_t a = 0; a < c->naggs; a++) {
-		const agg_spec *g = &c->aggs[a];
-		acc *x = &e->accs[a];
-		int f = s->argf[a];
+	for (uint32_t i = 0; i < c->naggs; i++) {
+		const agg_spec *g = &c->aggs[i];
+		accf *x = &a[i];
+		int f = s->argf[i];
 		if (g->arg == NULL) { /* count() */
 			x->n++;
 			continue;
@@ -570,114 +452,589 @@ static eddy_err update(task *t, wstate *s, wentry *e, const ev_batch *b, uint32_
 			x->n++;
 			continue;
 		}
-		ev_val v = { .type = EV_NULL };
-		{
-			v = f >= 0 ? batch_get_val(b, r, (uint32_t)f) : expr_eval(g->arg, b, r, sc);
-			if (g->type == EV_FLOAT && v.type == EV_INT) {
-				v.type = EV_FLOAT;
-				v.f = (double)v.i;
-			}
+		ev_val v = f >= 0 ? batch_get_val(b, r, (uint32_t)f) : expr_eval(g->arg, b, r, sc);
+		if (g->type == EV_FLOAT && v.type == EV_INT) {
+			v.type = EV_FLOAT;
+			v.f = (double)v.i;
 		}
-		eddy_err err = acc_add(t, g, x, v, ts);
+		eddy_err err = acc_add(t, s, i, x, v, ts);
 		if (err != EDDY_OK)
 			return err;
 	}
-	if (ts < e->min_ts)
-		e->min_ts = ts;
-	if (ts > e->max_ts)
-		e->max_ts = ts;
-	e->records++;
+	if (ts < h->min_ts)
+		h->min_ts = ts;
+	if (ts > h->max_ts)
+		h->max_ts = ts;
+	h->records++;
 	return EDDY_OK;
 }
 
-/* add_to_window adds record r to window [start, end) of the key. */
-static eddy_err add_to_window(task *t, wstate *s, uint64_t kh, uint32_t klen, int64_t start,
-                              int64_t end, const ev_batch *b, uint32_t r)
+/* merge_into folds the window (sh, sa) of namespace `from` into (h, a) of namespace
+ * `into` (sessions); the current namespace is `into` after. */
+/* merge_hdr folds window sh's extent and counts into h. */
+static void merge_hdr(whdr *h, const whdr *sh)
 {
-	wentry *e = entry_find(s, kh, s->kbuf, klen, start);
-	if (e == NULL) {
-		if ((e = entry_new(s, kh, s->kbuf, klen, start, end)) == NULL)
-			return EDDY_ENOMEM;
-		eddy_err err = heap_push(s, end - 1, e);
+	if (sh->min_ts < h->min_ts)
+		h->min_ts = sh->min_ts;
+	if (sh->max_ts > h->max_ts)
+		h->max_ts = sh->max_ts;
+	h->records += sh->records;
+	h->fired = h->fired || sh->fired;
+}
+
+static eddy_err merge_into(task *t, wstate *s, whdr *h, accf *a, const whdr *sh, const accf *sa,
+                           int64_t from, int64_t into)
+{
+	const window_conf *c = s->c;
+	for (uint32_t i = 0; i < c->naggs; i++) {
+		const agg_spec *g = &c->aggs[i];
+		const accf *src = &sa[i];
+		accf *dst = &a[i];
+		if (src->n == 0)
+			continue;
+		if (g->fn == AGG_COUNT) {
+			dst->n += src->n;
+			continue;
+		}
+		if (g->fn == AGG_SUM || g->fn == AGG_AVG) {
+			if (g->type == EV_FLOAT)
+				dst->f += src->f;
+			else if (__builtin_add_overflow(dst->i, src->i, &dst->i))
+				return task_fail(t, "sum overflows a 64-bit integer");
+			dst->n += src->n;
+			continue;
+		}
+		ev_val v = { .type = g->type };
+		eddy_err e;
+		if (s->is_str[i]) { /* the source's string, then the target's */
+			const char *sp;
+			uint32_t sl;
+			if ((e = set_ns(t, s, &from)) != EDDY_OK || (e = str_get(t, s, i, &sp, &sl)) != EDDY_OK)
+				return e;
+			char *copy = rt_malloc(sl ? sl : 1); /* merges are rare: sessions only */
+			if (copy == NULL)
+				return EDDY_ENOMEM;
+			memcpy(copy, sp, sl);
+			const char *dp = NULL;
+			uint32_t dl = 0;
+			if ((e = set_ns(t, s, &into)) == EDDY_OK && dst->n > 0 &&
+			    (g->fn == AGG_MIN || g->fn == AGG_MAX))
+				e = str_get(t, s, i, &dp, &dl);
+			v.s.p = copy;
+			v.s.len = sl;
+			if (e == EDDY_OK && take(g, dst, dp, dl, v, src->ts)) {
+				dst->ts = src->ts;
+				e = str_put(t, s, i, copy, sl);
+			}
+			rt_free(copy);
+			if (e != EDDY_OK)
+				return e;
+		} else {
+			if (g->type == EV_FLOAT)
+				v.f = src->f;
+			else if (g->type == EV_BOOL)
+				v.b = src->i != 0;
+			else
+				v.i = src->i;
+			if (take(g, dst, NULL, 0, v, src->ts)) {
+				dst->ts = src->ts;
+				num_set(dst, g->type, v);
+			}
+		}
+		dst->n += src->n;
+	}
+	merge_hdr(h, sh);
+	return s->any_str ? set_ns(t, s, &into) : EDDY_OK;
+}
+
+/* ---- output ---- */
+
+static eddy_err emit_out(task *t, wstate *s)
+{
+	if (s->out == NULL || s->out->n == 0)
+		return EDDY_OK;
+	ev_batch *b = s->out;
+	s->out = NULL;
+	return task_emit(t, 0, b);
+}
+
+/* emit_row emits window [start, end) of the current key with the working copy's
+ * aggregates (strings read from the current namespace). */
+static eddy_err emit_row(task *t, wstate *s, const accf *a, int64_t start, int64_t end)
+{
+	const window_conf *c = s->c;
+	if (s->out && batch_full(s->out)) {
+		eddy_err err = emit_out(t, s);
 		if (err != EDDY_OK)
 			return err;
 	}
-	eddy_err err = update(t, s, e, b, r);
-	if (err == EDDY_OK && e->fired) /* a late record within the allowed lateness */
-		err = emit_row(t, s, e, e->start, e->end);
+	if (s->out == NULL && (s->out = task_new_batch(t, c->out)) == NULL)
+		return EDDY_ENOMEM;
+	ev_batch *o = s->out;
+	uint32_t r = batch_append_row(o);
+	o->ts[r] = end - 1;
+	batch_set_int(o, r, 0, start);
+	batch_set_int(o, r, 1, end);
+	eddy_err err = key_decode(s, o, r);
+	for (uint32_t i = 0; i < c->naggs && err == EDDY_OK; i++) {
+		const agg_spec *g = &c->aggs[i];
+		const accf *x = &a[i];
+		ev_val v = { .type = EV_NULL };
+		if (g->fn == AGG_COUNT) {
+			v.type = EV_INT;
+			v.i = x->n;
+		} else if (x->n == 0) {
+			/* null */
+		} else if (g->fn == AGG_AVG) {
+			v.type = EV_FLOAT;
+			v.f = g->type == EV_FLOAT ? x->f / (double)x->n : (double)x->i / (double)x->n;
+		} else if (s->is_str[i]) {
+			const char *p;
+			uint32_t len;
+			if ((err = str_get(t, s, i, &p, &len)) != EDDY_OK)
+				break;
+			v.type = EV_STRING;
+			v.s.p = p ? p : "";
+			v.s.len = len;
+		} else {
+			v.type = g->type;
+			if (g->type == EV_FLOAT)
+				v.f = x->f;
+			else if (g->type == EV_BOOL)
+				v.b = x->i != 0;
+			else
+				v.i = x->i;
+		}
+		err = batch_set_val(o, r, 2 + c->nkeys + i, v);
+	}
 	return err;
 }
 
-static eddy_err add_to_session(task *t, wstate *s, uint64_t kh, uint32_t klen,
-                               const ev_batch *b, uint32_t r)
+static eddy_err late_row(task *t, wstate *s, const ev_batch *b, uint32_t r)
+{
+	if (!s->c->has_late_output) {
+		atomic_fetch_add_explicit(&task_stats(t)->late_dropped, 1, memory_order_relaxed);
+		return EDDY_OK;
+	}
+	if (s->late && batch_full(s->late)) {
+		ev_batch *l = s->late;
+		s->late = NULL;
+		eddy_err err = task_emit(t, 1, l);
+		if (err != EDDY_OK)
+			return err;
+	}
+	if (s->late == NULL && (s->late = task_new_batch(t, b->schema)) == NULL)
+		return EDDY_ENOMEM;
+	return batch_copy_row(s->late, b, r);
+}
+
+static eddy_err timer_set(task *t, wstate *s, int64_t time)
+{
+	eddy_err e = ev_timer_register(s->st, EV_TIME_EVENT, time);
+	return e ? sfail(t, s, e, "registering a timer") : EDDY_OK;
+}
+
+static eddy_err timer_del(task *t, wstate *s, int64_t time)
+{
+	eddy_err e = ev_timer_delete(s->st, EV_TIME_EVENT, time);
+	return e ? sfail(t, s, e, "deleting a timer") : EDDY_OK;
+}
+
+/* publish_size tells the task the state's size, every 64 batches (LevelDB's estimate
+ * is not free). */
+static void publish_size(task *t, wstate *s, bool now)
+{
+	if (now || (++s->batches & 63) == 0)
+		task_set_state_bytes(t, ev_state_size_bytes(s->st));
+}
+
+/* ---- processing ---- */
+
+/* add_to_ns adds record r to the window in the current namespace (made as [start, end)
+ * with a timer at end - 1 if absent: with_timer) and re-fires it if it fired already (a
+ * late record within the allowed lateness). */
+static eddy_err add_to_ns(task *t, wstate *s, int64_t start, int64_t end, bool with_timer,
+                          const ev_batch *b, uint32_t r, whdr **out)
+{
+	void *p;
+	bool created;
+	eddy_err e = ev_value_ref(s->st, s->acc_id, s->vlen, &p, &created);
+	if (e != EDDY_OK)
+		return sfail(t, s, e, "writing a window");
+	memcpy(s->h, p, s->vlen);
+	if (created) {
+		s->h->start = start;
+		s->h->end = end;
+		s->h->min_ts = INT64_MAX;
+		s->h->max_ts = INT64_MIN;
+	}
+	if ((e = update(t, s, s->h, s->a, b, r)) != EDDY_OK)
+		return e;
+	if (s->any_str) /* the string states moved the handle on: look the window up again */
+		e = store(t, s, s->h);
+	else
+		memcpy(p, s->h, s->vlen);
+	if (e == EDDY_OK && created && with_timer)
+		e = timer_set(t, s, end - 1);
+	if (e == EDDY_OK && s->h->fired)
+		e = emit_row(t, s, s->a, s->h->start, s->h->end);
+	if (out)
+		*out = s->h;
+	return e;
+}
+
+static eddy_err add_to_window(task *t, wstate *s, int64_t start, int64_t end, const ev_batch *b,
+                              uint32_t r)
+{
+	eddy_err e = set_ns(t, s, &start);
+	return e ? e : add_to_ns(t, s, start, end, true, b, r, NULL);
+}
+
+/* ---- sessions (Flink's MergingWindowSet: the key's sessions in state "sessions") ---- */
+
+static eddy_err sessions_load(task *t, wstate *s)
+{
+	const void *v;
+	size_t len;
+	eddy_err e = set_ns(t, s, NULL);
+	if (e != EDDY_OK)
+		return e;
+	e = ev_value_get(s->st, s->sess_id, &v, &len);
+	s->nsess = 0;
+	if (e == EDDY_ENOENT)
+		return EDDY_OK;
+	if (e != EDDY_OK)
+		return sfail(t, s, e, "reading sessions");
+	if (len % sizeof(sess) != 0)
+		return task_fail(t, "window: a key's session list has %zu bytes", len);
+	size_t n = len / sizeof(sess);
+	if (n > s->sess_cap) {
+		sess *ns = rt_realloc(s->sess, n * sizeof(*ns));
+		if (ns == NULL)
+			return EDDY_ENOMEM;
+		s->sess = ns;
+		s->sess_cap = n;
+	}
+	memcpy(s->sess, v, len);
+	s->nsess = n;
+	return EDDY_OK;
+}
+
+static eddy_err sessions_store(task *t, wstate *s)
+{
+	eddy_err e = set_ns(t, s, NULL);
+	if (e != EDDY_OK)
+		return e;
+	e = s->nsess ? ev_value_put(s->st, s->sess_id, s->sess, s->nsess * sizeof(sess))
+	             : ev_state_clear(s->st, s->sess_id);
+	return e ? sfail(t, s, e, "writing sessions") : EDDY_OK;
+}
+
+static eddy_err sessions_add(wstate *s, sess x)
+{
+	if (s->nsess == s->sess_cap) {
+		size_t cap = s->sess_cap ? s->sess_cap * 2 : 8;
+		sess *ns = rt_realloc(s->sess, cap * sizeof(*ns));
+		if (ns == NULL)
+			return EDDY_ENOMEM;
+		s->sess = ns;
+		s->sess_cap = cap;
+	}
+	s->sess[s->nsess++] = x;
+	return EDDY_OK;
+}
+
+/* drop_timers deletes the timers of window h in the current namespace. */
+static eddy_err drop_timers(task *t, wstate *s, const whdr *h)
+{
+	eddy_err e = timer_del(t, s, h->end - 1);
+	if (e == EDDY_OK && h->fired && s->c->lateness_ms > 0)
+		e = timer_del(t, s, h->end - 1 + s->c->lateness_ms);
+	return e;
+}
+
+static eddy_err add_to_session(task *t, wstate *s, const ev_batch *b, uint32_t r)
 {
 	const window_conf *c = s->c;
 	int64_t ts = b->ts[r];
 	int64_t start = ts, end = ts + c->gap_ms;
-	wentry *into = NULL;
-	bool changed = false;
-	if (s->nbuckets) {
-		uint64_t h = entry_hash(c, kh, 0);
-		wentry *e = s->buckets[h & (s->nbuckets - 1)], *next;
-		for (; e; e = next) {
-			next = e->next;
-			if (e->hash != h || e->key_len != klen || memcmp(e->key, s->kbuf, klen) != 0)
-				continue;
-			if (!(e->start <= end && e->end >= start))
-				continue;
-			if (into == NULL) {
-				into = e;
-				changed = start < e->start || end > e->end;
-				start = start < e->start ? start : e->start;
-				end = end > e->end ? end : e->end;
-				continue;
-			}
-			/* a second intersecting session: merge e into `into` */
-			for (uint32_t a = 0; a < c->naggs; a++) {
-				eddy_err err = acc_merge(t, &c->aggs[a], &into->accs[a], &e->accs[a]);
-				if (err != EDDY_OK)
-					return err;
-			}
-			into->records += e->records;
-			into->fired = into->fired || e->fired;
-			start = start < e->start ? start : e->start;
-			end = end > e->end ? end : e->end;
-			changed = true;
-			table_unlink(s, e);
-			release(s, e);
+	eddy_err e = sessions_load(t, s);
+	if (e != EDDY_OK)
+		return e;
+	size_t into = SIZE_MAX;
+	for (size_t i = 0; i < s->nsess; i++)
+		if (s->sess[i].start <= end && s->sess[i].end >= start) {
+			into = i;
+			break;
 		}
+	if (into == SIZE_MAX) { /* a new session; its id (namespace) is unique for the key */
+		int64_t id = ts;
+		for (bool clash = true; clash;) {
+			clash = false;
+			for (size_t i = 0; i < s->nsess; i++)
+				clash |= s->sess[i].id == id;
+			id += clash;
+		}
+		if ((e = sessions_add(s, (sess){ start, end, id })) != EDDY_OK ||
+		    (e = sessions_store(t, s)) != EDDY_OK || (e = set_ns(t, s, &id)) != EDDY_OK)
+			return e;
+		return add_to_ns(t, s, start, end, true, b, r, NULL);
 	}
-	if (into == NULL) {
-		if ((into = entry_new(s, kh, s->kbuf, klen, start, end)) == NULL)
-			return EDDY_ENOMEM;
-		changed = true;
+	int64_t id = s->sess[into].id;
+	bool found;
+	if ((e = set_ns(t, s, &id)) != EDDY_OK || (e = load(t, s, s->h, s->a, &found)) != EDDY_OK)
+		return e;
+	if (!found)
+		return task_fail(t, "window: session %lld of a key has no state", (long long)id);
+	whdr old = *s->h;
+	start = start < old.start ? start : old.start;
+	end = end > old.end ? end : old.end;
+	/* every other session the new one touches merges into this one */
+	size_t keep = 0;
+	for (size_t i = 0; i < s->nsess; i++) {
+		sess x = s->sess[i];
+		if (i == into || !(x.start <= end && x.end >= start)) {
+			s->sess[keep++] = x;
+			continue;
+		}
+		if ((e = set_ns(t, s, &x.id)) != EDDY_OK || (e = load(t, s, s->h2, s->a2, &found)) != EDDY_OK)
+			return e;
+		if (found && ((e = drop_timers(t, s, s->h2)) != EDDY_OK ||
+		              (e = merge_into(t, s, s->h, s->a, s->h2, s->a2, x.id, id)) != EDDY_OK ||
+		              (e = set_ns(t, s, &x.id)) != EDDY_OK || (e = clear_window(t, s)) != EDDY_OK))
+			return e;
+		start = start < x.start ? start : x.start;
+		end = end > x.end ? end : x.end;
 	}
-	into->start = start;
-	into->end = end;
-	if (changed) {
-		into->gen++;
-		eddy_err err = heap_push(s, end - 1, into);
-		if (err != EDDY_OK)
-			return err;
+	s->nsess = keep;
+	for (size_t i = 0; i < s->nsess; i++)
+		if (s->sess[i].id == id) {
+			s->sess[i].start = start;
+			s->sess[i].end = end;
+		}
+	if ((e = sessions_store(t, s)) != EDDY_OK || (e = set_ns(t, s, &id)) != EDDY_OK)
+		return e;
+	if (start != old.start || end != old.end) {
+		if ((e = drop_timers(t, s, &old)) != EDDY_OK || (e = timer_set(t, s, end - 1)) != EDDY_OK)
+			return e;
 	}
-	eddy_err err = update(t, s, into, b, r);
-	if (err == EDDY_OK && into->fired)
-		err = emit_row(t, s, into, into->start, into->end);
-	return err;
+	s->h->start = start;
+	s->h->end = end;
+	if ((e = update(t, s, s->h, s->a, b, r)) != EDDY_OK || (e = store(t, s, s->h)) != EDDY_OK)
+		return e;
+	return s->h->fired ? emit_row(t, s, s->a, start, end) : EDDY_OK;
 }
 
-static eddy_err add_to_count(task *t, wstate *s, uint64_t kh, uint32_t klen,
-                             const ev_batch *b, uint32_t r)
+/* sessions_remove drops session id from the current key's list. */
+static eddy_err sessions_remove(task *t, wstate *s, int64_t id)
 {
-	wentry *e = entry_find(s, kh, s->kbuf, klen, 0);
-	if (e == NULL && (e = entry_new(s, kh, s->kbuf, klen, 0, 0)) == NULL)
-		return EDDY_ENOMEM;
-	eddy_err err = update(t, s, e, b, r);
-	if (err == EDDY_OK && e->records >= s->c->count) {
-		err = emit_row(t, s, e, e->min_ts, e->max_ts + 1);
-		table_unlink(s, e);
-		release(s, e);
+	eddy_err e = sessions_load(t, s);
+	if (e != EDDY_OK)
+		return e;
+	size_t keep = 0;
+	for (size_t i = 0; i < s->nsess; i++)
+		if (s->sess[i].id != id)
+			s->sess[keep++] = s->sess[i];
+	s->nsess = keep;
+	return sessions_store(t, s);
+}
+
+static eddy_err add_to_count(task *t, wstate *s, const ev_batch *b, uint32_t r)
+{
+	whdr *h;
+	eddy_err e = set_ns(t, s, NULL);
+	if (e == EDDY_OK)
+		e = add_to_ns(t, s, 0, 0, false, b, r, &h);
+	if (e == EDDY_OK && h->records >= s->c->count) {
+		e = emit_row(t, s, s->a, h->min_ts, h->max_ts + 1);
+		if (e == EDDY_OK)
+			e = clear_window(t, s);
 	}
+	return e;
+}
+
+/* ---- per-batch pre-aggregation (tumbling and sliding windows without string
+ * aggregates): the batch's rows are first aggregated per (key, window) in a table of the
+ * batch, then each group meets the keyed state once (one lookup instead of one per row);
+ * a window that fired already (allowed lateness) takes its rows one by one, re-firing on
+ * each as without grouping. Sums of floats may round differently (added per group). */
+
+static eddy_err grow(void **p, uint32_t *cap, uint32_t need, size_t size)
+{
+	if (need <= *cap)
+		return EDDY_OK;
+	uint32_t n = *cap ? *cap : 64;
+	while (n < need)
+		n *= 2;
+	void *q = rt_realloc(*p, (size_t)n * size);
+	if (q == NULL)
+		return EDDY_ENOMEM;
+	*p = q;
+	*cap = n;
+	return EDDY_OK;
+}
+
+static inline uint64_t group_hash(uint64_t kh, int64_t start)
+{
+	return kh ^ ((uint64_t)start * 0x9e3779b97f4a7c15ull);
+}
+
+/* group_of finds or makes the group of the current key (kbuf, hash kh) and window start. */
+static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup **out)
+{
+	uint64_t h = group_hash(kh, start);
+	uint32_t mask = s->nslots - 1;
+	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+		uint32_t g = s->slots[i];
+		if (g == 0) {
+			if (s->ngroups == s->gcap) {
+				uint32_t gcap = s->gcap;
+				if (grow((void **)&s->groups, &s->gcap, s->ngroups + 1, sizeof(wgroup)) !=
+				    EDDY_OK)
+					return EDDY_ENOMEM;
+				uint32_t vcap = gcap;
+				if (grow((void **)&s->gvals, &vcap, s->gcap, s->vlen) != EDDY_OK)
+					return EDDY_ENOMEM;
+			}
+			if (s->garena_len + s->klen > s->garena_cap) {
+				size_t cap = s->garena_cap ? s->garena_cap * 2 : 4096;
+				while (cap < s->garena_len + s->klen)
+					cap *= 2;
+				char *a = rt_realloc(s->garena, cap);
+				if (a == NULL)
+					return EDDY_ENOMEM;
+				s->garena = a;
+				s->garena_cap = cap;
+			}
+			wgroup *w = &s->groups[s->ngroups];
+			*w = (wgroup){ .hash = h, .koff = s->garena_len, .klen = s->klen,
+				       .kg = task_key_group(t, s->kvals, s->c->nkeys), .start = start,
+				       .first = UINT32_MAX, .last = UINT32_MAX };
+			memcpy(s->garena + s->garena_len, s->kbuf, s->klen);
+			s->garena_len += s->klen;
+			whdr *gh = (whdr *)(s->gvals + (size_t)s->ngroups * s->vlen);
+			memset(gh, 0, s->vlen);
+			gh->start = start;
+			gh->end = start + s->c->size_ms;
+			gh->min_ts = INT64_MAX;
+			gh->max_ts = INT64_MIN;
+			s->slots[i] = ++s->ngroups;
+			*out = w;
+			return EDDY_OK;
+		}
+		wgroup *w = &s->groups[g - 1];
+		if (w->hash == h && w->start == start && w->klen == s->klen &&
+		    memcmp(s->garena + w->koff, s->kbuf, s->klen) == 0) {
+			*out = w;
+			return EDDY_OK;
+		}
+	}
+}
+
+/* group_add adds row r to group w (its aggregates and its row list). */
+static eddy_err group_add(task *t, wstate *s, wgroup *w, const ev_batch *b, uint32_t r)
+{
+	uint32_t gi = (uint32_t)(w - s->groups);
+	whdr *gh = (whdr *)(s->gvals + (size_t)gi * s->vlen);
+	eddy_err e = update(t, s, gh, (accf *)(gh + 1), b, r);
+	if (e == EDDY_OK)
+		e = grow((void **)&s->links, &s->lcap, 2 * (s->nlinks + 1), sizeof(uint32_t));
+	if (e != EDDY_OK)
+		return e;
+	uint32_t l = s->nlinks++;
+	s->links[2 * l] = r;
+	s->links[2 * l + 1] = UINT32_MAX;
+	if (w->last != UINT32_MAX)
+		s->links[2 * w->last + 1] = l;
+	else
+		w->first = l;
+	w->last = l;
+	return EDDY_OK;
+}
+
+/* group_apply meets group w's window in the keyed state. */
+static eddy_err group_apply(task *t, wstate *s, wgroup *w, const ev_batch *b)
+{
+	whdr *gh = (whdr *)(s->gvals + (size_t)(w - s->groups) * s->vlen);
+	memcpy(s->kbuf, s->garena + w->koff, w->klen); /* kbuf holds the largest key: fits */
+	s->klen = w->klen;
+	s->kg = w->kg;
+	void *p;
+	bool created;
+	eddy_err e = set_key(t, s);
+	if (e == EDDY_OK)
+		e = set_ns(t, s, &w->start);
+	if (e != EDDY_OK)
+		return e;
+	if ((e = ev_value_ref(s->st, s->acc_id, s->vlen, &p, &created)) != EDDY_OK)
+		return sfail(t, s, e, "writing a window");
+	if (created) {
+		memcpy(p, gh, s->vlen);
+		return timer_set(t, s, gh->end - 1);
+	}
+	memcpy(s->h, p, s->vlen);
+	if (!s->h->fired) {
+		if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) != EDDY_OK)
+			return e;
+		memcpy(p, s->h, s->vlen);
+		return EDDY_OK;
+	}
+	/* fired: every row re-fires it, as without grouping */
+	for (uint32_t l = w->first; l != UINT32_MAX && e == EDDY_OK; l = s->links[2 * l + 1]) {
+		expr_scratch_reset(task_scratch(t));
+		e = add_to_ns(t, s, w->start, w->start + s->c->size_ms, true, b, s->links[2 * l], NULL);
+	}
+	return e;
+}
+
+/* process_grouped handles a batch of a tumbling or sliding window without strings. */
+static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t late_bound)
+{
+	const window_conf *c = s->c;
+	uint64_t per = c->kind == WIN_SLIDING ? (uint64_t)((c->size_ms + c->slide_ms - 1) / c->slide_ms) : 1;
+	uint64_t want = 16;
+	while (want < 2 * per * b->n)
+		want *= 2;
+	if (want > s->nslots) {
+		uint32_t *ns = rt_realloc(s->slots, want * sizeof(*ns));
+		if (ns == NULL)
+			return EDDY_ENOMEM;
+		s->slots = ns;
+		s->nslots = (uint32_t)want;
+	}
+	memset(s->slots, 0, s->nslots * sizeof(*s->slots));
+	s->ngroups = s->nlinks = 0;
+	s->garena_len = 0;
+	eddy_err err = EDDY_OK;
+	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
+		expr_scratch_reset(task_scratch(t));
+		if ((err = key_encode(s, t, b, r)) != EDDY_OK)
+			break;
+		uint64_t kh = XXH3_64bits(s->kbuf, s->klen);
+		int64_t ts = b->ts[r];
+		wgroup *w;
+		if (c->kind == WIN_TUMBLING) {
+			int64_t start = ts - floor_mod(ts, c->size_ms);
+			if (start + c->size_ms - 1 <= late_bound)
+				err = ts <= late_bound ? late_row(t, s, b, r) : EDDY_OK;
+			else if ((err = group_of(t, s, kh, start, &w)) == EDDY_OK)
+				err = group_add(t, s, w, b, r);
+			continue;
+		}
+		bool assigned = false;
+		int64_t last = ts - floor_mod(ts, c->slide_ms);
+		for (int64_t st = last; st > ts - c->size_ms && err == EDDY_OK; st -= c->slide_ms) {
+			if (st + c->size_ms - 1 <= late_bound)
+				continue;
+			assigned = true;
+			if ((err = group_of(t, s, kh, st, &w)) == EDDY_OK)
+				err = group_add(t, s, w, b, r);
+		}
+		if (err == EDDY_OK && !assigned && ts <= late_bound)
+			err = late_row(t, s, b, r);
+	}
+	for (uint32_t g = 0; g < s->ngroups && err == EDDY_OK; g++)
+		err = group_apply(t, s, &s->groups[g], b);
 	return err;
 }
 
@@ -688,12 +1045,16 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 	const window_conf *c = s->c;
 	eddy_err err = EDDY_OK;
 	int64_t late_bound = s->wm == WM_MIN ? WM_MIN : s->wm - c->lateness_ms;
-	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
+	bool grouped = (c->kind == WIN_TUMBLING || c->kind == WIN_SLIDING) && !s->any_str;
+	if (grouped)
+		err = process_grouped(t, s, b, late_bound);
+	for (uint32_t r = 0; !grouped && r < b->n && err == EDDY_OK; r++) {
 		expr_scratch_reset(task_scratch(t));
-		uint32_t klen;
-		if ((err = key_encode(s, t, b, r, &klen)) != EDDY_OK)
+		if ((err = key_encode(s, t, b, r)) != EDDY_OK)
 			break;
-		uint64_t kh = XXH3_64bits(s->kbuf, klen);
+		s->kg = task_key_group(t, s->kvals, c->nkeys);
+		if ((err = set_key(t, s)) != EDDY_OK)
+			break;
 		int64_t ts = b->ts[r];
 		switch (c->kind) {
 		case WIN_TUMBLING: {
@@ -701,7 +1062,7 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 			if (start + c->size_ms - 1 <= late_bound)
 				err = ts <= late_bound ? late_row(t, s, b, r) : EDDY_OK;
 			else
-				err = add_to_window(t, s, kh, klen, start, start + c->size_ms, b, r);
+				err = add_to_window(t, s, start, start + c->size_ms, b, r);
 			break;
 		}
 		case WIN_SLIDING: {
@@ -712,7 +1073,7 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 				if (st + c->size_ms - 1 <= late_bound)
 					continue;
 				assigned = true;
-				err = add_to_window(t, s, kh, klen, st, st + c->size_ms, b, r);
+				err = add_to_window(t, s, st, st + c->size_ms, b, r);
 			}
 			if (err == EDDY_OK && !assigned && ts <= late_bound)
 				err = late_row(t, s, b, r);
@@ -722,10 +1083,10 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 			if (ts + c->gap_ms - 1 <= late_bound)
 				err = ts <= late_bound ? late_row(t, s, b, r) : EDDY_OK;
 			else
-				err = add_to_session(t, s, kh, klen, b, r);
+				err = add_to_session(t, s, b, r);
 			break;
 		case WIN_COUNT:
-			err = add_to_count(t, s, kh, klen, b, r);
+			err = add_to_count(t, s, b, r);
 			break;
 		}
 	}
@@ -737,56 +1098,64 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 	}
 	if (err == EDDY_OK)
 		err = emit_out(t, s); /* late firings */
-	publish_size(t, s);
+	publish_size(t, s, false);
 	return err;
+}
+
+/* fire handles the timer at `time` of the current key and namespace ns: the window's
+ * end - 1 fires it (kept until end - 1 + lateness if there is any), a later one purges
+ * it. A timer whose window is gone does nothing. */
+static eddy_err fire(task *t, wstate *s, int64_t time, int64_t ns, int64_t wm)
+{
+	const window_conf *c = s->c;
+	bool found;
+	eddy_err e = load(t, s, s->h, s->a, &found);
+	if (e != EDDY_OK || !found)
+		return e;
+	whdr *h = s->h;
+	if (!h->fired && time == h->end - 1) {
+		if ((e = emit_row(t, s, s->a, h->start, h->end)) != EDDY_OK)
+			return e;
+		h->fired = 1;
+		if (c->lateness_ms > 0 && wm != WM_MAX && h->end - 1 + c->lateness_ms > wm) {
+			if ((e = store(t, s, h)) != EDDY_OK)
+				return e;
+			return timer_set(t, s, h->end - 1 + c->lateness_ms);
+		}
+	}
+	if (time < h->end - 1)
+		return EDDY_OK; /* not this window's timer (cannot happen: timers are deleted) */
+	if ((e = clear_window(t, s)) != EDDY_OK)
+		return e;
+	return c->kind == WIN_SESSION ? sessions_remove(t, s, ns) : EDDY_OK;
 }
 
 static eddy_err window_watermark(task *t, void *state, int64_t wm)
 {
 	wstate *s = state;
-	const window_conf *c = s->c;
 	s->wm = wm;
 	eddy_err err = EDDY_OK;
-	while (s->nheap > 0 && s->heap[0].time <= wm && err == EDDY_OK) {
-		hitem it = heap_pop(s);
-		wentry *e = it.e;
-		e->heap_refs--;
-		if (e->dead || it.gen != e->gen) {
-			release(s, e);
-			continue;
-		}
-		if (!e->fired) {
-			err = emit_row(t, s, e, e->start, e->end);
-			e->fired = true;
-			if (c->lateness_ms > 0 && wm != WM_MAX && e->end - 1 + c->lateness_ms > wm) {
-				if (err == EDDY_OK)
-					err = heap_push(s, e->end - 1 + c->lateness_ms, e);
-				continue;
-			}
-		}
-		table_unlink(s, e);
-		release(s, e);
+	ev_timer tm;
+	while (err == EDDY_OK && (err = ev_timer_pop(s->st, EV_TIME_EVENT, wm, &tm)) == EDDY_OK) {
+		/* the timer's key and namespace are current; keep copies (they are borrowed) */
+		if ((err = key_reserve(s, tm.key.len + 1)) != EDDY_OK)
+			break;
+		memcpy(s->kbuf, tm.key.p, tm.key.len);
+		s->klen = (uint32_t)tm.key.len;
+		s->kg = tm.key_group;
+		int64_t ns = 0;
+		if (tm.ns.len == sizeof(ns))
+			memcpy(&ns, tm.ns.p, sizeof(ns));
+		err = fire(t, s, tm.time, ns, wm);
 	}
+	if (err == EDDY_ENOENT)
+		err = EDDY_OK;
+	else if (err != EDDY_OK && err != EDDY_EFAILED && err != EDDY_ENOMEM)
+		err = sfail(t, s, err, "timers");
 	if (err == EDDY_OK)
 		err = emit_out(t, s);
-	publish_size(t, s);
+	publish_size(t, s, false);
 	return err;
-}
-
-static eddy_err window_open(task *t, void **state)
-{
-	wstate *s = rt_calloc(1, sizeof(*s));
-	if (s == NULL)
-		return EDDY_ENOMEM;
-	s->c = task_node_of(t)->conf;
-	s->wm = WM_MIN;
-	for (uint32_t a = 0; a < s->c->naggs; a++)
-		s->argf[a] = s->c->aggs[a].arg ? expr_field(s->c->aggs[a].arg) : -1;
-	for (uint32_t k = 0; k < s->c->nkeys; k++)
-		s->keyf[k] = expr_field(s->c->keys[k]);
-	*state = s;
-	/* kbuf is never NULL, also for a global window's empty key */
-	return key_reserve(s, 256);
 }
 
 static void window_close(task *t, void *state)
@@ -795,174 +1164,93 @@ static void window_close(task *t, void *state)
 	wstate *s = state;
 	if (s == NULL)
 		return;
-	/* entries already unlinked (dead) live until their last heap item goes */
-	for (size_t i = 0; i < s->nheap; i++) {
-		wentry *e = s->heap[i].e;
-		if (e->dead && --e->heap_refs == 0)
-			entry_free(s->c, e);
-	}
-	for (uint64_t i = 0; i < s->nbuckets; i++)
-		for (wentry *e = s->buckets[i], *next; e; e = next) {
-			next = e->next;
-			entry_free(s->c, e);
-		}
-	rt_free(s->buckets);
-	rt_free(s->heap);
+	rt_free(s->h);
+	rt_free(s->h2);
+	rt_free(s->slots);
+	rt_free(s->groups);
+	rt_free(s->garena);
+	rt_free(s->gvals);
+	rt_free(s->links);
+	rt_free(s->sess);
+	rt_free(s->sbuf);
 	rt_free(s->kbuf);
 	batch_free(s->out);
 	batch_free(s->late);
 	rt_free(s);
 }
 
+static eddy_err reg(task *t, wstate *s, const char *name, ev_state_id *id)
+{
+	ev_state_desc d = { .name = name, .kind = EV_STATE_VALUE };
+	eddy_err e = ev_state_register(s->st, &d, id);
+	return e ? sfail(t, s, e, "registering state") : EDDY_OK;
+}
+
+static eddy_err window_open(task *t, void **state)
+{
+	wstate *s = rt_calloc(1, sizeof(*s));
+	if (s == NULL)
+		return EDDY_ENOMEM;
+	*state = s;
+	const window_conf *c = s->c = task_node_of(t)->conf;
+	s->st = task_keyed_state(t);
+	s->wm = WM_MIN;
+	s->vlen = sizeof(whdr) + c->naggs * sizeof(accf);
+	s->h = rt_calloc(1, s->vlen);
+	s->h2 = rt_calloc(1, s->vlen);
+	if (s->h == NULL || s->h2 == NULL)
+		return EDDY_ENOMEM;
+	s->a = (accf *)(s->h + 1);
+	s->a2 = (accf *)(s->h2 + 1);
+	for (uint32_t a = 0; a < c->naggs; a++)
+		s->argf[a] = c->aggs[a].arg ? expr_field(c->aggs[a].arg) : -1;
+	for (uint32_t k = 0; k < c->nkeys; k++)
+		s->keyf[k] = expr_field(c->keys[k]);
+	eddy_err e = reg(t, s, "acc", &s->acc_id);
+	for (uint32_t a = 0; a < c->naggs && e == EDDY_OK; a++) {
+		if (!(s->is_str[a] = is_str_agg(&c->aggs[a])))
+			continue;
+		char name[16];
+		snprintf(name, sizeof(name), "s%u", a);
+		s->any_str = true;
+		e = reg(t, s, name, &s->str_id[a]);
+	}
+	if (e == EDDY_OK && c->kind == WIN_SESSION)
+		e = reg(t, s, "sessions", &s->sess_id);
+	/* kbuf is never NULL, also for a global window's empty key */
+	return e ? e : key_reserve(s, 256);
+}
+
 /* ---- checkpoints ----
- * The snapshot: {"v": 1, "wm": W, "entries": [[khash, key, start, end, min_ts, max_ts,
- * records, fired, [[bits, n, ts, str|nil], ...]], ...]} — every live (key, window) entry
- * with its accumulators (bits: the int64 or the double's bits). The firing heap is
- * rebuilt from it on restore. */
+ * The windows are keyed state (the task snapshots them asynchronously to the task's
+ * .state file); the operator's own snapshot is {"v": 2, "wm": W}, its watermark. */
 
 static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
 {
-	(void)t, (void)id;
+	(void)id;
 	wstate *s = state;
-	const window_conf *c = s->c;
-	msgpack_pack_map(pk, 3);
+	publish_size(t, s, true);
+	msgpack_pack_map(pk, 2);
 	msgpack_pack_str_with_body(pk, "v", 1);
-	msgpack_pack_uint8(pk, 1);
+	msgpack_pack_uint8(pk, 2);
 	msgpack_pack_str_with_body(pk, "wm", 2);
 	msgpack_pack_int64(pk, s->wm);
-	msgpack_pack_str_with_body(pk, "entries", 7);
-	msgpack_pack_array(pk, (size_t)s->nentries);
-	for (uint64_t b = 0; b < s->nbuckets; b++)
-		for (const wentry *e = s->buckets[b]; e; e = e->next) {
-			msgpack_pack_array(pk, 9);
-			msgpack_pack_uint64(pk, e->khash);
-			msgpack_pack_bin_with_body(pk, e->key, e->key_len);
-			msgpack_pack_int64(pk, e->start);
-			msgpack_pack_int64(pk, e->end);
-			msgpack_pack_int64(pk, e->min_ts);
-			msgpack_pack_int64(pk, e->max_ts);
-			msgpack_pack_int64(pk, e->records);
-			if (e->fired)
-				msgpack_pack_true(pk);
-			else
-				msgpack_pack_false(pk);
-			msgpack_pack_array(pk, c->naggs);
-			for (uint32_t a = 0; a < c->naggs; a++) {
-				const acc *x = &e->accs[a];
-				msgpack_pack_array(pk, 4);
-				msgpack_pack_int64(pk, x->i);
-				msgpack_pack_int64(pk, x->n);
-				msgpack_pack_int64(pk, x->ts);
-				if (x->s)
-					msgpack_pack_bin_with_body(pk, x->s, x->slen);
-				else
-					msgpack_pack_nil(pk);
-			}
-		}
 	return EDDY_OK;
-}
-
-/* key_values decodes an encoded key (key_encode) into vals; false if it is malformed. */
-static bool key_values(const char *p, uint32_t len, uint32_t nkeys, ev_val *vals)
-{
-	const char *end = p + len;
-	for (uint32_t k = 0; k < nkeys; k++) {
-		if (p >= end)
-			return false;
-		ev_val v = { .type = (ev_type)(unsigned char)*p++ };
-		if (v.type == EV_STRING) {
-			uint32_t sl;
-			if (end - p < 4)
-				return false;
-			memcpy(&sl, p, 4);
-			if ((uint32_t)(end - p - 4) < sl)
-				return false;
-			v.s.p = p + 4;
-			v.s.len = sl;
-			p += 4 + sl;
-		} else if (v.type != EV_NULL) {
-			if (end - p < 8)
-				return false;
-			if (v.type == EV_FLOAT)
-				memcpy(&v.f, p, 8);
-			else if (v.type == EV_BOOL) {
-				int64_t x;
-				memcpy(&x, p, 8);
-				v.b = x != 0;
-			} else
-				memcpy(&v.i, p, 8);
-			p += 8;
-		}
-		vals[k] = v;
-	}
-	return p == end;
-}
-
-/* restore_entry rebuilds one entry and its place in the firing heap (when the job was
- * rescaled: only if its key is now this subtask's). */
-static eddy_err restore_entry(task *t, wstate *s, const msgpack_object *o)
-{
-	const window_conf *c = s->c;
-	const msgpack_object *f = o->via.array.ptr;
-	int64_t khash, start, end, min_ts, max_ts, records;
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 9 || !mp_int(&f[0], &khash) ||
-	    f[1].type != MSGPACK_OBJECT_BIN || !mp_int(&f[2], &start) || !mp_int(&f[3], &end) ||
-	    !mp_int(&f[4], &min_ts) || !mp_int(&f[5], &max_ts) || !mp_int(&f[6], &records) ||
-	    f[7].type != MSGPACK_OBJECT_BOOLEAN || f[8].type != MSGPACK_OBJECT_ARRAY ||
-	    f[8].via.array.size != c->naggs)
-		return task_fail(t, "window: a checkpoint entry has the wrong shape");
-	if (task_rescaled(t)) {
-		ev_val keys[EV_MAX_FIELDS];
-		if (!key_values(f[1].via.bin.ptr, f[1].via.bin.size, c->nkeys, keys))
-			return task_fail(t, "window: a checkpoint entry has a malformed key");
-		if (!task_owns_key(t, keys, c->nkeys))
-			return EDDY_OK; /* another subtask's key group now */
-	}
-	wentry *e = entry_new(s, (uint64_t)khash, f[1].via.bin.ptr, f[1].via.bin.size, start, end);
-	if (e == NULL)
-		return EDDY_ENOMEM;
-	e->min_ts = min_ts;
-	e->max_ts = max_ts;
-	e->records = records;
-	e->fired = f[7].via.boolean;
-	for (uint32_t a = 0; a < c->naggs; a++) {
-		const msgpack_object *x = &f[8].via.array.ptr[a];
-		const msgpack_object *xf = x->via.array.ptr;
-		acc *ac = &e->accs[a];
-		if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 4 || !mp_int(&xf[0], &ac->i) ||
-		    !mp_int(&xf[1], &ac->n) || !mp_int(&xf[2], &ac->ts) ||
-		    (xf[3].type != MSGPACK_OBJECT_BIN && xf[3].type != MSGPACK_OBJECT_NIL))
-			return task_fail(t, "window: a checkpoint accumulator has the wrong shape");
-		if (xf[3].type == MSGPACK_OBJECT_BIN) {
-			if ((ac->s = rt_malloc(xf[3].via.bin.size ? xf[3].via.bin.size : 1)) == NULL)
-				return EDDY_ENOMEM;
-			memcpy(ac->s, xf[3].via.bin.ptr, xf[3].via.bin.size);
-			ac->slen = xf[3].via.bin.size;
-		}
-	}
-	if (c->kind == WIN_COUNT)
-		return EDDY_OK; /* count windows fire on records, not on time */
-	return heap_push(s, e->fired ? end - 1 + c->lateness_ms : end - 1, e);
 }
 
 static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
 {
 	wstate *s = state;
 	const msgpack_object *v = o ? mp_get(o, "v") : NULL, *wm = o ? mp_get(o, "wm") : NULL;
-	const msgpack_object *es = o ? mp_get(o, "entries") : NULL;
 	int64_t w;
-	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 ||
-	    wm == NULL || !mp_int(wm, &w) || es == NULL || es->type != MSGPACK_OBJECT_ARRAY)
-		return task_fail(t, "window: the checkpoint holds no window state of version 1");
+	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 2 ||
+	    wm == NULL || !mp_int(wm, &w))
+		return task_fail(t, "window: the checkpoint holds no window state of version 2 (a "
+		                 "checkpoint of an older eddy?)");
 	if (!task_rescaled(t) || s->restored == 0 || w < s->wm)
 		s->wm = w; /* rescaled: the lowest of the old subtasks' */
 	s->restored++;
-	for (uint32_t i = 0; i < es->via.array.size; i++) {
-		eddy_err err = restore_entry(t, s, &es->via.array.ptr[i]);
-		if (err != EDDY_OK)
-			return err;
-	}
-	publish_size(t, s);
+	publish_size(t, s, true);
 	return EDDY_OK;
 }
 
@@ -973,6 +1261,7 @@ const op_def window_op = {
 	.snapshot = window_snapshot,
 	.restore = window_restore,
 	.rescalable = true,
+	.keyed_state = true,
 	.watermark = window_watermark,
 	.close = window_close,
 };

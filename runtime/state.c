@@ -1218,48 +1218,51 @@ static eddy_err timer_key(ev_state *st, ev_time_domain d, int64_t time, size_t *
 	return EDDY_OK;
 }
 
-static inline bool tk_before(const ment *a, const ment *b)
+static inline bool tk_before(const st_hitem *x, const st_hitem *y)
 {
+	if (x->time != y->time)
+		return x->time < y->time;
+	const ment *a = x->e, *b = y->e;
 	uint32_t n = a->klen < b->klen ? a->klen : b->klen;
 	int c = memcmp(a->data, b->data, n);
 	return c < 0 || (c == 0 && a->klen < b->klen);
 }
 
-static void heap_set(st_heap *h, size_t i, ment *e)
+static void heap_set(st_heap *h, size_t i, st_hitem it)
 {
-	h->a[i] = e;
-	e->aux = (uint32_t)i;
+	h->a[i] = it;
+	it.e->aux = (uint32_t)i;
 }
 
 static void heap_up(st_heap *h, size_t i)
 {
-	ment *e = h->a[i];
+	st_hitem it = h->a[i];
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
-		if (!tk_before(e, h->a[p]))
+		if (!tk_before(&it, &h->a[p]))
 			break;
 		heap_set(h, i, h->a[p]);
 		i = p;
 	}
-	heap_set(h, i, e);
+	heap_set(h, i, it);
 }
 
 static void heap_down(st_heap *h, size_t i)
 {
-	ment *e = h->a[i];
+	st_hitem it = h->a[i];
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
-		const ment *best = e;
-		if (l < h->n && tk_before(h->a[l], best))
-			m = l, best = h->a[l];
-		if (r < h->n && tk_before(h->a[r], best))
+		const st_hitem *best = &it;
+		if (l < h->n && tk_before(&h->a[l], best))
+			m = l, best = &h->a[l];
+		if (r < h->n && tk_before(&h->a[r], best))
 			m = r;
 		if (m == i)
 			break;
 		heap_set(h, i, h->a[m]);
 		i = m;
 	}
-	heap_set(h, i, e);
+	heap_set(h, i, it);
 }
 
 static eddy_err heap_reserve(st_heap *h)
@@ -1267,7 +1270,7 @@ static eddy_err heap_reserve(st_heap *h)
 	if (h->n < h->cap)
 		return EDDY_OK;
 	size_t ncap = h->cap ? h->cap * 2 : 64;
-	ment **a = rt_realloc(h->a, ncap * sizeof(*a));
+	st_hitem *a = rt_realloc(h->a, ncap * sizeof(*a));
 	if (a == NULL)
 		return EDDY_ENOMEM;
 	h->a = a;
@@ -1278,19 +1281,19 @@ static eddy_err heap_reserve(st_heap *h)
 static void heap_push(st_heap *h, ment *e)
 {
 	assert(h->n < h->cap);
-	h->a[h->n] = e;
+	h->a[h->n] = (st_hitem){ tk_time(e), e };
 	heap_up(h, h->n++);
 }
 
 static void heap_remove(st_heap *h, size_t i)
 {
 	assert(i < h->n);
-	ment *last = h->a[--h->n];
+	st_hitem last = h->a[--h->n];
 	if (i == h->n)
 		return;
 	heap_set(h, i, last);
 	heap_up(h, i);
-	heap_down(h, last->aux);
+	heap_down(h, last.e->aux);
 }
 
 static eddy_err timer_check(ev_state *st, ev_time_domain d)
@@ -1364,9 +1367,9 @@ eddy_err ev_timer_pop(ev_state *st, ev_time_domain d, int64_t upto, ev_timer *ou
 	if (err != EDDY_OK)
 		return err;
 	st_heap *hp = &st->heap[d];
-	if (hp->n == 0 || tk_time(hp->a[0]) > upto)
+	if (hp->n == 0 || hp->a[0].time > upto)
 		return EDDY_ENOENT;
-	ment *e = hp->a[0];
+	ment *e = hp->a[0].e;
 	st_kparts kp;
 	if (!st_parse_key(e->data + TK_HDR, e->klen - TK_HDR, &kp))
 		return st_fail(st, EDDY_EINVAL, "corrupt timer");
@@ -1395,7 +1398,7 @@ eddy_err ev_timer_next(ev_state *st, ev_time_domain d, int64_t *time)
 		return err;
 	if (st->heap[d].n == 0)
 		return EDDY_ENOENT;
-	*time = tk_time(st->heap[d].a[0]);
+	*time = st->heap[d].a[0].time;
 	return EDDY_OK;
 }
 

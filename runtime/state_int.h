@@ -247,8 +247,15 @@ struct ev_state_out {
 	bool oom;
 };
 
+/* A timer heap item: the timer's time beside its entry, so that ordering by time needs
+ * no visit to the entry (the entry's bytes break ties). */
+typedef struct st_hitem {
+	int64_t time;
+	ment *e;
+} st_hitem;
+
 typedef struct st_heap {
-	ment **a;
+	st_hitem *a;
 	size_t n, cap;
 } st_heap;
 
