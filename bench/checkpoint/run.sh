@@ -9,19 +9,22 @@
 #     (--inject-failures, as `eddy run` reports it), median and max over the restarts;
 #   - a state-heavy job: 1,000,000 distinct keys counted in one tumbling window (datagen,
 #     ~1 M windows open), events/s and peak RSS, with and without 1 s checkpoints.
-# Keyed state is the window's own (memory); the LevelDB backend is not wired in yet.
+# Each on every keyed-state backend given (default: memory and leveldb): BENCH lines carry
+# backend=... .
 # Last lines: BENCH checkpoint.* ...
-# Usage: bench/checkpoint/run.sh [--runs N] [--build DIR]
+# Usage: bench/checkpoint/run.sh [--runs N] [--build DIR] [--backends "memory leveldb"]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 shared=$root/../shared
 runs=3
 build=$root/build
+backends="memory leveldb"
 while (($#)); do
 	case $1 in
 	--runs) runs=${2:?}; shift 2 ;;
 	--build) build=${2:?}; shift 2 ;;
+	--backends) backends=${2:?}; shift 2 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -36,6 +39,13 @@ expected=$shared/data/expected/flights_hourly_by_origin.csv.gz
 zcat "$expected" | tail -n +2 | LC_ALL=C sort > "$work/expected"
 cd "$root"
 
+# sargs: the state backend's options for every run (bench_backend sets them)
+sargs=()
+bench_backend() {
+backend=$1
+sargs=(--set "state.backend=$backend")
+[ "$backend" = leveldb ] && sargs+=(--set "state.dir=$work/leveldb")
+echo "== keyed state on $backend"
 # best SECONDS of N runs of eddy run ARGS; checks the output; prints "seconds peak_mib"
 best() {
 	local b=999 m=0
@@ -43,7 +53,7 @@ best() {
 		rm -rf "$work/out" "$work/ck"
 		"$rss" -o "$work/r" "$eddy" run examples/flights_hourly.yaml --control none --set parallelism=1 \
 			--set "sources.flights.path=$work/flights.csv" --set "sinks.out.path=$work/out" \
-			--set "sinks.late.path=$work/late" "$@" 2> "$work/err"
+			--set "sinks.late.path=$work/late" "${sargs[@]}" "$@" 2> "$work/err"
 		local r
 		r=$(sed 's/wall_s=\([^ ]*\) peak_rss_kib=\(.*\)/\1 \2/' "$work/r")
 		cat "$work"/out/part-* | grep -v '^window_start' | LC_ALL=C sort | cmp -s - "$work/expected" ||
@@ -70,7 +80,7 @@ rm -rf "$work/out" "$work/ck"
 	--set "sources.flights.path=$work/flights.csv" --set "sinks.out.path=$work/out" \
 	--set "sinks.late.path=$work/late" --set checkpoint.interval=100ms --set "checkpoint.dir=$work/ck" \
 	--set supervision.intensity=50 --set supervision.backoff.initial=0ms \
-	--inject-failures 10 --seed 5 2> "$work/inj.err"
+	--inject-failures 10 --seed 5 "${sargs[@]}" 2> "$work/inj.err"
 cat "$work"/out/part-* | grep -v '^window_start' | LC_ALL=C sort | cmp -s - "$work/expected" ||
 	{ echo "run.sh: wrong output under injected failures" >&2; exit 1; }
 sed -n 's/.*running again \([0-9]*\) ms after the failure.*/\1/p' "$work/inj.err" | sort -n > "$work/rec"
@@ -106,7 +116,7 @@ heavy() {
 	local b=999 m=0
 	for _ in $(seq "$runs"); do
 		rm -rf "$work/kout" "$work/kck"
-		"$rss" -o "$work/r" "$eddy" run "$work/keys.yaml" --control none --set "sinks.out.path=$work/kout" "$@" 2> "$work/kerr"
+		"$rss" -o "$work/r" "$eddy" run "$work/keys.yaml" --control none --set "sinks.out.path=$work/kout" "${sargs[@]}" "$@" 2> "$work/kerr"
 		local r
 		r=$(sed 's/wall_s=\([^ ]*\) peak_rss_kib=\(.*\)/\1 \2/' "$work/r")
 		[ "$(cat "$work"/kout/part-* | grep -vc '^window_start')" = 1000000 ] ||
@@ -129,7 +139,7 @@ long() {
 		rm -rf "$work/lout" "$work/lck"
 		"$rss" -o "$work/r" "$eddy" run tests/checkpoint/events.yaml --control none --set parallelism=1 \
 			--set sources.gen.rows_per_second=0 --set sources.gen.count=20000000 \
-			--set "sinks.out.path=$work/lout" --set "checkpoint.dir=$work/lck" "$@" 2> "$work/lerr"
+			--set "sinks.out.path=$work/lout" --set "checkpoint.dir=$work/lck" "${sargs[@]}" "$@" 2> "$work/lerr"
 		[ "$(cat "$work"/lout/part-* | grep -vc '^window_start')" = 2333338 ] ||
 			{ cat "$work/lerr"; echo "run.sh: the long job wrote the wrong number of rows" >&2; exit 1; }
 		local s
@@ -143,7 +153,13 @@ lone=$(long --set checkpoint.interval=1s)
 lcount=$(ls -d "$work"/lck/chk-* 2> /dev/null | wc -l)
 leps() { awk -v s="$1" 'BEGIN { printf "%d", 20000000 / s }'; }
 echo "long job (20 M events, p1): no checkpoints $(leps "$lnone") events/s; checkpoint every 1 s $(leps "$lone") events/s ($(pct "$lnone" "$lone")%)"
-echo "BENCH checkpoint.long events=20000000 none_eps=$(leps "$lnone") ckpt_1s_eps=$(leps "$lone") ckpt_1s_pct=$(pct "$lnone" "$lone")"
-echo "BENCH checkpoint.hourly none_eps=$(eps "$none") ckpt_1s_eps=$(eps "$one") ckpt_1s_pct=$(pct "$none" "$one") ckpt_100ms_eps=$(eps "$fast") ckpt_100ms_pct=$(pct "$none" "$fast")"
-echo "BENCH checkpoint.recovery restarts=$nrec median_ms=$med max_ms=${max:--}"
-echo "BENCH checkpoint.state_heavy backend=memory keys=1000000 eps=$(eps "$hs") peak_rss_mib=$(awk -v k="$hk" 'BEGIN { printf "%.1f", k / 1024 }') ckpt_1s_eps=$(eps "$hcs") ckpt_1s_peak_rss_mib=$(awk -v k="$hck" 'BEGIN { printf "%.1f", k / 1024 }')"
+bench_lines+=("BENCH checkpoint.long backend=$backend events=20000000 none_eps=$(leps "$lnone") ckpt_1s_eps=$(leps "$lone") ckpt_1s_pct=$(pct "$lnone" "$lone")")
+bench_lines+=("BENCH checkpoint.hourly backend=$backend none_eps=$(eps "$none") ckpt_1s_eps=$(eps "$one") ckpt_1s_pct=$(pct "$none" "$one") ckpt_100ms_eps=$(eps "$fast") ckpt_100ms_pct=$(pct "$none" "$fast")")
+bench_lines+=("BENCH checkpoint.recovery backend=$backend restarts=$nrec median_ms=$med max_ms=${max:--}")
+bench_lines+=("BENCH checkpoint.state_heavy backend=$backend keys=1000000 eps=$(eps "$hs") peak_rss_mib=$(awk -v k="$hk" 'BEGIN { printf "%.1f", k / 1024 }') ckpt_1s_eps=$(eps "$hcs") ckpt_1s_peak_rss_mib=$(awk -v k="$hck" 'BEGIN { printf "%.1f", k / 1024 }')")
+}
+bench_lines=()
+for b in $backends; do
+	bench_backend "$b"
+done
+printf '%s\n' "${bench_lines[@]}"

@@ -13,7 +13,7 @@
 #  - the shell's `checkpoints` lists them and `checkpoint` triggers one now.
 # Needs jq.
 set -u
-eddy=$1; src=$2; build=$3; work=$build/checkpoints
+eddy=$1; src=$2; build=$3; work=$build/checkpoints${EDDY_TEST_STATE_BACKEND:+-$EDDY_TEST_STATE_BACKEND}
 rm -rf "$work"; mkdir -p "$work"
 . "$src/tests/integration/lib.sh"
 command -v jq > /dev/null || fail "jq is not installed (Debian: jq)"

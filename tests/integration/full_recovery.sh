@@ -5,10 +5,11 @@
 #  - with --inject-failures 10 at parallelism 1 and 2, on the ordered and the disordered
 #    file: the committed output equals flights_hourly_by_origin.csv.gz exactly;
 #  - killed with kill -9 in the middle, then --restore latest: exactly the expected rows.
-# Keyed state is in memory (the LevelDB backend is not wired to the window yet).
+# Keyed state is in memory, or on LevelDB with EDDY_TEST_STATE_BACKEND=leveldb
+# (ctest: recovery_full_data_leveldb).
 # Says plainly on its output whether it ran.
 set -u
-eddy=$1; src=$2; work=$3/full_recovery
+eddy=$1; src=$2; work=$3/full_recovery${EDDY_TEST_STATE_BACKEND:+-$EDDY_TEST_STATE_BACKEND}
 shared=${EDDY_SHARED:-$src/../shared}
 data=$shared/data
 if [ ! -r "$data/flights-3m.csv.gz" ]; then

@@ -4,7 +4,7 @@
 # windows, filter + map, filter + window; at parallelism 1 and 2, from .gz and from a
 # plain file split across subtasks.
 set -u
-eddy=$1; src=$2; work=$3/jobs
+eddy=$1; src=$2; work=$3/jobs${EDDY_TEST_STATE_BACKEND:+-$EDDY_TEST_STATE_BACKEND}
 rm -rf "$work"; mkdir -p "$work"
 . "$src/tests/integration/lib.sh"
 cd "$src"

@@ -3,6 +3,20 @@
 
 fail() { echo "FAIL: $*"; exit 1; }
 
+# EDDY_TEST_STATE_BACKEND=leveldb (or memory) runs every `eddy run` of the test on that
+# keyed-state backend: $eddy becomes a wrapper adding --set state.backend=... .
+if [ -n "${EDDY_TEST_STATE_BACKEND:-}" ]; then
+  mkdir -p "$work"
+  real_eddy=$eddy
+  eddy=$work/eddy-$EDDY_TEST_STATE_BACKEND
+  dir_arg=
+  [ "$EDDY_TEST_STATE_BACKEND" = leveldb ] && dir_arg="--set state.dir=$work/state-\$\$"
+  printf '#!/bin/sh\nif [ "$1" = run ]; then exec "%s" "$@" --set state.backend=%s %s; fi\nexec "%s" "$@"\n' \
+    "$real_eddy" "$EDDY_TEST_STATE_BACKEND" "$dir_arg" "$real_eddy" > "$eddy"
+  chmod +x "$eddy"
+  echo "state backend: $EDDY_TEST_STATE_BACKEND (every eddy run gets --set state.backend=$EDDY_TEST_STATE_BACKEND)"
+fi
+
 # same_rows EXPECTED ACTUAL_DIR_OR_FILE: the same header and the same multiset of rows
 # (row order ignored, part files concatenated). Values must match as text; eddy writes
 # floats the shortest way that reads back exactly, as DuckDB does.

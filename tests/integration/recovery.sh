@@ -10,7 +10,7 @@
 #    restoring that damaged checkpoint by name fails with a clear error;
 #  - refusals: --restore without checkpoints, a file source, no checkpoint at all.
 set -u
-eddy=$1; src=$2; build=$3; work=$build/recovery
+eddy=$1; src=$2; build=$3; work=$build/recovery${EDDY_TEST_STATE_BACKEND:+-$EDDY_TEST_STATE_BACKEND}
 rm -rf "$work"; mkdir -p "$work"
 . "$src/tests/integration/lib.sh"
 job=$src/tests/checkpoint/events.yaml

@@ -4,7 +4,7 @@
 # counted, first/last by event time, a union of a CSV and a JSON-lines source into a
 # global window on the print sink, processing time on generated rows.
 set -u
-eddy=$1; src=$2; work=$3/semantics
+eddy=$1; src=$2; work=$3/semantics${EDDY_TEST_STATE_BACKEND:+-$EDDY_TEST_STATE_BACKEND}
 rm -rf "$work"; mkdir -p "$work"
 . "$src/tests/integration/lib.sh"
 cd "$src"
