@@ -1671,6 +1671,10 @@ void plan_print(const plan *p, FILE *f)
 		tasks += n->parallelism;
 		fprintf(f, "  %-16s %-12s parallelism %u%s\n", n->id, n->op->type, n->parallelism,
 		        n->op->io ? " (I/O pool)" : "");
+		if (n->op == &native_op || n->op == &native_keyed_op) {
+			const native_conf *c = n->conf;
+			fprintf(f, "      %s: '%s' in %s\n", c->def->name, c->symbol, c->library);
+		}
 		for (uint32_t k = 0; k < n->ninputs; k++) {
 			const pstream *st = &p->streams[n->inputs[k]];
 			part_kind pk = part_of(p, n, n->inputs[k]);

@@ -32,19 +32,19 @@ struct ev_op_ctx {
 	const task_node *node;
 	const native_conf *c;
 	const ev_operator *def;
-	void *state;          /* the operator's */
-	bool opened;          /* its open ran (close is due) */
+	void *state; /* the operator's */
+	bool opened; /* its open ran (close is due) */
 	bool in_close;
-	ev_state *st;         /* keyed state, or NULL */
-	ev_batch **out;       /* [nports] records gathered per port */
+	ev_state *st;            /* keyed state, or NULL */
+	ev_batch **out;          /* [nports] records gathered per port */
 	int keyf[EV_MAX_FIELDS]; /* key_by k's field, or -1 (an expression) */
-	ev_val *kv;           /* [nkeys] the key values of ev_op_key */
-	bytes key;            /* the key ev_op_key made current */
-	bytes tkey, tns;      /* a timer's key and namespace (copies) */
-	const bytes *cur;     /* the current key: &key or &tkey, or NULL */
-	int64_t wm;           /* the watermark passed to the last watermark hook */
-	rt_timer *ptimer;     /* the armed processing-time actor timer, or NULL */
-	int64_t ptimer_at;    /* its processing time (ms since the epoch) */
+	ev_val *kv;              /* [nkeys] the key values of ev_op_key */
+	bytes key;               /* the key ev_op_key made current */
+	bytes tkey, tns;         /* a timer's key and namespace (copies) */
+	const bytes *cur;        /* the current key: &key or &tkey, or NULL */
+	int64_t wm;              /* the watermark passed to the last watermark hook */
+	rt_timer *ptimer;        /* the armed processing-time actor timer, or NULL */
+	int64_t ptimer_at;       /* its processing time (ms since the epoch) */
 	bool failed;
 	char why[400];
 };
@@ -118,8 +118,8 @@ static eddy_err arm_proc(ev_op_ctx *ctx)
 		actor_timer_cancel(self, ctx->ptimer);
 	ctx->ptimer = NULL;
 	int64_t delay = next - clock_wall_ms();
-	eddy_err err = actor_timer_start(self, delay > 0 ? delay : 0, 0, PROC_TIMER_TAG,
-	                                 &ctx->ptimer);
+	eddy_err err =
+	    actor_timer_start(self, delay > 0 ? delay : 0, 0, PROC_TIMER_TAG, &ctx->ptimer);
 	if (err != EDDY_OK)
 		return err;
 	ctx->ptimer_at = next;
@@ -159,8 +159,8 @@ static eddy_err fire(ev_op_ctx *ctx, ev_time_domain d, int64_t upto)
 		if ((err = copy_bytes(&ctx->tkey, tm.key.p, tm.key.len)) != EDDY_OK ||
 		    (err = copy_bytes(&ctx->tns, tm.ns.p, tm.ns.len)) != EDDY_OK)
 			return err;
-		tm.key = (ev_bytes){ ctx->tkey.p, ctx->tkey.len };
-		tm.ns = (ev_bytes){ ctx->tns.p, ctx->tns.len };
+		tm.key = (ev_bytes){ctx->tkey.p, ctx->tkey.len};
+		tm.ns = (ev_bytes){ctx->tns.p, ctx->tns.len};
 		ctx->cur = &ctx->tkey;
 		err = ctx->def->on_timer(ctx, ctx->state, &tm);
 		ctx->cur = NULL;
@@ -235,7 +235,7 @@ static eddy_err native_message(task *t, void *state, rt_msg *m)
 		return task_fail(t, "%s: unexpected message kind %u", ctx->def->name, m->kind);
 	}
 	if (m->ptr != ctx->ptimer || ctx->ptimer == NULL)
-		return EDDY_OK; /* the timer pointer stays the runtime's */
+		return EDDY_OK;                         /* the timer pointer stays the runtime's */
 	actor_timer_cancel(task_actor(t), ctx->ptimer); /* fired: give back its reference */
 	ctx->ptimer = NULL;
 	eddy_err err = ctx->st ? fire(ctx, EV_TIME_PROCESSING, clock_wall_ms()) : EDDY_OK;
@@ -267,23 +267,23 @@ static void native_close(task *t, void *state)
  * position: with checkpoints the job restarts from the last one instead. Keyed state is
  * the task's (snapshot and restore by key group), so the keyed kind is rescalable. */
 const op_def native_op = {
-	.type = "native",
-	.open = native_open,
-	.process = native_process,
-	.watermark = native_watermark,
-	.message = native_message,
-	.close = native_close,
+    .type = "native",
+    .open = native_open,
+    .process = native_process,
+    .watermark = native_watermark,
+    .message = native_message,
+    .close = native_close,
 };
 
 const op_def native_keyed_op = {
-	.type = "native",
-	.open = native_open,
-	.process = native_process,
-	.watermark = native_watermark,
-	.message = native_message,
-	.close = native_close,
-	.rescalable = true,
-	.keyed_state = true,
+    .type = "native",
+    .open = native_open,
+    .process = native_process,
+    .watermark = native_watermark,
+    .message = native_message,
+    .close = native_close,
+    .rescalable = true,
+    .keyed_state = true,
 };
 
 /* ---- params ---- */
@@ -478,9 +478,13 @@ eddy_err ev_op_key(ev_op_ctx *ctx, const ev_batch *b, uint32_t row)
 	size_t need = 0;
 	for (uint32_t k = 0; k < c->nkeys; k++) {
 		int f = ctx->keyf[k];
-		ev_val v = f >= 0 ? batch_get_val(b, row, (uint32_t)f) : expr_eval(c->keys[k], b, row, sc);
+		ev_val v =
+		    f >= 0 ? batch_get_val(b, row, (uint32_t)f) : expr_eval(c->keys[k], b, row, sc);
 		ctx->kv[k] = v;
-		need += 1 + (v.type == EV_STRING ? 4 + (size_t)v.s.len : v.type == EV_BOOL ? 1 : v.type == EV_NULL ? 0 : 8);
+		need += 1 + (v.type == EV_STRING ? 4 + (size_t)v.s.len
+		             : v.type == EV_BOOL ? 1
+		             : v.type == EV_NULL ? 0
+		                                 : 8);
 	}
 	eddy_err err = grow(&ctx->key, need ? need : 1);
 	if (err != EDDY_OK)
@@ -514,8 +518,7 @@ eddy_err ev_op_key(ev_op_ctx *ctx, const ev_batch *b, uint32_t row)
 				memcpy(p, v.s.p, v.s.len);
 			p += v.s.len;
 			break;
-		default:
-			*p++ = KEY_NULL;
+		default: *p++ = KEY_NULL;
 		}
 	}
 	ctx->key.len = need;
@@ -538,7 +541,7 @@ eddy_err ev_op_key_values(ev_op_ctx *ctx, ev_val *vals, uint32_t n)
 		if (p >= end)
 			return EDDY_EINVAL;
 		uint8_t tag = *p++;
-		ev_val v = { .type = EV_NULL };
+		ev_val v = {.type = EV_NULL};
 		switch (tag) {
 		case KEY_INT:
 		case KEY_TS:
@@ -564,7 +567,8 @@ eddy_err ev_op_key_values(ev_op_ctx *ctx, ev_val *vals, uint32_t n)
 		case KEY_STRING: {
 			if (end - p < 4)
 				return EDDY_EINVAL;
-			uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+			uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			               (uint32_t)p[2] << 8 | p[3];
 			p += 4;
 			if ((size_t)(end - p) < len)
 				return EDDY_EINVAL;
@@ -574,10 +578,8 @@ eddy_err ev_op_key_values(ev_op_ctx *ctx, ev_val *vals, uint32_t n)
 			p += len;
 			break;
 		}
-		case KEY_NULL:
-			break;
-		default:
-			return EDDY_EINVAL;
+		case KEY_NULL: break;
+		default: return EDDY_EINVAL;
 		}
 		vals[k] = v;
 	}
@@ -608,8 +610,8 @@ eddy_err ev_op_emit(ev_op_ctx *ctx, uint32_t port, const ev_val *fields, int64_t
 		if (err != EDDY_OK) {
 			b->n--; /* the record is not added (its strings stay in the arena) */
 			if (err == EDDY_EINVAL)
-				failf(ctx, "ev_op_emit: port %u field %u '%s' is %s, got %s", port, i,
-				      s->fields[i].name, ev_type_name(s->fields[i].type),
+				failf(ctx, "ev_op_emit: port %u field %u '%s' is %s, got %s", port,
+				      i, s->fields[i].name, ev_type_name(s->fields[i].type),
 				      ev_type_name(fields[i].type));
 			return err;
 		}

@@ -12,7 +12,7 @@ static eddy_err nothing(ev_op_ctx *ctx, void *state, const ev_batch *in, uint32_
 }
 
 const ev_operator fraud_detector = {
-	.abi = EV_OPERATOR_ABI + 1,
-	.name = "from_the_future",
-	.process = nothing,
+    .abi = EV_OPERATOR_ABI + 1,
+    .name = "from_the_future",
+    .process = nothing,
 };

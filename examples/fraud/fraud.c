@@ -45,18 +45,19 @@ static eddy_err fraud_open(ev_op_ctx *ctx, void **state)
 	f->account = schema_find(in, account);
 	f->amount = schema_find(in, amount);
 	if (f->account < 0 || f->amount < 0)
-		return ev_op_fail(ctx, "the input has no field '%s'", f->account < 0 ? account : amount);
+		return ev_op_fail(ctx, "the input has no field '%s'",
+		                  f->account < 0 ? account : amount);
 	if (in->fields[f->amount].type != EV_FLOAT && in->fields[f->amount].type != EV_INT)
 		return ev_op_fail(ctx, "field '%s' is %s; it must be a number", amount,
 		                  ev_type_name(in->fields[f->amount].type));
 	ev_state *st = ev_op_state(ctx);
 	if (st == NULL)
 		return ev_op_fail(ctx, "fraud_detector needs key_by (the account)");
-	eddy_err err = ev_state_register(st, &(ev_state_desc){ .name = "flag", .kind = EV_STATE_VALUE },
-	                                 &f->flag);
+	eddy_err err = ev_state_register(
+	    st, &(ev_state_desc){.name = "flag", .kind = EV_STATE_VALUE}, &f->flag);
 	if (err == EDDY_OK)
-		err = ev_state_register(st, &(ev_state_desc){ .name = "timer", .kind = EV_STATE_VALUE },
-		                        &f->timer);
+		err = ev_state_register(
+		    st, &(ev_state_desc){.name = "timer", .kind = EV_STATE_VALUE}, &f->timer);
 	if (err != EDDY_OK)
 		return ev_op_fail(ctx, "registering state: %s", ev_state_errmsg(st));
 	return EDDY_OK;
@@ -104,11 +105,11 @@ static eddy_err fraud_process(ev_op_ctx *ctx, void *state, const ev_batch *in, u
 			memcpy(&s, v, sizeof(s));
 			if (amount > f->large) {
 				ev_val out[5] = {
-					batch_get_val(in, r, (uint32_t)f->account),
-					{ .type = EV_TIMESTAMP, .i = s.time },
-					{ .type = EV_FLOAT, .f = s.amount },
-					{ .type = EV_TIMESTAMP, .i = ts },
-					{ .type = EV_FLOAT, .f = amount },
+				    batch_get_val(in, r, (uint32_t)f->account),
+				    {.type = EV_TIMESTAMP, .i = s.time},
+				    {.type = EV_FLOAT, .f = s.amount},
+				    {.type = EV_TIMESTAMP, .i = ts},
+				    {.type = EV_FLOAT, .f = amount},
 				};
 				if ((err = ev_op_emit(ctx, 0, out, ts)) != EDDY_OK)
 					return err;
@@ -118,7 +119,7 @@ static eddy_err fraud_process(ev_op_ctx *ctx, void *state, const ev_batch *in, u
 			err = EDDY_OK;
 		}
 		if (err == EDDY_OK && amount < f->small) {
-			small_tx s = { .time = ts, .amount = amount };
+			small_tx s = {.time = ts, .amount = amount};
 			int64_t at = ts + f->window_ms;
 			if ((err = ev_value_put(st, f->flag, &s, sizeof(s))) == EDDY_OK &&
 			    (err = ev_timer_register(st, EV_TIME_EVENT, at)) == EDDY_OK)
@@ -149,16 +150,16 @@ static void fraud_close(ev_op_ctx *ctx, void *state)
 }
 
 static const ev_op_param fraud_params[] = {
-	{ "small", EV_PARAM_FLOAT },   { "large", EV_PARAM_FLOAT }, { "window", EV_PARAM_DURATION },
-	{ "account", EV_PARAM_STRING }, { "amount", EV_PARAM_STRING }, { NULL, 0 },
+    {"small", EV_PARAM_FLOAT},    {"large", EV_PARAM_FLOAT},   {"window", EV_PARAM_DURATION},
+    {"account", EV_PARAM_STRING}, {"amount", EV_PARAM_STRING}, {NULL, 0},
 };
 
 EV_OPERATOR_EXPORT const ev_operator fraud_detector = {
-	.abi = EV_OPERATOR_ABI,
-	.name = "fraud_detector",
-	.params = fraud_params,
-	.open = fraud_open,
-	.process = fraud_process,
-	.on_timer = fraud_on_timer,
-	.close = fraud_close,
+    .abi = EV_OPERATOR_ABI,
+    .name = "fraud_detector",
+    .params = fraud_params,
+    .open = fraud_open,
+    .process = fraud_process,
+    .on_timer = fraud_on_timer,
+    .close = fraud_close,
 };

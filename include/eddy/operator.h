@@ -93,8 +93,8 @@ typedef struct ev_op_param {
 } ev_op_param;
 
 typedef struct ev_operator {
-	uint32_t abi;              /* EV_OPERATOR_ABI */
-	const char *name;          /* for messages and the plan printout */
+	uint32_t abi;     /* EV_OPERATOR_ABI */
+	const char *name; /* for messages and the plan printout */
 	/* params: the params it takes (a list ended by {NULL}); NULL: any, unchecked. */
 	const ev_op_param *params;
 	/* open: sets *state (may stay NULL). Read params, look up fields, register keyed

@@ -16,7 +16,7 @@
 
 typedef struct probe {
 	int fname, fk;
-	int fired;          /* the port of "fired" */
+	int fired; /* the port of "fired" */
 	bool wrong_type;
 	ev_state_id count;
 } probe;
@@ -36,7 +36,7 @@ static eddy_err probe_open(ev_op_ctx *ctx, void **state)
 	    ev_op_nports(ctx) != 2 || ev_op_output_schema(ctx, 2) != NULL)
 		return ev_op_fail(ctx, "unexpected schemas or ports");
 	ev_state *st = ev_op_state(ctx);
-	if (st && ev_state_register(st, &(ev_state_desc){ .name = "count", .kind = EV_STATE_VALUE },
+	if (st && ev_state_register(st, &(ev_state_desc){.name = "count", .kind = EV_STATE_VALUE},
 	                            &p->count) != EDDY_OK)
 		return ev_op_fail(ctx, "register: %s", ev_state_errmsg(st));
 	return EDDY_OK;
@@ -48,8 +48,9 @@ static eddy_err probe_process(ev_op_ctx *ctx, void *state, const ev_batch *in, u
 	probe *p = state;
 	ev_state *st = ev_op_state(ctx);
 	for (uint32_t r = 0; r < in->n; r++) {
-		ev_val out[3] = { batch_get_val(in, r, (uint32_t)p->fname),
-			          batch_get_val(in, r, (uint32_t)p->fk), { .type = EV_INT, .i = 0 } };
+		ev_val out[3] = {batch_get_val(in, r, (uint32_t)p->fname),
+		                 batch_get_val(in, r, (uint32_t)p->fk),
+		                 {.type = EV_INT, .i = 0}};
 		if (p->wrong_type)
 			out[1] = out[0];
 		if (st) {
@@ -66,9 +67,10 @@ static eddy_err probe_process(ev_op_ctx *ctx, void *state, const ev_batch *in, u
 			memcpy(v, &n, sizeof(n));
 			out[2].i = n;
 			if (n == 1 &&
-			    ((err = ev_timer_register(st, EV_TIME_EVENT, in->ts[r] + 5000)) != EDDY_OK ||
-			     (err = ev_timer_register(st, EV_TIME_PROCESSING, ev_op_now_ms(ctx) + 10)) !=
-			             EDDY_OK))
+			    ((err = ev_timer_register(st, EV_TIME_EVENT, in->ts[r] + 5000)) !=
+			         EDDY_OK ||
+			     (err = ev_timer_register(st, EV_TIME_PROCESSING,
+			                              ev_op_now_ms(ctx) + 10)) != EDDY_OK))
 				return ev_op_fail(ctx, "timers: %s", ev_state_errmsg(st));
 		}
 		eddy_err err = ev_op_emit(ctx, 0, out, in->ts[r]);
@@ -86,7 +88,7 @@ static eddy_err probe_on_timer(ev_op_ctx *ctx, void *state, const ev_timer *t)
 	    key[1].type != EV_INT)
 		return ev_op_fail(ctx, "cannot decode the timer's key");
 	const char *d = t->domain == EV_TIME_EVENT ? "event" : "processing";
-	ev_val out[3] = { key[0], key[1], { .type = EV_STRING, .s = { d, (uint32_t)strlen(d) } } };
+	ev_val out[3] = {key[0], key[1], {.type = EV_STRING, .s = {d, (uint32_t)strlen(d)}}};
 	return ev_op_emit(ctx, (uint32_t)p->fired, out, t->domain == EV_TIME_EVENT ? t->time : 0);
 }
 
@@ -95,8 +97,9 @@ static eddy_err probe_on_watermark(ev_op_ctx *ctx, void *state, int64_t wm)
 	probe *p = state;
 	if (wm != INT64_MAX || ev_op_watermark(ctx) != wm)
 		return EDDY_OK;
-	ev_val out[3] = { { .type = EV_STRING, .s = { "end", 3 } }, { .type = EV_INT, .i = -1 },
-		          { .type = EV_STRING, .s = { "event", 5 } } };
+	ev_val out[3] = {{.type = EV_STRING, .s = {"end", 3}},
+	                 {.type = EV_INT, .i = -1},
+	                 {.type = EV_STRING, .s = {"event", 5}}};
 	return ev_op_emit(ctx, (uint32_t)p->fired, out, 0);
 }
 
@@ -107,11 +110,11 @@ static void probe_close(ev_op_ctx *ctx, void *state)
 }
 
 EV_OPERATOR_EXPORT const ev_operator probe_op = {
-	.abi = EV_OPERATOR_ABI,
-	.name = "probe",
-	.open = probe_open,
-	.process = probe_process,
-	.on_timer = probe_on_timer,
-	.on_watermark = probe_on_watermark,
-	.close = probe_close,
+    .abi = EV_OPERATOR_ABI,
+    .name = "probe",
+    .open = probe_open,
+    .process = probe_process,
+    .on_timer = probe_on_timer,
+    .on_watermark = probe_on_watermark,
+    .close = probe_close,
 };
