@@ -164,6 +164,8 @@ static eddy_err fire(ev_op_ctx *ctx, ev_time_domain d, int64_t upto)
 		ctx->cur = &ctx->tkey;
 		err = ctx->def->on_timer(ctx, ctx->state, &tm);
 		ctx->cur = NULL;
+		if (err != EDDY_OK)
+			failf(ctx, "on_timer failed: %s", eddy_strerror(err)); /* unless it said why */
 		if (err != EDDY_OK || ctx->failed)
 			return err ? err : EDDY_EFAILED;
 	}

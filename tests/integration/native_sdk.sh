@@ -5,7 +5,8 @@
 #    "fired" has one event-time and one processing-time timer per key, each with its key
 #    decoded (strings and ints), and the end-of-input watermark once per subtask;
 #  - without key_by: no keyed state, records pass with n = 0, no timers;
-#  - an emit of the wrong type fails the job (exit 1) with the reason.
+#  - an emit of the wrong type fails the job (exit 1) with the reason;
+#  - a library calling a function eddy does not have is a config error (exit 2).
 #
 # usage: native_sdk.sh EDDY SRC BUILD PROBE.so
 set -u
@@ -45,5 +46,15 @@ rc=0
 grep -qxE "eddy run: job probe failed: (.*: )?probe: ev_op_emit: port 0 field 1 'k' is int, got string" \
   "$work/wrong.stderr" || { cat "$work/wrong.stderr"; fail "wrong_type: no reason"; }
 echo "ok: an emit of the wrong type fails the job with its reason"
+
+# a library calling a function eddy does not export: a config error when the plan is built
+unresolved=$(dirname "$probe")/unresolved.so
+rc=0
+"$eddy" check "$job" --set "operators.probe.library=$unresolved" --set operators.probe.symbol=unresolved_op \
+  > /dev/null 2> "$work/unresolved.stderr" || rc=$?
+[ $rc -eq 2 ] || { cat "$work/unresolved.stderr"; fail "unresolved: exit $rc, want 2"; }
+grep -qxF "eddy check: --set operators.probe.library: cannot load the library: $unresolved: undefined symbol: ev_op_no_such_function" \
+  "$work/unresolved.stderr" || { cat "$work/unresolved.stderr"; fail "unresolved: message"; }
+echo "ok: a library with a symbol eddy does not provide is refused when the plan is built"
 
 echo "PASS: native_sdk"
