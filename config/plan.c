@@ -5,7 +5,9 @@
 #include "../runtime/alloc.h"
 #include "../runtime/fs.h"
 
+#include <eddy/operator.h>
 #include <eddy/state.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -686,12 +688,15 @@ static eddy_err visit(plan *p, uint32_t i, cfg_error *err)
 
 /* ---- operators ---- */
 
-static const char *const op_types[] = { "filter", "map", "window", "union", NULL };
+static const char *const op_types[] = { "filter", "map", "window", "union", "native", NULL };
 static const char *const filter_keys[] = { "id", "type", "input", "where", "parallelism", NULL };
 static const char *const map_keys[] = { "id", "type", "input", "select", "parallelism", NULL };
 static const char *const union_keys[] = { "id", "type", "input", "parallelism", NULL };
 static const char *const window_keys[] = { "id", "type", "input", "key_by", "window",
 	                                   "aggregates", "allowed_lateness", "late_output",
+	                                   "parallelism", NULL };
+static const char *const native_keys[] = { "id", "type", "input", "library", "symbol",
+	                                   "key_by", "params", "output", "side_outputs",
 	                                   "parallelism", NULL };
 static const char *const sink_keys_file[] = { "id", "connector", "input", "path", "format",
 	                                      "parallelism", NULL };
@@ -1005,6 +1010,211 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 	return EDDY_OK;
 }
 
+/* ---- native operators (operators/native.c, include/eddy/operator.h) ---- */
+
+/* fields_of reads an output schema: a list of {name, type} maps (or a map of name: type,
+ * as a source's schema) into s. what names it in messages. */
+static eddy_err fields_of(const cfg_node *l, const char *what, ev_schema *s, cfg_error *err)
+{
+	static const char *const types[] = { "int", "float", "bool", "string", "timestamp", NULL };
+	static const char *const field_keys[] = { "name", "type", NULL };
+	bool map = l && l->kind == CFG_MAP;
+	if (l == NULL || (l->kind != CFG_SEQ && !map) || l->n == 0)
+		return cfg_errorf(err, l, "%s must be a non-empty list of fields like "
+		                          "{name: amount, type: float}",
+		                  what);
+	for (size_t i = 0; i < l->n; i++) {
+		const cfg_node *f = l->items[i], *at = f;
+		const char *name = NULL;
+		int type = 0;
+		eddy_err e;
+		if (map) {
+			name = l->keys[i];
+			at = l->key_nodes[i];
+			e = cfg_node_enum(f, "the type", types, &type, err);
+		} else if (f->kind != CFG_MAP) {
+			e = cfg_errorf(err, f, "%s: a field must be a map like {name: amount, type: "
+			                       "float}, got %s",
+			               what, cfg_kind_name(f->kind));
+		} else if ((e = cfg_check_keys(f, field_keys, "a field", err)) == EDDY_OK &&
+		           (e = cfg_str(f, "name", true, &name, err)) == EDDY_OK) {
+			e = cfg_enum(f, "type", true, types, &type, err);
+			at = cfg_get(f, "name");
+		}
+		if (e != EDDY_OK)
+			return e;
+		if (name[0] == '\0')
+			return cfg_errorf(err, at, "%s: a field name must not be empty", what);
+		e = schema_add(s, name, (ev_type)(type + 1));
+		if (e == EDDY_EEXIST)
+			return cfg_errorf(err, at, "%s: the field '%s' is there twice", what, name);
+		if (e == EDDY_EFULL)
+			return cfg_errorf(err, at, "%s: at most %d fields", what, EV_MAX_FIELDS);
+		if (e != EDDY_OK)
+			return e;
+	}
+	return EDDY_OK;
+}
+
+/* check_params checks params against what the operator declares (if it does). */
+static eddy_err check_params(const cfg_node *params, const ev_operator *def, cfg_error *err)
+{
+	if (params == NULL)
+		return EDDY_OK;
+	if (params->kind != CFG_MAP)
+		return cfg_errorf(err, params, "params must be a map of name: value");
+	for (size_t i = 0; i < params->n; i++)
+		if (params->items[i]->kind != CFG_SCALAR)
+			return cfg_errorf(err, params->items[i], "params.%s must be a scalar, got %s",
+			                  params->keys[i], cfg_kind_name(params->items[i]->kind));
+	if (def->params == NULL)
+		return EDDY_OK;
+	const char *names[65];
+	uint32_t n = 0;
+	while (n < 64 && def->params[n].name)
+		n++;
+	for (uint32_t i = 0; i < n; i++)
+		names[i] = def->params[i].name;
+	names[n] = NULL;
+	char what[200];
+	snprintf(what, sizeof(what), "the params of %s", def->name);
+	eddy_err e = cfg_check_keys(params, names, what, err);
+	for (uint32_t i = 0; e == EDDY_OK && i < n; i++) {
+		const cfg_node *v = cfg_get(params, names[i]);
+		if (v == NULL || (v->str[0] == '\0' && !v->quoted))
+			continue;
+		char w[300];
+		snprintf(w, sizeof(w), "'params.%s'", names[i]);
+		int64_t x;
+		bool b;
+		double d;
+		switch (def->params[i].kind) {
+		case EV_PARAM_INT:
+			e = cfg_node_int(v, w, INT64_MIN, INT64_MAX, &x, err);
+			break;
+		case EV_PARAM_FLOAT:
+			if (!native_parse_float(v, &d))
+				e = cfg_errorf(err, v, "%s must be a number, got '%s'", w, v->str);
+			break;
+		case EV_PARAM_BOOL:
+			e = cfg_node_bool(v, w, &b, err);
+			break;
+		case EV_PARAM_DURATION:
+			e = cfg_node_duration_ms(v, w, &x, err);
+			break;
+		default:
+			break;
+		}
+	}
+	return e;
+}
+
+/* good_name: a side-output name is a non-empty id without '/', '.', '[', ']', '*', '?'
+ * or spaces (its stream is "ID.NAME"). */
+static bool good_name(const char *s)
+{
+	return s[0] != '\0' && strpbrk(s, "/[]*?. \t") == NULL;
+}
+
+/* add_side_outputs registers the streams "ID.NAME" of a native operator's side_outputs
+ * (ports 1..) in the first pass, so inputs may name them. */
+static eddy_err add_side_outputs(plan *p, uint32_t node, cfg_error *err)
+{
+	const pnode *n = &p->nodes[node];
+	const cfg_node *so = cfg_get(n->cfg, "side_outputs");
+	if (so == NULL || so->kind != CFG_MAP)
+		return EDDY_OK; /* checked when the operator is built */
+	for (size_t i = 0; i < so->n; i++) {
+		if (!good_name(so->keys[i]))
+			return cfg_errorf(err, so->key_nodes[i],
+			                  "side output '%s': a name must be non-empty without '/', "
+			                  "'.', '[', ']', '*', '?' or spaces",
+			                  so->keys[i]);
+		char name[512];
+		snprintf(name, sizeof(name), "%s.%s", n->id, so->keys[i]);
+		eddy_err e = add_stream(p, name, (int)node, (uint32_t)(1 + i), so->key_nodes[i], err);
+		if (e != EDDY_OK)
+			return e;
+	}
+	return EDDY_OK;
+}
+
+static eddy_err build_native(plan *p, pnode *n, cfg_error *err)
+{
+	native_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &native_op;
+	eddy_err e = cfg_check_keys(n->cfg, native_keys, "a native operator", err);
+	if (e == EDDY_OK)
+		e = cfg_str(n->cfg, "library", true, &c->library, err);
+	if (e == EDDY_OK)
+		e = cfg_str(n->cfg, "symbol", true, &c->symbol, err);
+	if (e == EDDY_OK)
+		e = build_keys(p, n, stream_schema(p, n->inputs[0]), err);
+	if (e != EDDY_OK)
+		return e;
+	c->keys = n->keys;
+	c->nkeys = n->nkeys;
+	const cfg_node *so = cfg_get(n->cfg, "side_outputs");
+	if (so && so->kind != CFG_MAP)
+		return cfg_errorf(err, so, "side_outputs must be a map of name: fields");
+	c->nports = 1 + (so ? (uint32_t)so->n : 0);
+	if ((e = ports(n, c->nports)) != EDDY_OK)
+		return e;
+	const cfg_node *out = cfg_get(n->cfg, "output");
+	if (out == NULL)
+		return cfg_errorf(err, n->cfg,
+		                  "a native operator is missing required key 'output' (its fields: "
+		                  "a list like {name: amount, type: float})");
+	if ((e = fields_of(out, "output", &n->schemas[0], err)) != EDDY_OK)
+		return e;
+	if (so && (c->side_names = rt_calloc(so->n ? so->n : 1, sizeof(char *))) == NULL)
+		return EDDY_ENOMEM;
+	for (size_t i = 0; so && i < so->n; i++) {
+		char what[300];
+		snprintf(what, sizeof(what), "side output '%s'", so->keys[i]);
+		if ((e = fields_of(so->items[i], what, &n->schemas[1 + i], err)) != EDDY_OK)
+			return e;
+		c->side_names[i] = so->keys[i];
+	}
+	c->params = cfg_get(n->cfg, "params");
+	if (c->params && c->params->kind == CFG_SCALAR && c->params->str[0] == '\0' &&
+	    !c->params->quoted)
+		c->params = NULL; /* "params:" with nothing */
+	/* the library: resolved now (RTLD_NOW), so a missing symbol is a config error; a
+	 * name without '/' is a file in the working directory, as every path of a job */
+	const cfg_node *lib = cfg_get(n->cfg, "library");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s%s", strchr(c->library, '/') ? "" : "./", c->library);
+	dlerror();
+	if ((c->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		const char *why = dlerror();
+		return cfg_errorf(err, lib, "cannot load the library: %s",
+		                  why ? why : "dlopen failed");
+	}
+	const cfg_node *sym = cfg_get(n->cfg, "symbol");
+	dlerror();
+	const ev_operator *def = dlsym(c->dl, c->symbol);
+	if (def == NULL)
+		return cfg_errorf(err, sym, "the library %s has no symbol '%s'", c->library, c->symbol);
+	if (def->abi != EV_OPERATOR_ABI)
+		return cfg_errorf(err, sym,
+		                  "'%s' in %s is not an ev_operator of ABI %u (it says %u): rebuild "
+		                  "it against this eddy's include/eddy/operator.h",
+		                  c->symbol, c->library, EV_OPERATOR_ABI, def->abi);
+	if (def->name == NULL || def->process == NULL)
+		return cfg_errorf(err, sym, "'%s' in %s has no %s", c->symbol, c->library,
+		                  def->name == NULL ? "name" : "process hook");
+	c->def = def;
+	if ((e = check_params(c->params, def, err)) != EDDY_OK)
+		return e;
+	if (c->nkeys > 0)
+		n->op = &native_keyed_op;
+	return EDDY_OK;
+}
+
 static eddy_err build_sink(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
 {
 	(void)p;
@@ -1047,6 +1257,8 @@ static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 		return build_map(p, n, in, err);
 	case 2:
 		return build_window(p, n, in, err);
+	case 4:
+		return build_native(p, n, err);
 	default:
 		n->op = &union_op;
 		if ((e = cfg_check_keys(n->cfg, union_keys, "a union", err)) != EDDY_OK ||
@@ -1194,6 +1406,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		const cfg_node *late = cfg_get(n->cfg, "late_output");
 		if (late && late->kind == CFG_SCALAR && late->str[0] &&
 		    (e = add_stream(p, late->str, (int)p->nnodes - 1, 1, late, err)))
+			goto fail;
+		if ((e = add_side_outputs(p, p->nnodes - 1, err)) != EDDY_OK)
 			goto fail;
 	}
 	static const char *const sink_connectors[] = { "file", "print", NULL };
@@ -1457,6 +1671,10 @@ void plan_print(const plan *p, FILE *f)
 		tasks += n->parallelism;
 		fprintf(f, "  %-16s %-12s parallelism %u%s\n", n->id, n->op->type, n->parallelism,
 		        n->op->io ? " (I/O pool)" : "");
+		if (n->op == &native_op || n->op == &native_keyed_op) {
+			const native_conf *c = n->conf;
+			fprintf(f, "      %s: '%s' in %s\n", c->def->name, c->symbol, c->library);
+		}
 		for (uint32_t k = 0; k < n->ninputs; k++) {
 			const pstream *st = &p->streams[n->inputs[k]];
 			part_kind pk = part_of(p, n, n->inputs[k]);
@@ -1513,6 +1731,11 @@ static void free_conf(pnode *n)
 		for (uint32_t i = 0; i < c->naggs; i++)
 			expr_free(c->aggs[i].arg);
 		rt_free(c->aggs);
+	} else if (n->op == &native_op || n->op == &native_keyed_op) {
+		native_conf *c = n->conf;
+		rt_free(c->side_names);
+		if (c->dl)
+			dlclose(c->dl);
 	} else if (n->op == &datagen_op) {
 		datagen_conf *c = n->conf;
 		for (uint32_t i = 0; c->fields && c->schema && i < c->schema->n; i++)

@@ -55,6 +55,31 @@ typedef struct window_conf {
 } window_conf;
 extern const op_def window_op;
 
+/* ---- user operators in shared libraries (operators/native.c, include/eddy/operator.h) ---- */
+
+struct ev_operator;
+struct cfg_node;
+
+/* native: an ev_operator from a library dlopen()ed by the plan. Port 0 is its `output`,
+ * ports 1.. its side_outputs in order (streams "ID.NAME"). native_keyed_op (with
+ * key_by) keeps keyed state and timers, checkpointed by the task; native_op has none. */
+typedef struct native_conf {
+	const char *library;           /* as given in the job file */
+	const char *symbol;
+	void *dl;                      /* the dlopen handle (dlclose'd by the plan) */
+	const struct ev_operator *def; /* in the library */
+	const struct cfg_node *params; /* the params map, or NULL */
+	expr **keys;                   /* key_by (borrowed from the plan) */
+	uint32_t nkeys;
+	const char **side_names;       /* [nports - 1] side-output names (in the tree) */
+	uint32_t nports;
+} native_conf;
+extern const op_def native_op;
+extern const op_def native_keyed_op;
+/* native_parse_float reads a scalar as a number (strtod, the whole text); false if it is
+ * not one. */
+bool native_parse_float(const struct cfg_node *v, double *out);
+
 /* ---- connectors (connectors/) ---- */
 
 typedef enum on_error { ON_ERROR_FAIL, ON_ERROR_SKIP, ON_ERROR_DEAD_LETTER } on_error;

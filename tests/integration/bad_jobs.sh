@@ -7,7 +7,7 @@
 #
 # usage: bad_jobs.sh EDDY SRC BUILD   (set EDDY_TEST_TIMEOUT=seconds for slow builds)
 set -u
-eddy=$1; src=$2; work=$3/bad_jobs
+eddy=$1; src=$2; build=$3; work=$3/bad_jobs
 rm -rf "$work"; mkdir -p "$work"
 . "$src/tests/integration/lib.sh"
 cd "$src"
@@ -142,12 +142,46 @@ config() { # config NAME MESSAGE: eddy run tests/bad/NAME.yaml exits 2 printing 
 }
 config invalid_yaml "7:6: invalid YAML: did not find expected ',' or '}' while parsing a flow mapping at 6:13"
 config unknown_connector "4:16: 'connector' must be one of file, datagen, got 'kafak'"
-config unknown_operator "10:19: 'type' must be one of filter, map, window, union, got 'filtre' (did you mean 'filter'?)"
+config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, got 'filtre' (did you mean 'filter'?)"
 config unknown_key "2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
 config unknown_input "10:34: input 'flihgts' names no source, operator or side output (did you mean 'flights'?)"
 config cycle "10:34: the graph has a cycle through 'a': an operator cannot consume its own output"
 config type_error_plus "10:57: where: operator '+' cannot add string and int"
 config type_error_notbool "10:50: where: the condition must be bool, got int"
+
+# native operators (include/eddy/operator.h): the library is loaded and checked when the
+# plan is built, so every problem is a config error (exit 2) before anything runs
+config native "16:14: cannot load the library: tests/bad/libnope.so: cannot open shared object file: No such file or directory"
+config native_no_output "10:5: a native operator is missing required key 'output' (its fields: a list like {name: amount, type: float})"
+lib=$build/examples/fraud/libfraud.so
+[ -f "$lib" ] || fail "native: $lib is not built"
+native() { # native NAME WANT_RC MESSAGE [--set ...]: tests/bad/native.yaml with the built library
+  local name=$1 want=$2 msg=$3; shift 3
+  run "$name" "$want" run tests/bad/native.yaml --control none --set "operators.fraud.library=$lib" "$@"
+  [ -z "$msg" ] || only "$name" "eddy run: $msg"
+  echo "ok: $name"
+}
+native native_symbol 2 "--set operators.fraud.symbol: the library $lib has no symbol 'fraud_detectr'" \
+  --set operators.fraud.symbol=fraud_detectr
+bad_abi=$build/examples/fraud/libfraud_badabi.so
+native native_abi 2 "tests/bad/native.yaml:17:13: 'fraud_detector' in $bad_abi is not an ev_operator of ABI 1 (it says 2): rebuild it against this eddy's include/eddy/operator.h" \
+  --set "operators.fraud.library=$bad_abi"
+native native_param_key 2 "--set operators.fraud.params.smal: unknown key 'smal' in the params of fraud_detector (did you mean 'small'?)" \
+  --set operators.fraud.params.smal=1
+native native_param_duration 2 "--set operators.fraud.params.window: 'params.window': expected a duration like 250ms, 10s, 5m, 1h or 1d, got '1minute'" \
+  --set operators.fraud.params.window=1minute
+native native_param_float 2 "--set operators.fraud.params.large: 'params.large' must be a number, got 'lots'" \
+  --set operators.fraud.params.large=lots
+native native_key 2 "--set operators.fraud.librar: unknown key 'librar' in a native operator (did you mean 'library'?)" \
+  --set operators.fraud.librar=x
+native native_type 2 "--set operators.fraud.output.1.type: 'type' must be one of int, float, bool, string, timestamp, got 'integer'" \
+  --set operators.fraud.output.1.type=integer
+# the operator's own failure at run time (open): exit 1 with its reason
+native native_open_fails 1 "" --set operators.fraud.params.account=acct
+failed native_open_fails "fraud_detector: the input has no field 'acct'"
+native native_ok 0 ""
+[ "$(head -1 "$out")" = "account_id,small_time,small_amount,large_time,large_amount" ] ||
+  fail "native_ok: no alerts printed"
 
 run check_ok 0 check "$job"
 echo "ok: check_ok"
