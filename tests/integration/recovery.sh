@@ -5,7 +5,7 @@
 #    output equals the expected rows exactly (no duplicate, no missing row); while the
 #    job was down, the visible files held only whole, expected rows (uncommitted data is
 #    in hidden files);
-#  - a damaged, a cut-short and a missing snapshot file in the newest checkpoint: restore
+#  - a damaged, a cut-short and a missing snapshot or keyed-state file in the newest checkpoint: restore
 #    falls back to the previous complete checkpoint with a warning, output still exact;
 #    restoring that damaged checkpoint by name fails with a clear error;
 #  - refusals: --restore without checkpoints, a file source, no checkpoint at all.
@@ -95,12 +95,14 @@ missing=$(awk -F, 'NR == FNR { got[$1 "," $3] = $4; next } FNR > 1 && !(got[$1 "
 echo "ok: at_least_once under 10 injected failures: no expected row missing"
 
 # ---- damaged checkpoints fall back to the previous complete one ----
+for kind in snap state; do # the task's snapshot, and the window's keyed-state file
 for damage in corrupt truncate remove; do
-  name=damage-$damage
+  name=damage-$kind-$damage
   crash $name 1.0
   # the newest complete one (a newer one may have been in progress at the kill)
   newest=$ck/chk-$(ls -d "$ck"/chk-*/MANIFEST | sed 's|.*/chk-\([0-9]*\)/MANIFEST|\1|' | sort -n | tail -1)
-  f=$(ls "$newest"/*.snap | grep 'minutes\[1\]')
+  f=$(ls "$newest"/*.$kind | grep 'minutes\[1\]')
+  [ -f "$f" ] || fail "$name: no .$kind file of minutes[1] in $newest"
   case $damage in
     corrupt) printf '\x55' | dd of="$f" bs=1 seek=20 conv=notrunc 2> /dev/null ;;
     truncate) truncate -s 10 "$f" ;;
@@ -115,7 +117,8 @@ for damage in corrupt truncate remove; do
   grep -q "warning: skipping checkpoint $newest" "$work/$name.stderr" ||
     { cat "$work/$name.stderr"; fail "$name: no warning about the damaged checkpoint"; }
   same_rows "$work/expected.csv" "$out" || fail "$name: output after falling back"
-  echo "ok: a $damage snapshot file in the newest checkpoint: named restore fails (exit 2), latest falls back with a warning, output exact"
+  echo "ok: a $damage .$kind file in the newest checkpoint: named restore fails (exit 2), latest falls back with a warning, output exact"
+done
 done
 
 # ---- refusals ----
