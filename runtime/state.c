@@ -1222,6 +1222,8 @@ static inline bool tk_before(const st_hitem *x, const st_hitem *y)
 {
 	if (x->time != y->time)
 		return x->time < y->time;
+	if (x->pfx != y->pfx)
+		return x->pfx < y->pfx;
 	const ment *a = x->e, *b = y->e;
 	uint32_t n = a->klen < b->klen ? a->klen : b->klen;
 	int c = memcmp(a->data, b->data, n);
@@ -1281,7 +1283,10 @@ static eddy_err heap_reserve(st_heap *h)
 static void heap_push(st_heap *h, ment *e)
 {
 	assert(h->n < h->cap);
-	h->a[h->n] = (st_hitem){ tk_time(e), e };
+	uint64_t pfx = 0;
+	for (uint32_t i = TK_HDR; i < TK_HDR + 8; i++)
+		pfx = pfx << 8 | (i < e->klen ? e->data[i] : 0);
+	h->a[h->n] = (st_hitem){ tk_time(e), pfx, e };
 	heap_up(h, h->n++);
 }
 

@@ -247,10 +247,12 @@ struct ev_state_out {
 	bool oom;
 };
 
-/* A timer heap item: the timer's time beside its entry, so that ordering by time needs
- * no visit to the entry (the entry's bytes break ties). */
+/* A timer heap item: the timer's time and the first bytes after it beside its entry, so
+ * that ordering (by the entry's bytes: time, key group, key, namespace) rarely visits the
+ * entry — many timers share a time (every key's window ends at once). */
 typedef struct st_hitem {
 	int64_t time;
+	uint64_t pfx; /* the 8 entry bytes after domain and time, big-endian, zero-padded */
 	ment *e;
 } st_hitem;
 
