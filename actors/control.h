@@ -185,8 +185,13 @@ bool ctl_address_is_local(const char *url);
 eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound,
                           size_t bound_size, char *why, size_t why_size);
 
-/* ctl_server_stop closes the socket and joins the thread. Safe on NULL. */
-void ctl_server_stop(ctl_server *s);
+/* ctl_server_stop stops serving and joins the thread (up to ~250 ms: the receive
+ * timeout). close_socket: also close the socket and free s; false leaves both to the
+ * process's exit, for a process about to end: closing an nng socket while a client's
+ * pipe is going away can panic inside nng (nanomsg/nng#2110; seen here as "panic:
+ * pthread_mutex_unlock: Invalid argument" when `eddy run` ended right after a shell
+ * disconnected). Safe on NULL. */
+void ctl_server_stop(ctl_server *s, bool close_socket);
 
 /* ctl_read_secret reads a secret file: it must be a regular file of mode 0600 or
  * stricter (no group or other bits), hold 1 to 1024 bytes; a trailing newline is

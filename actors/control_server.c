@@ -171,7 +171,7 @@ eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound
 	return EDDY_OK;
 }
 
-void ctl_server_stop(ctl_server *s)
+void ctl_server_stop(ctl_server *s, bool close_socket)
 {
 	if (s == NULL)
 		return;
@@ -181,6 +181,12 @@ void ctl_server_stop(ctl_server *s)
 	int64_t last = atomic_load(&s->last_reply_ns);
 	while (last && clock_now_ns(clock_system()) - last < 200000000)
 		usleep(10000);
+	if (!close_socket) {
+		/* the serve thread sees stop within its 250 ms receive timeout; the socket (and
+		 * s, which its pipe callbacks use) are left to the process's exit */
+		pthread_join(s->thread, NULL);
+		return;
+	}
 	nng_close(s->sock);
 	pthread_join(s->thread, NULL);
 	pthread_mutex_destroy(&s->mu);

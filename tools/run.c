@@ -804,7 +804,7 @@ int cmd_run(int argc, char **argv)
 	asys_log_event(sys, plan_name(pl), "job", "%s after %.3f s",
 	               rc == 0 ? (stopping ? "stopped" : "finished") : "failed", secs);
 	metrics_server_stop(ms);
-	ctl_server_stop(srv);
+	ctl_server_stop(srv, false); /* the process ends: see control.h */
 	asys_shutdown(sys, rc == 0 ? 1000 : 0);
 	if (rc == 0)
 		fprintf(stderr,
