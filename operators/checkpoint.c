@@ -213,27 +213,23 @@ static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
 	return newest;
 }
 
-static void tj_append(coord *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tj_append(coord *c, const char *fmt, ...)
+/* tj_append adds a formatted task entry to the manifest being built; false if out of
+ * memory (the checkpoint cannot be written then). */
+static bool tj_append(coord *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool tj_append(coord *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	int need = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (need < 0)
-		return;
-	if (c->tj_len + (size_t)need + 1 > c->tj_cap) {
-		size_t cap = (c->tj_len + (size_t)need + 1) * 2;
-		char *p = rt_realloc(c->tasks_json, cap);
-		if (p == NULL)
-			return;
-		c->tasks_json = p;
-		c->tj_cap = cap;
-	}
+	if (need < 0 || rt_grow((void **)&c->tasks_json, &c->tj_cap, c->tj_len + (size_t)need + 1,
+	                        1, 4096) != EDDY_OK)
+		return false;
 	va_start(ap, fmt);
 	vsnprintf(c->tasks_json + c->tj_len, c->tj_cap - c->tj_len, fmt, ap);
 	va_end(ap);
 	c->tj_len += (size_t)need;
+	return true;
 }
 
 /* json_str copies s into out as a JSON string body (escaped). */
@@ -560,12 +556,16 @@ static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *sta
 	}
 	if (a->watermark != WM_MIN)
 		snprintf(wm, sizeof(wm), "%lld", (long long)a->watermark);
-	tj_append(c,
+	if (!tj_append(c,
 	          "%s  {\"path\": \"%s\", \"file\": \"%s.snap\", \"bytes\": %zu%s, \"records_in\": %llu, "
 	          "\"records_out\": %llu, \"watermark\": %s, \"alignment_ms\": %.3f}",
 	          c->cur.acks ? ",\n" : "", path, fname, a->len, sfield,
 	          (unsigned long long)a->records_in, (unsigned long long)a->records_out, wm,
-	          (double)a->alignment_ns / 1e6);
+	          (double)a->alignment_ns / 1e6)) {
+		abort_pending(self, c, "out of memory writing the manifest");
+		ckpt_ack_free(a);
+		return;
+	}
 	c->cur.acks++;
 	c->cur.bytes += a->len + sbytes;
 	if (a->alignment_ns / 1000000 > c->cur.alignment_ms)

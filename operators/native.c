@@ -298,6 +298,13 @@ static const cfg_node *param(ev_op_ctx *ctx, const char *name)
 	return v;
 }
 
+/* param_what: param `name`'s node (NULL if absent) and its label for messages. */
+static const cfg_node *param_what(ev_op_ctx *ctx, const char *name, char *what, size_t n)
+{
+	snprintf(what, n, "'params.%s'", name);
+	return param(ctx, name);
+}
+
 /* param_fail fails the subtask with a cfg message (FILE:LINE:COL). */
 static void param_fail(ev_op_ctx *ctx, const cfg_error *ce)
 {
@@ -306,11 +313,10 @@ static void param_fail(ev_op_ctx *ctx, const cfg_error *ce)
 
 const char *ev_op_param_str(ev_op_ctx *ctx, const char *name, const char *dflt)
 {
-	const cfg_node *v = param(ctx, name);
+	char what[300];
+	const cfg_node *v = param_what(ctx, name, what, sizeof(what));
 	const char *s = dflt;
 	cfg_error ce;
-	char what[300];
-	snprintf(what, sizeof(what), "'params.%s'", name);
 	if (v && cfg_node_str(v, what, &s, &ce) != EDDY_OK) {
 		param_fail(ctx, &ce);
 		return dflt;
@@ -320,11 +326,10 @@ const char *ev_op_param_str(ev_op_ctx *ctx, const char *name, const char *dflt)
 
 int64_t ev_op_param_int(ev_op_ctx *ctx, const char *name, int64_t dflt)
 {
-	const cfg_node *v = param(ctx, name);
+	char what[300];
+	const cfg_node *v = param_what(ctx, name, what, sizeof(what));
 	int64_t x = dflt;
 	cfg_error ce;
-	char what[300];
-	snprintf(what, sizeof(what), "'params.%s'", name);
 	if (v && cfg_node_int(v, what, INT64_MIN, INT64_MAX, &x, &ce) != EDDY_OK) {
 		param_fail(ctx, &ce);
 		return dflt;
@@ -334,11 +339,10 @@ int64_t ev_op_param_int(ev_op_ctx *ctx, const char *name, int64_t dflt)
 
 bool ev_op_param_bool(ev_op_ctx *ctx, const char *name, bool dflt)
 {
-	const cfg_node *v = param(ctx, name);
+	char what[300];
+	const cfg_node *v = param_what(ctx, name, what, sizeof(what));
 	bool x = dflt;
 	cfg_error ce;
-	char what[300];
-	snprintf(what, sizeof(what), "'params.%s'", name);
 	if (v && cfg_node_bool(v, what, &x, &ce) != EDDY_OK) {
 		param_fail(ctx, &ce);
 		return dflt;
@@ -348,11 +352,10 @@ bool ev_op_param_bool(ev_op_ctx *ctx, const char *name, bool dflt)
 
 int64_t ev_op_param_duration_ms(ev_op_ctx *ctx, const char *name, int64_t dflt)
 {
-	const cfg_node *v = param(ctx, name);
+	char what[300];
+	const cfg_node *v = param_what(ctx, name, what, sizeof(what));
 	int64_t x = dflt;
 	cfg_error ce;
-	char what[300];
-	snprintf(what, sizeof(what), "'params.%s'", name);
 	if (v && cfg_node_duration_ms(v, what, &x, &ce) != EDDY_OK) {
 		param_fail(ctx, &ce);
 		return dflt;

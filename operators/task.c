@@ -652,16 +652,11 @@ static eddy_err replay_held(task *t)
 	for (; i < n && err == EDDY_OK; i++)
 		err = task_receive(t->self, t, &msgs[i]);
 	for (; i < n; i++) { /* after a failure: keep the rest, after anything held anew */
-		if (lv->nheld == lv->held_cap) {
-			uint32_t cap = lv->held_cap ? lv->held_cap * 2 : 16;
-			rt_msg *h = rt_realloc(lv->held, cap * sizeof(*h));
-			if (h == NULL) {
-				for (; i < n; i++)
-					msg_discard(&msgs[i]);
-				break;
-			}
-			lv->held = h;
-			lv->held_cap = cap;
+		if (rt_grow((void **)&lv->held, &lv->held_cap, lv->nheld + 1, sizeof(rt_msg), 16) !=
+		    EDDY_OK) {
+			for (; i < n; i++)
+				msg_discard(&msgs[i]);
+			break;
 		}
 		lv->held[lv->nheld++] = msgs[i];
 	}
@@ -718,15 +713,10 @@ static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
 static eddy_err hold(task *t, rt_msg *m)
 {
 	task_live *lv = t->lv;
-	if (lv->nheld == lv->held_cap) {
-		uint32_t cap = lv->held_cap ? lv->held_cap * 2 : 16;
-		rt_msg *h = rt_realloc(lv->held, cap * sizeof(*h));
-		if (h == NULL) {
-			msg_discard(m);
-			return task_fail(t, "out of memory holding elements during checkpoint alignment");
-		}
-		lv->held = h;
-		lv->held_cap = cap;
+	if (rt_grow((void **)&lv->held, &lv->held_cap, lv->nheld + 1, sizeof(rt_msg), 16) !=
+	    EDDY_OK) {
+		msg_discard(m);
+		return task_fail(t, "out of memory holding elements during checkpoint alignment");
 	}
 	lv->held[lv->nheld++] = *m;
 	return EDDY_OK;

@@ -178,7 +178,8 @@ typedef struct task_live {
 	uint8_t *align_got;      /* [nchannels] its barrier came on the channel */
 	int64_t align_start_ns;  /* monotonic */
 	rt_msg *held;            /* elements of aligned channels held back (exactly_once) */
-	uint32_t nheld, held_cap;
+	uint32_t nheld;
+	size_t held_cap;
 	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
 } task_live;
 

@@ -86,14 +86,18 @@ typedef struct wstate {
 	ev_val kvals[EV_MAX_FIELDS]; /* the current record's key values */
 	/* per-batch pre-aggregation (tumbling, sliding): one group per (key, window) */
 	uint32_t *slots;      /* open addressing: group index + 1, 0 empty */
-	uint32_t nslots;
+	size_t nslots;        /* this batch's table: a power of two, at most slots_cap */
+	size_t slots_cap;
 	struct wgroup *groups;
-	uint32_t ngroups, gcap;
+	uint32_t ngroups;
+	size_t gcap;
 	char *garena;         /* the groups' keys */
 	size_t garena_len, garena_cap;
 	uint8_t *gvals;       /* the groups' working copies, vlen bytes each (aligned) */
-	uint32_t *links;      /* [assignment] (row << 0) and next assignment, in pairs */
-	uint32_t nlinks, lcap;
+	size_t gvcap;
+	uint32_t *links;      /* per assignment: its row, then the group's next assignment */
+	uint32_t nlinks;
+	size_t lcap;
 } wstate;
 
 /* One (key, window) of a batch: its rows' aggregates so far and the rows themselves (a
@@ -124,17 +128,7 @@ static eddy_err sfail(task *t, wstate *s, eddy_err e, const char *what)
 
 static eddy_err key_reserve(wstate *s, size_t need)
 {
-	if (need <= s->kcap)
-		return EDDY_OK;
-	size_t cap = s->kcap ? s->kcap : 256;
-	while (cap < need)
-		cap *= 2;
-	char *k = rt_realloc(s->kbuf, cap);
-	if (k == NULL)
-		return EDDY_ENOMEM;
-	s->kbuf = k;
-	s->kcap = cap;
-	return EDDY_OK;
+	return rt_grow((void **)&s->kbuf, &s->kcap, need, 1, 256);
 }
 
 /* key_encode writes row r's key into kbuf (s->klen) and its values into kvals: per
@@ -231,9 +225,9 @@ static eddy_err set_ns(task *t, wstate *s, const int64_t *ns)
 
 /* ---- a window's state: loaded into a working copy, stored back ---- */
 
-/* load reads the current namespace's window into (h, a); *found false if none (then h
- * and a are a fresh window's). */
-static eddy_err load(task *t, wstate *s, whdr *h, accf *a, bool *found)
+/* load reads the current namespace's window into h (its accumulators follow it); *found
+ * false if none (then h is a fresh window's). */
+static eddy_err load(task *t, wstate *s, whdr *h, bool *found)
 {
 	const void *v;
 	size_t len;
@@ -252,7 +246,6 @@ static eddy_err load(task *t, wstate *s, whdr *h, accf *a, bool *found)
 		                 "operator's state?)", len, s->vlen);
 	*found = true;
 	memcpy(h, v, s->vlen);
-	(void)a; /* a follows h in the working copy */
 	return EDDY_OK;
 }
 
@@ -291,13 +284,8 @@ static eddy_err str_get(task *t, wstate *s, uint32_t i, const char **p, uint32_t
 	}
 	if (e != EDDY_OK)
 		return sfail(t, s, e, "reading a string aggregate");
-	if (n + 1 > s->scap) {
-		char *nb = rt_realloc(s->sbuf, n + 1);
-		if (nb == NULL)
-			return EDDY_ENOMEM;
-		s->sbuf = nb;
-		s->scap = n + 1;
-	}
+	if (rt_grow((void **)&s->sbuf, &s->scap, n + 1, 1, 64) != EDDY_OK)
+		return EDDY_ENOMEM;
 	memcpy(s->sbuf, v, n);
 	*p = s->sbuf;
 	*len = (uint32_t)n;
@@ -708,13 +696,8 @@ static eddy_err sessions_load(task *t, wstate *s)
 	if (len % sizeof(sess) != 0)
 		return task_fail(t, "window: a key's session list has %zu bytes", len);
 	size_t n = len / sizeof(sess);
-	if (n > s->sess_cap) {
-		sess *ns = rt_realloc(s->sess, n * sizeof(*ns));
-		if (ns == NULL)
-			return EDDY_ENOMEM;
-		s->sess = ns;
-		s->sess_cap = n;
-	}
+	if (rt_grow((void **)&s->sess, &s->sess_cap, n, sizeof(sess), 8) != EDDY_OK)
+		return EDDY_ENOMEM;
 	memcpy(s->sess, v, len);
 	s->nsess = n;
 	return EDDY_OK;
@@ -732,14 +715,8 @@ static eddy_err sessions_store(task *t, wstate *s)
 
 static eddy_err sessions_add(wstate *s, sess x)
 {
-	if (s->nsess == s->sess_cap) {
-		size_t cap = s->sess_cap ? s->sess_cap * 2 : 8;
-		sess *ns = rt_realloc(s->sess, cap * sizeof(*ns));
-		if (ns == NULL)
-			return EDDY_ENOMEM;
-		s->sess = ns;
-		s->sess_cap = cap;
-	}
+	if (rt_grow((void **)&s->sess, &s->sess_cap, s->nsess + 1, sizeof(sess), 8) != EDDY_OK)
+		return EDDY_ENOMEM;
 	s->sess[s->nsess++] = x;
 	return EDDY_OK;
 }
@@ -782,7 +759,7 @@ static eddy_err add_to_session(task *t, wstate *s, const ev_batch *b, uint32_t r
 	}
 	int64_t id = s->sess[into].id;
 	bool found;
-	if ((e = set_ns(t, s, &id)) != EDDY_OK || (e = load(t, s, s->h, s->a, &found)) != EDDY_OK)
+	if ((e = set_ns(t, s, &id)) != EDDY_OK || (e = load(t, s, s->h, &found)) != EDDY_OK)
 		return e;
 	if (!found)
 		return task_fail(t, "window: session %lld of a key has no state", (long long)id);
@@ -797,7 +774,7 @@ static eddy_err add_to_session(task *t, wstate *s, const ev_batch *b, uint32_t r
 			s->sess[keep++] = x;
 			continue;
 		}
-		if ((e = set_ns(t, s, &x.id)) != EDDY_OK || (e = load(t, s, s->h2, s->a2, &found)) != EDDY_OK)
+		if ((e = set_ns(t, s, &x.id)) != EDDY_OK || (e = load(t, s, s->h2, &found)) != EDDY_OK)
 			return e;
 		if (found && ((e = drop_timers(t, s, s->h2)) != EDDY_OK ||
 		              (e = merge_into(t, s, s->h, s->a, s->h2, s->a2, x.id, id)) != EDDY_OK ||
@@ -859,53 +836,51 @@ static eddy_err add_to_count(task *t, wstate *s, const ev_batch *b, uint32_t r)
  * a window that fired already (allowed lateness) takes its rows one by one, re-firing on
  * each as without grouping. Sums of floats may round differently (added per group). */
 
-static eddy_err grow(void **p, uint32_t *cap, uint32_t need, size_t size)
-{
-	if (need <= *cap)
-		return EDDY_OK;
-	uint32_t n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	void *q = rt_realloc(*p, (size_t)n * size);
-	if (q == NULL)
-		return EDDY_ENOMEM;
-	*p = q;
-	*cap = n;
-	return EDDY_OK;
-}
-
 static inline uint64_t group_hash(uint64_t kh, int64_t start)
 {
 	return kh ^ ((uint64_t)start * 0x9e3779b97f4a7c15ull);
+}
+
+/* slots_reset makes the group table of a batch n slots (a power of two), empty. */
+static eddy_err slots_reset(wstate *s, size_t n)
+{
+	if (rt_grow((void **)&s->slots, &s->slots_cap, n, sizeof(*s->slots), 16) != EDDY_OK)
+		return EDDY_ENOMEM;
+	s->nslots = n;
+	memset(s->slots, 0, n * sizeof(*s->slots));
+	return EDDY_OK;
+}
+
+/* slots_double doubles the group table (kept at most half full) and puts the groups back. */
+static eddy_err slots_double(wstate *s)
+{
+	eddy_err e = slots_reset(s, s->nslots * 2);
+	size_t mask = s->nslots - 1;
+	for (uint32_t g = 0; g < s->ngroups && e == EDDY_OK; g++) {
+		size_t i = s->groups[g].hash & mask;
+		while (s->slots[i] != 0)
+			i = (i + 1) & mask;
+		s->slots[i] = g + 1;
+	}
+	return e;
 }
 
 /* group_of finds or makes the group of the current key (kbuf, hash kh) and window start. */
 static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup **out)
 {
 	uint64_t h = group_hash(kh, start);
-	uint32_t mask = s->nslots - 1;
-	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+	if (2 * ((size_t)s->ngroups + 1) > s->nslots && slots_double(s) != EDDY_OK)
+		return EDDY_ENOMEM;
+	size_t mask = s->nslots - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		uint32_t g = s->slots[i];
 		if (g == 0) {
-			if (s->ngroups == s->gcap) {
-				uint32_t gcap = s->gcap;
-				if (grow((void **)&s->groups, &s->gcap, s->ngroups + 1, sizeof(wgroup)) !=
-				    EDDY_OK)
-					return EDDY_ENOMEM;
-				uint32_t vcap = gcap;
-				if (grow((void **)&s->gvals, &vcap, s->gcap, s->vlen) != EDDY_OK)
-					return EDDY_ENOMEM;
-			}
-			if (s->garena_len + s->klen > s->garena_cap) {
-				size_t cap = s->garena_cap ? s->garena_cap * 2 : 4096;
-				while (cap < s->garena_len + s->klen)
-					cap *= 2;
-				char *a = rt_realloc(s->garena, cap);
-				if (a == NULL)
-					return EDDY_ENOMEM;
-				s->garena = a;
-				s->garena_cap = cap;
-			}
+			size_t n = (size_t)s->ngroups + 1;
+			if (rt_grow((void **)&s->groups, &s->gcap, n, sizeof(wgroup), 64) != EDDY_OK ||
+			    rt_grow((void **)&s->gvals, &s->gvcap, n, s->vlen, 64) != EDDY_OK ||
+			    rt_grow((void **)&s->garena, &s->garena_cap, s->garena_len + s->klen, 1,
+			            4096) != EDDY_OK)
+				return EDDY_ENOMEM;
 			wgroup *w = &s->groups[s->ngroups];
 			*w = (wgroup){ .hash = h, .koff = s->garena_len, .klen = s->klen,
 				       .kg = task_key_group(t, s->kvals, s->c->nkeys), .start = start,
@@ -938,7 +913,8 @@ static eddy_err group_add(task *t, wstate *s, wgroup *w, const ev_batch *b, uint
 	whdr *gh = (whdr *)(s->gvals + (size_t)gi * s->vlen);
 	eddy_err e = update(t, s, gh, (accf *)(gh + 1), b, r);
 	if (e == EDDY_OK)
-		e = grow((void **)&s->links, &s->lcap, 2 * (s->nlinks + 1), sizeof(uint32_t));
+		e = rt_grow((void **)&s->links, &s->lcap, 2 * ((size_t)s->nlinks + 1), sizeof(uint32_t),
+		            128);
 	if (e != EDDY_OK)
 		return e;
 	uint32_t l = s->nlinks++;
@@ -991,18 +967,11 @@ static eddy_err group_apply(task *t, wstate *s, wgroup *w, const ev_batch *b)
 static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t late_bound)
 {
 	const window_conf *c = s->c;
-	uint64_t per = c->kind == WIN_SLIDING ? (uint64_t)((c->size_ms + c->slide_ms - 1) / c->slide_ms) : 1;
-	uint64_t want = 16;
-	while (want < 2 * per * b->n)
+	size_t want = 16; /* grows with the groups (slots_double) */
+	while (want < 2 * (size_t)b->n)
 		want *= 2;
-	if (want > s->nslots) {
-		uint32_t *ns = rt_realloc(s->slots, want * sizeof(*ns));
-		if (ns == NULL)
-			return EDDY_ENOMEM;
-		s->slots = ns;
-		s->nslots = (uint32_t)want;
-	}
-	memset(s->slots, 0, s->nslots * sizeof(*s->slots));
+	if (slots_reset(s, want) != EDDY_OK)
+		return EDDY_ENOMEM;
 	s->ngroups = s->nlinks = 0;
 	s->garena_len = 0;
 	eddy_err err = EDDY_OK;
@@ -1109,7 +1078,7 @@ static eddy_err fire(task *t, wstate *s, int64_t time, int64_t ns, int64_t wm)
 {
 	const window_conf *c = s->c;
 	bool found;
-	eddy_err e = load(t, s, s->h, s->a, &found);
+	eddy_err e = load(t, s, s->h, &found);
 	if (e != EDDY_OK || !found)
 		return e;
 	whdr *h = s->h;

@@ -76,3 +76,21 @@ int64_t rt_alloc_live(void)
 {
 	return atomic_load(&live_blocks);
 }
+
+eddy_err rt_grow(void **p, size_t *cap, size_t need, size_t elem, size_t min_cap)
+{
+	if (need <= *cap)
+		return EDDY_OK;
+	size_t n = *cap ? *cap : (min_cap ? min_cap : 1);
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / elem)
+			return EDDY_ENOMEM;
+		n *= 2;
+	}
+	void *q = rt_realloc(*p, n * elem);
+	if (q == NULL)
+		return EDDY_ENOMEM;
+	*p = q;
+	*cap = n;
+	return EDDY_OK;
+}

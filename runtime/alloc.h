@@ -5,6 +5,7 @@
 #ifndef EDDY_RUNTIME_ALLOC_H
 #define EDDY_RUNTIME_ALLOC_H
 
+#include <eddy/err.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,12 @@ void *rt_malloc(size_t size);
 void *rt_calloc(size_t n, size_t size);
 void *rt_realloc(void *p, size_t size);
 void rt_free(void *p);
+
+/* rt_grow makes the array *p (*cap elements of elem bytes) hold at least need elements:
+ * unchanged if it does, else reallocated to the old capacity (min_cap if it was 0)
+ * doubled until it does, so appends cost amortized O(1). EDDY_ENOMEM leaves *p and *cap
+ * as they were. The caller's thread. */
+eddy_err rt_grow(void **p, size_t *cap, size_t need, size_t elem, size_t min_cap);
 
 /* rt_strdup copies s with rt_malloc; NULL on failure. */
 char *rt_strdup(const char *s);

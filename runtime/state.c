@@ -770,17 +770,7 @@ eddy_err ev_list_update(ev_state *st, ev_state_id id, const ev_bytes *items, siz
 
 static eddy_err grow_items(ev_state *st, size_t n)
 {
-	if (n <= st->capitems)
-		return EDDY_OK;
-	size_t ncap = st->capitems ? st->capitems : 16;
-	while (ncap < n)
-		ncap *= 2;
-	ev_bytes *a = rt_realloc(st->items, ncap * sizeof(*a));
-	if (a == NULL)
-		return EDDY_ENOMEM;
-	st->items = a;
-	st->capitems = ncap;
-	return EDDY_OK;
+	return rt_grow((void **)&st->items, &st->capitems, n, sizeof(*st->items), 16);
 }
 
 eddy_err ev_list_get(ev_state *st, ev_state_id id, const ev_bytes **items, size_t *n)
@@ -923,17 +913,7 @@ eddy_err ev_map_remove(ev_state *st, ev_state_id id, const void *uk, size_t ukle
 
 static eddy_err grow_ents(ev_state *st, size_t n)
 {
-	if (n <= st->capents)
-		return EDDY_OK;
-	size_t ncap = st->capents ? st->capents : 16;
-	while (ncap < n)
-		ncap *= 2;
-	ev_map_entry *a = rt_realloc(st->ents, ncap * sizeof(*a));
-	if (a == NULL)
-		return EDDY_ENOMEM;
-	st->ents = a;
-	st->capents = ncap;
-	return EDDY_OK;
+	return rt_grow((void **)&st->ents, &st->capents, n, sizeof(*st->ents), 16);
 }
 
 eddy_err ev_map_entries(ev_state *st, ev_state_id id, const ev_map_entry **entries, size_t *n)
@@ -1269,15 +1249,7 @@ static void heap_down(st_heap *h, size_t i)
 
 static eddy_err heap_reserve(st_heap *h)
 {
-	if (h->n < h->cap)
-		return EDDY_OK;
-	size_t ncap = h->cap ? h->cap * 2 : 64;
-	st_hitem *a = rt_realloc(h->a, ncap * sizeof(*a));
-	if (a == NULL)
-		return EDDY_ENOMEM;
-	h->a = a;
-	h->cap = ncap;
-	return EDDY_OK;
+	return rt_grow((void **)&h->a, &h->cap, h->n + 1, sizeof(*h->a), 64);
 }
 
 static void heap_push(st_heap *h, ment *e)

@@ -355,16 +355,8 @@ eddy_err ldb_scan(ev_state *st, const uint8_t *k, size_t kl, bool del, size_t *n
 		leveldb_writebatch_clear(st->wb);
 		return lerr ? lfail(st, "write", lerr) : EDDY_OK;
 	}
-	if (count > st->capents) {
-		size_t ncap = st->capents ? st->capents : 16;
-		while (ncap < count)
-			ncap *= 2;
-		ev_map_entry *a = rt_realloc(st->ents, ncap * sizeof(*a));
-		if (a == NULL)
-			return st_fail(st, EDDY_ENOMEM, "out of memory");
-		st->ents = a;
-		st->capents = ncap;
-	}
+	if (rt_grow((void **)&st->ents, &st->capents, count, sizeof(*st->ents), 16) != EDDY_OK)
+		return st_fail(st, EDDY_ENOMEM, "out of memory");
 	size_t o = 0;
 	for (size_t i = 0; i < count; i++) {
 		size_t uk, vl;
