@@ -23,6 +23,7 @@ typedef struct sup_child {
 	uint32_t starts;     /* MSG_STARTs sent = the child's current incarnation */
 	bool alive;          /* started and not known to have exited */
 	bool removed;        /* done for good (temporary, transient after normal exit) */
+	bool done;           /* exited normally, kept for the next restart (keep_done) */
 	int64_t delay_ms;    /* next backoff delay */
 	int64_t started_ms;  /* when it last started (asys clock) */
 } sup_child;
@@ -45,6 +46,7 @@ typedef struct sup_state {
 	uint32_t pos;        /* STARTING: next to start; stopping phases: 1 + next to stop */
 	int waiting;         /* child whose answer we wait for, -1 none */
 	uint32_t trigger;    /* the failed child of the current restart */
+	bool restarting;     /* the current start is a restart (on_restarted follows) */
 	pending_exit *pend;
 	uint32_t npend, pend_cap;
 	rt_timer *delay_timer;
@@ -76,6 +78,7 @@ const char *sup_restart_name(sup_restart r)
 
 void sup_spec_defaults(sup_spec *spec)
 {
+	memset(spec, 0, sizeof(*spec));
 	spec->strategy = SUP_ONE_FOR_ONE;
 	spec->intensity = 3;
 	spec->period_ms = 5000;
@@ -133,6 +136,11 @@ static void start_done(actor *self, sup_state *s)
 {
 	s->phase = PH_IDLE;
 	s->waiting = -1;
+	if (s->restarting) {
+		s->restarting = false;
+		if (s->spec->on_restarted)
+			s->spec->on_restarted(self, s->spec->hook_arg);
+	}
 	if (s->pending_stop) {
 		s->phase = PH_SHUTDOWN;
 		set_group_all(s);
@@ -167,6 +175,7 @@ static void start_next(actor *self, sup_state *s)
 			c->starts = 1;
 		} else {
 			c->starts = actor_incarnation(c->a) + 1;
+			c->done = false;
 			err = send_ctl(c->a, MSG_START, c->starts);
 		}
 		if (err != EDDY_OK) {
@@ -237,6 +246,12 @@ static void stop_next(actor *self, sup_state *s)
 			flags = s->stop_flags;
 		} else {
 			stop = c->alive && c->a != NULL;
+			if (s->phase == PH_STOPPING && s->spec->discard_on_restart) {
+				/* also the failed and the finished ones: nothing queued for an
+				 * earlier incarnation may reach the next */
+				stop = c->a != NULL && !c->removed;
+				flags = STOP_DISCARD;
+			}
 			if (s->phase == PH_STOPPING && c->spec->restart == CHILD_TEMPORARY) {
 				flags = STOP_FINAL | STOP_DISCARD;
 				c->removed = true; /* OTP: temporary siblings are not restarted */
@@ -304,6 +319,11 @@ static void handle_exit(actor *self, sup_state *s, uint32_t i, int kind)
 	c->alive = false;
 	if (c->removed)
 		return;
+	if (kind != EXIT_FAILED && s->spec->keep_done && c->spec->restart != CHILD_PERMANENT &&
+	    c->spec->restart != CHILD_TEMPORARY) {
+		c->done = true; /* stays stopped, not removed: the group's next restart runs it */
+		return;
+	}
 	if (kind != EXIT_FAILED && c->spec->restart != CHILD_PERMANENT) {
 		remove_child(s, i);
 		return;
@@ -329,6 +349,9 @@ static void handle_exit(actor *self, sup_state *s, uint32_t i, int kind)
 	}
 	if (now_ms(self) - c->started_ms >= s->spec->period_ms)
 		c->delay_ms = s->spec->backoff_initial_ms;
+	s->restarting = true;
+	if (s->spec->on_restart)
+		s->spec->on_restart(self, s->spec->hook_arg, c->spec->actor.path);
 	s->trigger = i;
 	s->phase = PH_STOPPING;
 	s->pos = s->ngroup;

@@ -21,7 +21,9 @@
  *    failing. Defaults: 10 ms, ×2, 10 s.
  *  - Children stop in reverse start order, one at a time (each acknowledged).
  * Stopping a child to restart it keeps its queued messages (they are processed by the new
- * incarnation); stopping for good drops them.
+ * incarnation) unless the spec says discard_on_restart; stopping for good drops them.
+ * A spec with keep_done keeps children that exited normally and restarts them with the
+ * group (a failover region whose finished tasks must run again from a checkpoint).
  */
 #ifndef EDDY_ACTORS_SUPERVISOR_H
 #define EDDY_ACTORS_SUPERVISOR_H
@@ -53,10 +55,23 @@ typedef struct sup_spec {
 	int64_t backoff_max_ms;      /* delay cap, ms */
 	const sup_child_spec *children; /* borrowed, in start order; must outlive the sup */
 	uint32_t nchildren;
+	/* A restart group (eddy's failover regions, as Flink's region failover): the children
+	 * must always restart together, fresh. keep_done: a child that exits normally is not
+	 * removed; it is started again with the group's next restart. discard_on_restart:
+	 * stopping a child for a restart drops its queued data messages. */
+	bool keep_done;
+	bool discard_on_restart;
+	/* Hooks, on the supervisor's thread (must not block for long): on_restart when a
+	 * restart of the group is decided (before any child is stopped; not on escalation),
+	 * on_restarted once every child of that restart has started. May be NULL. */
+	void (*on_restart)(actor *sup, void *hook_arg, const char *failed_path);
+	void (*on_restarted)(actor *sup, void *hook_arg);
+	void *hook_arg;
 } sup_spec;
 
-/* sup_spec_defaults fills the flags with eddy's defaults: one_for_one, intensity 3 in
- * 5000 ms (OTP's 1 in 5 s is too strict for streaming), backoff 10 ms × 2 up to 10 s. */
+/* sup_spec_defaults sets spec to eddy's defaults: one_for_one, intensity 3 in 5000 ms
+ * (OTP's 1 in 5 s is too strict for streaming), backoff 10 ms × 2 up to 10 s; no
+ * children, no restart-group flags, no hooks (the caller sets children after). */
 void sup_spec_defaults(sup_spec *spec);
 
 /* sup_ops is the ops table of supervisors; a child spec whose ops is &sup_ops and whose

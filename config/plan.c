@@ -90,7 +90,22 @@ struct plan {
 	char state_dir[320];         /* LevelDB's working directory */
 	bool state_dir_tmp;          /* made by us under $TMPDIR: removed at the end */
 	ev_state_backend *backend;
+	/* failover regions (with checkpoints): the connected parts of the task graph, each
+	 * under its own one_for_all supervisor "JOB/region[r]" */
+	task_region *regions;
+	uint32_t nregions;
+	sup_spec *region_sups;
+	sup_child_spec *region_children; /* the tasks, grouped by region */
+	char **region_paths;
+	task_region **task_regions;      /* [ntasks] in wire's order */
+	ckpt_gate gate;
+	FILE *report;                    /* region restarts are told here (or NULL) */
 };
+
+void plan_set_report(plan *p, FILE *f)
+{
+	p->report = f;
+}
 
 job_stats *plan_stats(plan *p)
 {
@@ -1321,6 +1336,7 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		return EDDY_ENOMEM;
 	p->root = root;
 	ckpt_log_init(&p->ckpt_log);
+	pthread_mutex_init(&p->gate.mu, NULL);
 	p->file = root->file;
 	eddy_err e = cfg_check_keys(root, root_keys, "the job", err);
 	if (e == EDDY_OK)
@@ -1458,6 +1474,172 @@ static char *task_path(const plan *p, const pnode *n, uint32_t i)
 	return rt_strdup(buf);
 }
 
+/* ---- failover regions ---- */
+
+static uint32_t uf_find(uint32_t *up, uint32_t i)
+{
+	while (up[i] != i)
+		i = up[i] = up[up[i]];
+	return i;
+}
+
+static void uf_union(uint32_t *up, uint32_t a, uint32_t b)
+{
+	a = uf_find(up, a);
+	b = uf_find(up, b);
+	if (a != b)
+		up[a > b ? a : b] = a < b ? a : b;
+}
+
+static eddy_err region_load(task_region *r, task_arg *a, char *why, size_t wn);
+
+/* region_restart (a region supervisor's on_restart): the region restarts from the newest
+ * completed checkpoint; no checkpoint is triggered or completes until it runs again. */
+static void region_restart(actor *sup, void *arg, const char *failed)
+{
+	task_region *r = arg;
+	plan *p = r->owner;
+	pthread_mutex_lock(&p->gate.mu);
+	p->gate.resetting++;
+	p->gate.resets++;
+	atomic_fetch_add(&r->epoch, 1);
+	r->restore_id = p->gate.done_id;
+	snprintf(r->restore_dir, sizeof(r->restore_dir), "%s", p->gate.done_dir);
+	pthread_mutex_unlock(&p->gate.mu);
+	p->stats.region_restarts++;
+	r->failed_ms = clock_now_ms(clock_system());
+	char why[300] = "";
+	actor *fa = asys_find(actor_system(sup), failed);
+	if (fa)
+		actor_last_error(fa, why, sizeof(why));
+	uint32_t ntasks = 0;
+	for (uint32_t i = 0; i < p->ntasks; i++)
+		ntasks += p->task_regions[i] == r;
+	if (p->report)
+		fprintf(p->report, "eddy run: job %s: %s failed (%s); restarting its failover region "
+		        "%s (%u of %u tasks) from %s\n", p->name, failed, why, actor_path(sup), ntasks,
+		        p->ntasks, r->restore_id ? "the latest checkpoint" : "the beginning");
+	if (r->restore_id)
+		asys_log_event(actor_system(sup), actor_path(sup), "region",
+		               "%s failed: restarting the region from checkpoint %llu", failed,
+		               (unsigned long long)r->restore_id);
+	else
+		asys_log_event(actor_system(sup), actor_path(sup), "region",
+		               "%s failed: restarting the region from the beginning (no checkpoint "
+		               "completed yet)", failed);
+}
+
+/* region_restarted (on_restarted): every task of the region runs again. */
+static void region_restarted(actor *sup, void *arg)
+{
+	(void)sup;
+	task_region *r = arg;
+	plan *p = r->owner;
+	pthread_mutex_lock(&p->gate.mu);
+	p->gate.resetting--;
+	pthread_mutex_unlock(&p->gate.mu);
+	if (p->report && r->restore_id)
+		fprintf(p->report, "eddy run: job %s: region %s restored from checkpoint %llu, running "
+		        "again %lld ms after the failure\n", p->name, actor_path(sup),
+		        (unsigned long long)r->restore_id, (long long)(clock_now_ms(clock_system()) - r->failed_ms));
+	else if (p->report)
+		fprintf(p->report, "eddy run: job %s: region %s starting over from the beginning (no "
+		        "checkpoint completed yet), running again %lld ms after the failure\n", p->name,
+		        actor_path(sup), (long long)(clock_now_ms(clock_system()) - r->failed_ms));
+}
+
+/* build_regions splits the tasks into failover regions, as Flink's pipelined regions: a
+ * keyed or rebalancing exchange joins every producer subtask with every consumer subtask,
+ * a forward one subtask s with s % the consumer's parallelism. Each region gets a
+ * one_for_all supervisor (the job supervisor's critical child: a region that reaches its
+ * restart intensity fails the job) whose restarts start the region afresh from the
+ * newest completed checkpoint (task_region). extra: the job supervisor's children before
+ * the tasks (the coordinator). */
+static eddy_err build_regions(plan *p, uint32_t extra)
+{
+	uint32_t n = p->ntasks;
+	uint32_t *base = rt_calloc(p->nnodes, sizeof(*base));
+	uint32_t *up = rt_calloc(n ? n : 1, sizeof(*up));
+	uint32_t *rid = rt_calloc(n ? n : 1, sizeof(*rid));
+	eddy_err e = EDDY_ENOMEM;
+	if (base == NULL || up == NULL || rid == NULL)
+		goto out;
+	uint32_t k = 0; /* wire's order: consumers first */
+	for (uint32_t o = p->norder; o-- > 0;) {
+		base[p->order[o]] = k;
+		k += p->nodes[p->order[o]].parallelism;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		up[i] = i;
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		const pnode *c = &p->nodes[i];
+		for (uint32_t q = 0; q < c->ninputs; q++) {
+			uint32_t pi = (uint32_t)p->streams[c->inputs[q]].node;
+			const pnode *prod = &p->nodes[pi];
+			bool fwd = is_forward(p, c, c->inputs[q]);
+			for (uint32_t s = 0; s < prod->parallelism; s++)
+				uf_union(up, base[pi] + s, base[i] + (fwd ? s % c->parallelism : 0));
+			for (uint32_t s = 1; !fwd && s < c->parallelism; s++)
+				uf_union(up, base[i], base[i] + s);
+		}
+	}
+	uint32_t nr = 0;
+	for (uint32_t i = 0; i < n; i++) /* regions numbered by their first task */
+		rid[i] = uf_find(up, i) == i ? nr++ : rid[uf_find(up, i)];
+	p->nregions = nr;
+	p->regions = rt_calloc(nr, sizeof(*p->regions));
+	p->region_sups = rt_calloc(nr, sizeof(*p->region_sups));
+	p->region_children = rt_calloc(n, sizeof(*p->region_children));
+	p->region_paths = rt_calloc(nr, sizeof(*p->region_paths));
+	p->task_regions = rt_calloc(n, sizeof(*p->task_regions));
+	if (p->regions == NULL || p->region_sups == NULL || p->region_children == NULL ||
+	    p->region_paths == NULL || p->task_regions == NULL)
+		goto out;
+	uint32_t pos = 0;
+	for (uint32_t r = 0; r < nr; r++) {
+		task_region *tr = &p->regions[r];
+		tr->index = r;
+		tr->load = region_load;
+		tr->owner = p;
+		size_t pl = strlen(p->name) + 24;
+		if ((p->region_paths[r] = rt_malloc(pl)) == NULL)
+			goto out;
+		snprintf(p->region_paths[r], pl, "%s/region[%u]", p->name, r);
+		sup_spec *rs = &p->region_sups[r];
+		*rs = p->sup;
+		rs->strategy = SUP_ONE_FOR_ALL;
+		rs->children = &p->region_children[pos];
+		rs->keep_done = rs->discard_on_restart = true;
+		rs->on_restart = region_restart;
+		rs->on_restarted = region_restarted;
+		rs->hook_arg = tr;
+		for (uint32_t i = 0; i < n; i++)
+			if (rid[i] == r) {
+				p->region_children[pos] = p->children[extra + i];
+				p->region_children[pos++].restart = CHILD_TRANSIENT;
+				p->task_regions[i] = tr;
+			}
+		rs->nchildren = (uint32_t)(&p->region_children[pos] - rs->children);
+	}
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		for (uint32_t s = 0; s < p->nodes[i].parallelism; s++)
+			p->nodes[i].args[s].region = p->task_regions[base[i] + s];
+	for (uint32_t r = 0; r < nr; r++)
+		p->children[extra + r] = (sup_child_spec){
+			.actor = { .path = p->region_paths[r], .ops = &sup_ops, .arg = &p->region_sups[r] },
+			.restart = CHILD_CRITICAL,
+		};
+	p->sup.nchildren = extra + nr;
+	p->ckpt_arg.gate = &p->gate;
+	p->ckpt_arg.task_regions = p->task_regions;
+	e = EDDY_OK;
+out:
+	rt_free(base);
+	rt_free(up);
+	rt_free(rid);
+	return e;
+}
+
 static eddy_err wire(plan *p)
 {
 	p->stats = (job_stats){ 0 };
@@ -1585,7 +1767,7 @@ static eddy_err wire(plan *p)
 	}
 	p->sup.children = p->children;
 	p->sup.nchildren = total + extra;
-	return EDDY_OK;
+	return p->checkpointing ? build_regions(p, extra) : EDDY_OK;
 }
 
 /* digits skips a run of digits at n[k]; the index after it, or 0 if there is none. */
@@ -1786,6 +1968,14 @@ void plan_free(plan *p)
 	rt_free(p->children);
 	rt_free(p->ckpt_arg.source_paths);
 	ckpt_log_destroy(&p->ckpt_log);
+	pthread_mutex_destroy(&p->gate.mu);
+	for (uint32_t r = 0; p->region_paths && r < p->nregions; r++)
+		rt_free(p->region_paths[r]);
+	rt_free(p->region_paths);
+	rt_free(p->regions);
+	rt_free(p->region_sups);
+	rt_free(p->region_children);
+	rt_free(p->task_regions);
 	free_old(p);
 	rt_free(p->op_lists);
 	rt_free(p->state_lists);
@@ -2170,7 +2360,18 @@ static char part_id(const char *n, unsigned long *sub, uint64_t *m, uint64_t *l)
  * savepoint between id and L may be restored later: a rolled-back file m comes back when
  * a checkpoint k with m <= k <= L is restored (k is then in the history that wrote m;
  * ids are never reused, operators/checkpoint.h). */
+static void sink_dir_cleanup(const plan *p, const pnode *nd, uint64_t id, long only_sub);
+
 static void sink_cleanup(plan *p, uint64_t id)
+{
+	for (uint32_t i = 0; i < p->nnodes; i++)
+		if (p->nodes[i].op == &file_sink_op)
+			sink_dir_cleanup(p, &p->nodes[i], id, -1);
+}
+
+/* sink_dir_cleanup: sink_cleanup for the file sink nd, its subtask only_sub only if it is
+ * not negative (a failover region's restart). */
+static void sink_dir_cleanup(const plan *p, const pnode *nd, uint64_t id, long only_sub)
 {
 	uint64_t last = id;
 	char lp[4400], lb[32] = "";
@@ -2181,10 +2382,8 @@ static void sink_cleanup(plan *p, uint64_t id)
 			last = strtoull(lb, NULL, 10) > last ? strtoull(lb, NULL, 10) : last;
 		fclose(lf);
 	}
-	for (uint32_t i = 0; i < p->nnodes; i++) {
-		if (p->nodes[i].op != &file_sink_op)
-			continue;
-		const sink_conf *sc = p->nodes[i].conf;
+	{
+		const sink_conf *sc = nd->conf;
 		const char *ext = sc->format == FMT_CSV ? "csv" : "jsonl";
 		DIR *d = opendir(sc->path);
 		for (struct dirent *e; d && (e = readdir(d)) != NULL;) { /* the largest id seen */
@@ -2202,6 +2401,8 @@ static void sink_cleanup(plan *p, uint64_t id)
 			unsigned long sub;
 			uint64_t m, l;
 			char kind = part_id(n, &sub, &m, &l);
+			if (only_sub >= 0 && sub != (unsigned long)only_sub)
+				continue;
 			char from[4400], to[4400];
 			snprintf(from, sizeof(from), "%s/%s", sc->path, n);
 			snprintf(to, sizeof(to), "%s/part-%lu-%llu.%s", sc->path, sub, (unsigned long long)m,
@@ -2222,6 +2423,86 @@ static void sink_cleanup(plan *p, uint64_t id)
 		if (d)
 			closedir(d);
 	}
+}
+
+/* region_snap: what a region-restarted task restores from (task_arg.hold). */
+typedef struct region_snap {
+	old_snap o;
+	const char *state_files[1];
+} region_snap;
+
+static void region_snap_free(void *h)
+{
+	region_snap *rs = h;
+	if (rs == NULL)
+		return;
+	msgpack_unpacked_destroy(&rs->o.up);
+	free(rs->o.buf);
+	rt_free(rs->o.state);
+	rt_free(rs);
+}
+
+/* region_load (task_region.load): task a's snapshot of the checkpoint its region restarts
+ * from, read from the checkpoint's directory like load_checkpoint does for a whole job
+ * (same parallelism: a region restart never rescales), and its file sink's directory
+ * made what it was then for this subtask. On the task's thread (several of a region's
+ * tasks load at once: each reads only its own files). */
+static eddy_err region_load(task_region *r, task_arg *a, char *why, size_t wn)
+{
+	plan *p = r->owner;
+	if (a->hold_free)
+		a->hold_free(a->hold);
+	a->hold = NULL;
+	a->hold_free = NULL;
+	a->restore = NULL;
+	const pnode *nd = NULL;
+	for (uint32_t i = 0; i < p->nnodes && nd == NULL; i++)
+		if (a >= p->nodes[i].args && a < p->nodes[i].args + p->nodes[i].parallelism)
+			nd = &p->nodes[i];
+	if (nd == NULL) {
+		snprintf(why, wn, "no operator of job %s has this task", p->name);
+		return EDDY_EINVAL;
+	}
+	if (nd->op == &file_sink_op)
+		sink_dir_cleanup(p, nd, r->restore_id, (long)a->subtask);
+	if (r->restore_id == 0)
+		return EDDY_OK; /* from the beginning */
+	region_snap *rs = rt_calloc(1, sizeof(*rs));
+	if (rs == NULL) {
+		snprintf(why, wn, "out of memory");
+		return EDDY_ENOMEM;
+	}
+	char name[400], file[4800];
+	int nl = snprintf(name, sizeof(name), "%s/%s[%u]", p->name, nd->id, a->subtask);
+	for (int i = 0; i < nl && i < (int)sizeof(name); i++)
+		name[i] = name[i] == '/' ? '.' : name[i];
+	snprintf(file, sizeof(file), "%s/%s.snap", r->restore_dir, name);
+	if (!load_file(file, r->restore_id, &rs->o, why, wn)) {
+		region_snap_free(rs);
+		return EDDY_EINVAL;
+	}
+	snprintf(file, sizeof(file), "%s/%s.state", r->restore_dir, name);
+	if (nd->op->keyed_state) {
+		if (access(file, F_OK) != 0 || (rs->o.state = rt_malloc(strlen(file) + 1)) == NULL) {
+			snprintf(why, wn, "%s: %s", file,
+			         access(file, F_OK) != 0 ? "missing (the task keeps keyed state)"
+			                                 : "out of memory");
+			region_snap_free(rs);
+			return EDDY_EINVAL;
+		}
+		memcpy(rs->o.state, file, strlen(file) + 1);
+		rs->state_files[0] = rs->o.state;
+	}
+	a->own_restore = (task_restore){ .checkpoint = r->restore_id,
+		                         .records_in = rs->o.records_in,
+		                         .records_out = rs->o.records_out,
+		                         .op = rs->o.op,
+		                         .state_files = rs->o.state ? rs->state_files : NULL,
+		                         .nstate_files = rs->o.state ? 1 : 0 };
+	a->restore = &a->own_restore;
+	a->hold = rs;
+	a->hold_free = region_snap_free;
+	return EDDY_OK;
 }
 
 static int by_id_desc(const void *a, const void *b)
@@ -2301,5 +2582,11 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 	}
 	sink_cleanup(p, p->restored);
 	p->ckpt_arg.restored_from = p->restored;
+	p->gate.done_id = p->restored; /* a region restart before the first checkpoint */
+	if (strcmp(from, "latest") != 0)
+		snprintf(p->gate.done_dir, sizeof(p->gate.done_dir), "%s", from);
+	else
+		snprintf(p->gate.done_dir, sizeof(p->gate.done_dir), "%s/chk-%llu", p->ckpt.dir,
+		         (unsigned long long)p->restored);
 	return EDDY_OK;
 }

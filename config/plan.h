@@ -39,6 +39,11 @@ void plan_print(const plan *p, FILE *f);
  * no-restart strategy when checkpointing is off. Errors: as actor_spawn. */
 eddy_err plan_start(plan *p, asys *sys);
 
+/* plan_set_report: where a failover region's restart is told (one line when it is
+ * decided, one when the region runs again; from the region supervisor's thread), e.g.
+ * stderr; NULL (the default): nowhere. */
+void plan_set_report(plan *p, FILE *f);
+
 /* The job file's `control:` section (borrowed strings, NULL when absent). */
 typedef struct plan_control {
 	const char *address;     /* nng address of the control endpoint */

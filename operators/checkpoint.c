@@ -99,8 +99,39 @@ typedef struct coord {
 	size_t *final_len;
 	ev_state_snapshot **final_state; /* ... and its keyed state, or NULL */
 	bool *acked;            /* acknowledged the pending checkpoint */
+	uint32_t *final_epoch;  /* the region epoch a final snapshot was taken in */
 	uint32_t nfinished;
+	uint64_t cur_resets;    /* gate->resets when the pending checkpoint was triggered */
 } coord;
+
+/* epoch_of: the current epoch of task ti's failover region (0 without regions). */
+static uint32_t epoch_of(const coord *c, uint32_t ti)
+{
+	const task_region *r = c->a->task_regions ? c->a->task_regions[ti] : NULL;
+	return r ? atomic_load(&r->epoch) & TASK_CHANNEL_MASK : 0;
+}
+
+/* gate_resets: region restarts so far. */
+static uint64_t gate_resets(const coord *c)
+{
+	if (c->a->gate == NULL)
+		return 0;
+	pthread_mutex_lock(&c->a->gate->mu);
+	uint64_t n = c->a->gate->resets;
+	pthread_mutex_unlock(&c->a->gate->mu);
+	return n;
+}
+
+/* drop_final forgets task ti's final snapshot (its region restarted: it runs again). */
+static void drop_final(coord *c, uint32_t ti)
+{
+	free(c->final_data[ti]);
+	ev_state_snapshot_release(c->final_state[ti]);
+	c->final_data[ti] = NULL;
+	c->final_state[ti] = NULL;
+	c->final_len[ti] = 0;
+	c->nfinished--;
+}
 
 static int task_index(const coord *c, const char *path)
 {
@@ -401,7 +432,8 @@ static void trigger(actor *self, coord *c)
 		actor *src = asys_find(actor_system(self), c->a->source_paths[i]);
 		actor_status st = src ? actor_get_status(src) : ACTOR_STOPPED;
 		rt_msg m = { .kind = MSG_CKPT_TRIGGER, .u64 = id,
-			     .flags = c->cur_stop ? CKPT_TRIGGER_STOP : 0 };
+			     .flags = (c->cur_stop ? CKPT_TRIGGER_STOP : 0) |
+			              (ti >= 0 ? epoch_of(c, (uint32_t)ti) : 0) << TASK_EPOCH_SHIFT };
 		if (st == ACTOR_STOPPED || st == ACTOR_RESTARTING || actor_send_ctl(src, &m) != EDDY_OK) {
 			abort_pending(self, c, "source %s is %s", c->a->source_paths[i],
 			              actor_status_name(st));
@@ -410,7 +442,42 @@ static void trigger(actor *self, coord *c)
 	}
 }
 
+static bool complete_locked(actor *self, coord *c);
+
+/* complete writes the manifest of the pending checkpoint, every task having acknowledged
+ * it: under the gate, unless a region restarted since its trigger (then it is aborted). */
 static void complete(actor *self, coord *c)
+{
+	ckpt_gate *g = c->a->gate;
+	if (g)
+		pthread_mutex_lock(&g->mu);
+	bool ok = g == NULL || g->resets == c->cur_resets;
+	if (ok)
+		ok = complete_locked(self, c);
+	else
+		abort_pending(self, c, "a failover region restarted");
+	if (ok && g) {
+		g->done_id = c->cur.id;
+		chk_dir(c, c->cur.id, g->done_dir, sizeof(g->done_dir));
+	}
+	if (g)
+		pthread_mutex_unlock(&g->mu);
+	if (!ok)
+		return;
+	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* two-phase-commit sinks commit now */
+		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
+		rt_msg done = { .kind = MSG_CKPT_DONE, .u64 = c->cur.id };
+		if (t)
+			actor_send_ctl(t, &done);
+	}
+	sweep(c->a->conf->dir, c->a->conf->retain, 0);
+	c->cur.id = 0;
+	c->cur_dir[0] = '\0';
+	c->last_end = now_ms(self);
+}
+
+/* complete_locked writes and renames the manifest; false if it could not (aborted). */
+static bool complete_locked(actor *self, coord *c)
 {
 	char d[4352], tmp[4400], fin[4400], job[256];
 	chk_dir(c, c->cur.id, d, sizeof(d));
@@ -421,7 +488,7 @@ static void complete(actor *self, coord *c)
 	FILE *f = open_memstream(&m, &mlen);
 	if (f == NULL) {
 		abort_pending(self, c, "out of memory");
-		return;
+		return false;
 	}
 	fprintf(f,
 	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", \"started_ms\": %lld, "
@@ -438,7 +505,7 @@ static void complete(actor *self, coord *c)
 	free(m);
 	if (e != 0 || rename(tmp, fin) != 0) {
 		abort_pending(self, c, "%s: %s", fin, strerror(e ? e : errno));
-		return;
+		return false;
 	}
 	int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the rename is durable */
 	if (dfd >= 0) {
@@ -450,16 +517,7 @@ static void complete(actor *self, coord *c)
 	if (c->cur_savepoint)
 		asys_log_event(actor_system(self), actor_path(self), "checkpoint",
 		               "savepoint %llu written to %s", (unsigned long long)c->cur.id, d);
-	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* two-phase-commit sinks commit now */
-		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
-		rt_msg done = { .kind = MSG_CKPT_DONE, .u64 = c->cur.id };
-		if (t)
-			actor_send_ctl(t, &done);
-	}
-	sweep(c->a->conf->dir, c->a->conf->retain, 0);
-	c->cur.id = 0;
-	c->cur_dir[0] = '\0';
-	c->last_end = now_ms(self);
+	return true;
 }
 
 static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *state);
@@ -490,15 +548,18 @@ static void write_final(actor *self, coord *c, uint32_t ti)
 static void on_ack(actor *self, coord *c, ckpt_ack *a)
 {
 	int ti = task_index(c, a->path);
-	if (ti < 0) {
+	if (ti < 0 || a->epoch != epoch_of(c, (uint32_t)ti)) { /* or from before a restart */
 		ckpt_ack_free(a);
 		return;
 	}
+	if (c->cur.id != 0 && gate_resets(c) != c->cur_resets)
+		abort_pending(self, c, "a failover region restarted");
 	if (a->finished) { /* kept for this and every later checkpoint */
 		if (c->final_data[ti] == NULL && frame(a)) {
 			c->final_data[ti] = a->data;
 			c->final_len[ti] = a->len;
 			c->final_state[ti] = a->state;
+			c->final_epoch[ti] = a->epoch;
 			a->data = NULL;
 			a->state = NULL;
 			c->nfinished++;
@@ -581,6 +642,11 @@ static void tick(actor *self, coord *c)
 {
 	int64_t now = now_ms(self);
 	const ckpt_conf *cf = c->a->conf;
+	for (uint32_t i = 0; c->nfinished > 0 && i < c->a->ntasks; i++)
+		if (c->final_data[i] && c->final_epoch[i] != epoch_of(c, i))
+			drop_final(c, i); /* its region restarted: it runs again */
+	if (c->cur.id != 0 && gate_resets(c) != c->cur_resets)
+		abort_pending(self, c, "a failover region restarted");
 	if (c->cur.id != 0) {
 		if (now - c->started_mono > cf->timeout_ms)
 			abort_pending(self, c, "timed out after %lld ms (%u of %u tasks acknowledged)",
@@ -592,12 +658,20 @@ static void tick(actor *self, coord *c)
 		int ti = task_index(c, c->a->source_paths[i]);
 		live_sources += ti < 0 || c->final_data[ti] == NULL;
 	}
-	if (live_sources == 0 || atomic_load(&c->a->stats->stop)) {
-		c->done_triggering = true; /* nothing left to inject barriers */
-		return;
-	}
+	c->done_triggering = live_sources == 0 || atomic_load(&c->a->stats->stop);
+	if (c->done_triggering)
+		return; /* nothing left to inject barriers (until a region restarts) */
 	bool due = now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;
 	if (due || c->now_requested || c->sp_req) {
+		ckpt_gate *g = c->a->gate;
+		if (g) {
+			pthread_mutex_lock(&g->mu);
+			uint32_t resetting = g->resetting;
+			c->cur_resets = g->resets;
+			pthread_mutex_unlock(&g->mu);
+			if (resetting > 0)
+				return; /* a region is restarting: once it runs again */
+		}
 		c->now_requested = false;
 		trigger(self, c);
 	}
@@ -613,8 +687,9 @@ static eddy_err coord_init(actor *self, void *state, void *arg)
 	c->final_len = rt_calloc(nt, sizeof(*c->final_len));
 	c->final_state = rt_calloc(nt, sizeof(*c->final_state));
 	c->acked = rt_calloc(nt, sizeof(*c->acked));
+	c->final_epoch = rt_calloc(nt, sizeof(*c->final_epoch));
 	if (c->final_data == NULL || c->final_len == NULL || c->acked == NULL ||
-	    c->final_state == NULL)
+	    c->final_state == NULL || c->final_epoch == NULL)
 		return EDDY_ENOMEM;
 	if (fs_mkdirs(cf->dir) != 0) {
 		char why[512];
@@ -640,8 +715,7 @@ static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
 	coord *c = state;
 	switch (m->kind) {
 	case MSG_TIMER:
-		if (!c->done_triggering || c->cur.id != 0) /* still time a pending one out */
-			tick(self, c);
+		tick(self, c); /* also once done triggering: a region restart may start again */
 		break;
 	case MSG_CKPT_ACK:
 		on_ack(self, c, m->ptr);
@@ -685,6 +759,8 @@ static void coord_fini(actor *self, void *state)
 	rt_free(c->final_data);
 	rt_free(c->final_len);
 	rt_free(c->acked);
+	rt_free(c->final_epoch);
+	c->final_epoch = NULL;
 	c->final_data = NULL;
 }
 

@@ -76,6 +76,25 @@ size_t ckpt_log_list(ckpt_log *l, ckpt_info *out, size_t max);
 /* ckpt_log_counts: checkpoints completed and aborted so far. */
 void ckpt_log_counts(ckpt_log *l, uint64_t *completed, uint64_t *aborted);
 
+/* The gate between the coordinator and failover-region restarts (owned by the plan). A
+ * region restart (the plan's hook, on the region supervisor's thread) counts itself in
+ * `resetting` and `resets` and takes done_id/done_dir as the checkpoint to restart from,
+ * all under mu. The coordinator triggers nothing while a region is resetting, aborts a
+ * checkpoint triggered before a reset, and decides a completion (writes its manifest and
+ * sets done_id) under mu, so a region restarts from exactly the newest checkpoint that
+ * completed, and none completes afterwards with the state of the region's previous
+ * incarnation. */
+typedef struct ckpt_gate {
+	pthread_mutex_t mu;
+	uint32_t resetting;   /* regions between their restart decision and running again */
+	uint64_t resets;      /* region restarts so far */
+	uint64_t done_id;     /* the newest completed checkpoint or savepoint, or the one the
+	                         job was restored from; 0: none */
+	char done_dir[4352];  /* its directory */
+} ckpt_gate;
+
+struct task_region;
+
 /* The coordinator's arg (owned by the plan). */
 typedef struct ckpt_arg {
 	const char *job;
@@ -87,6 +106,8 @@ typedef struct ckpt_arg {
 	job_stats *stats;
 	ckpt_log *log;
 	uint64_t restored_from; /* the checkpoint the job started from (0: none) */
+	ckpt_gate *gate;
+	struct task_region *const *task_regions; /* [ntasks]: each task's failover region */
 } ckpt_arg;
 
 extern const actor_ops ckpt_coord_ops;
@@ -103,7 +124,9 @@ enum ckpt_msg {
 };
 
 /* MSG_CKPT_TRIGGER's flags: the sources end right after this barrier (stop with a
- * savepoint, as Flink's stop-with-savepoint: nothing after it is emitted). */
+ * savepoint, as Flink's stop-with-savepoint: nothing after it is emitted); the source's
+ * region epoch in the high 16 bits (TASK_EPOCH_SHIFT: a trigger sent to an incarnation
+ * before a region restart is ignored by the next one). */
 #define CKPT_TRIGGER_STOP 1u
 
 /* A task's acknowledgement: its snapshot (msgpack bytes, malloc'd, owned) and numbers. */
@@ -114,6 +137,7 @@ typedef struct ckpt_ack {
 	uint64_t records_in, records_out; /* the task's counters at the barrier */
 	int64_t watermark;                /* WM_MIN: none */
 	int64_t alignment_ns;
+	uint32_t epoch;                   /* its region's epoch (task_region; 0 without) */
 	char *data;
 	size_t len;
 	struct ev_state_snapshot *state;  /* keyed state begun at the barrier (owned), or NULL:

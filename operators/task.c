@@ -41,6 +41,8 @@ struct task {
 	task_live *lv;        /* channels, kept across restarts; published counters */
 	const task_arg *arg;
 	actor *coord;         /* the checkpoint coordinator, or NULL */
+	uint32_t epoch;       /* its region's epoch when it started (task_region) */
+	bool fresh;           /* started afresh: first start or a region restart */
 	ev_state *kst;        /* keyed state (op_def.keyed_state), or NULL */
 	/* outputs */
 	route_rt **routes;    /* [nports][nroutes] */
@@ -65,7 +67,7 @@ job_stats *task_stats(task *t)
 }
 bool task_restarted(const task *t)
 {
-	return t->lv->starts > 1;
+	return !t->fresh;
 }
 uint64_t task_last_checkpoint(const task *t)
 {
@@ -86,6 +88,10 @@ void task_arg_init(task_arg *a)
 }
 void task_arg_clear(task_arg *a)
 {
+	if (a->hold_free)
+		a->hold_free(a->hold);
+	a->hold = NULL;
+	a->hold_free = NULL;
 	for (uint32_t i = 0; i < a->live.nheld; i++)
 		msg_discard(&a->live.held[i]);
 	rt_free(a->live.held);
@@ -140,7 +146,8 @@ static eddy_err send_to(task *t, actor *to, rt_msg *m)
 static eddy_err send_batch(task *t, actor *to, uint32_t channel, ev_batch *b)
 {
 	atomic_fetch_add_explicit(&t->lv->records_out, b->n, memory_order_relaxed);
-	rt_msg m = { .kind = MSG_RECORDS, .flags = channel, .ptr = b, .drop = drop_batch };
+	rt_msg m = { .kind = MSG_RECORDS, .flags = channel | t->epoch << TASK_EPOCH_SHIFT,
+		     .ptr = b, .drop = drop_batch };
 	return send_to(t, to, &m);
 }
 
@@ -223,7 +230,7 @@ static eddy_err open_keyed_state(task *t)
 	if (err != EDDY_OK)
 		return task_fail(t, "opening keyed state: %s", eddy_strerror(err));
 	const task_restore *r = t->arg->restore;
-	if (r && t->lv->starts == 1 && r->nstate_files > 0 &&
+	if (r && t->fresh && r->nstate_files > 0 &&
 	    (err = ev_state_restore(t->kst, r->state_files, r->nstate_files)) != EDDY_OK)
 		return task_fail(t, "restoring keyed state: %s", ev_state_errmsg(t->kst));
 	return EDDY_OK;
@@ -332,7 +339,9 @@ static eddy_err broadcast(task *t, uint32_t kind, uint64_t u64)
 			for (uint32_t k = 0; k < r->ntargets && err == EDDY_OK; k++) {
 				if (r->part == PART_FORWARD && k != t->subtask % r->ntargets)
 					continue;
-				rt_msg m = { .kind = kind, .flags = route_channel(t, r), .u64 = u64 };
+				rt_msg m = { .kind = kind,
+					     .flags = route_channel(t, r) | t->epoch << TASK_EPOCH_SHIFT,
+					     .u64 = u64 };
 				err = send_to(t, rt->targets[k], &m);
 			}
 		}
@@ -373,6 +382,7 @@ void task_finish(task *t, bool final)
 		return;
 	}
 	atomic_fetch_add(&t->node->stats->tasks_done, 1);
+	t->lv->counted_done = true;
 	actor_exit(t->self);
 }
 
@@ -409,6 +419,31 @@ static void task_fini(actor *self, void *state)
 	expr_scratch_free(&t->scratch);
 }
 
+/* reset_live forgets the subtask's channels, alignment and held elements: its region
+ * restarts from a checkpoint, so everything in flight before is void. */
+static void reset_live(task_live *lv, const task_node *n)
+{
+	for (uint32_t i = 0; i < lv->nheld; i++)
+		msg_discard(&lv->held[i]);
+	lv->nheld = 0;
+	for (uint32_t c = 0; lv->wm && c < n->nchannels; c++) {
+		lv->wm[c] = WM_MIN;
+		lv->idle[c] = lv->eos[c] = 0;
+	}
+	if (lv->align_got)
+		memset(lv->align_got, 0, n->nchannels ? n->nchannels : 1);
+	lv->nended = 0;
+	lv->cur_wm = WM_MIN;
+	atomic_store(&lv->watermark, WM_MIN);
+	lv->all_idle = lv->ended = false;
+	lv->align_id = 0;
+	lv->last_ckpt = 0;
+	if (lv->counted_done) {
+		atomic_fetch_sub(&n->stats->tasks_done, 1);
+		lv->counted_done = false;
+	}
+}
+
 static eddy_err task_init(actor *self, void *state, void *arg)
 {
 	task *t = state;
@@ -430,7 +465,23 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 		for (uint32_t c = 0; c < n->nchannels; c++)
 			t->lv->wm[c] = WM_MIN;
 	}
+	/* with checkpoints every restart is its failover region's: the subtask starts afresh
+	 * from the checkpoint the region restarts from (task_region) */
+	bool region_restart = a->region && t->lv->starts > 0;
 	t->lv->starts++;
+	t->fresh = t->lv->starts == 1 || region_restart;
+	if (region_restart) {
+		reset_live(t->lv, n);
+		char why[700];
+		if (a->region->load(a->region, a, why, sizeof(why)) != EDDY_OK)
+			return task_fail(t, "restarting from checkpoint %llu: %s",
+			                 (unsigned long long)a->region->restore_id, why);
+		if (a->restore == NULL) { /* from the beginning */
+			atomic_store(&t->lv->records_in, 0);
+			atomic_store(&t->lv->records_out, 0);
+		}
+	}
+	t->epoch = a->region ? atomic_load(&a->region->epoch) & TASK_CHANNEL_MASK : 0;
 	if (n->ckpt) {
 		if (t->lv->align_got == NULL &&
 		    (t->lv->align_got = rt_calloc(n->nchannels ? n->nchannels : 1, 1)) == NULL)
@@ -471,7 +522,7 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 			}
 		}
 	}
-	if (a->restore && t->lv->starts == 1) { /* the job starts from a checkpoint */
+	if (a->restore && t->fresh) { /* the job or region starts from a checkpoint */
 		atomic_store(&t->lv->records_in, a->restore->records_in);
 		atomic_store(&t->lv->records_out, a->restore->records_out);
 		t->lv->last_ckpt = a->restore->checkpoint;
@@ -485,7 +536,7 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 	if (err != EDDY_OK)
 		return err;
 	t->opened = true;
-	if (a->restore && t->lv->starts == 1 && n->op->restore) {
+	if (a->restore && t->fresh && n->op->restore) {
 		if (!a->restore->rescaled)
 			return n->op->restore(t, t->op_state, a->restore->op);
 		for (uint32_t i = 0; i < a->restore->nops; i++)
@@ -580,6 +631,7 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns, bool fin
 	a->records_out = atomic_load_explicit(&lv->records_out, memory_order_relaxed);
 	a->watermark = lv->cur_wm;
 	a->alignment_ns = align_ns;
+	a->epoch = t->epoch;
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer pk;
@@ -733,8 +785,12 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 	(void)self;
 	task *t = state;
 	const task_node *n = t->node;
-	uint32_t ch = m->flags;
+	uint32_t ch = m->flags & TASK_CHANNEL_MASK;
 	eddy_err err;
+	if (is_element(m->kind) && m->flags >> TASK_EPOCH_SHIFT != t->epoch) {
+		msg_discard(m); /* in flight from an incarnation of the region before a restart */
+		return EDDY_OK;
+	}
 	if (n->ckpt && is_element(m->kind) && !n->is_source && ch < n->nchannels &&
 	    t->lv->align_id != 0 && t->lv->align_got[ch] && n->ckpt->mode == CKPT_EXACTLY_ONCE &&
 	    !(m->kind == MSG_BARRIER && m->u64 > t->lv->align_id))
@@ -745,8 +801,10 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 			return task_fail(t, "barrier on unknown channel %u", ch);
 		return on_barrier(t, m->u64, ch);
 	case MSG_CKPT_TRIGGER:
-		if (!n->is_source || n->ckpt == NULL || t->lv->ended)
-			return EDDY_OK; /* a finished source takes no more checkpoints */
+		if (!n->is_source || n->ckpt == NULL || t->lv->ended ||
+		    m->flags >> TASK_EPOCH_SHIFT != t->epoch)
+			return EDDY_OK; /* a finished source takes no more checkpoints; a trigger sent
+			                 * before its region restarted is void */
 		err = take_checkpoint(t, m->u64, 0, false);
 		if (err == EDDY_OK && (m->flags & CKPT_TRIGGER_STOP))
 			task_finish(t, false); /* stop with a savepoint: nothing after its barrier */

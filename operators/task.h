@@ -58,6 +58,7 @@ typedef struct job_stats {
 	_Atomic uint64_t skipped;      /* bad records skipped (on_error: skip) */
 	_Atomic uint64_t dead_letters; /* bad records sent to a dead-letter stream */
 	_Atomic uint32_t tasks_done;   /* tasks that ended normally */
+	_Atomic uint32_t region_restarts; /* failover-region restarts (checkpointed jobs) */
 	_Atomic int stop;              /* set to stop the sources (SIGINT/SIGTERM) */
 } job_stats;
 
@@ -181,6 +182,7 @@ typedef struct task_live {
 	uint32_t nheld;
 	size_t held_cap;
 	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
+	bool counted_done;       /* counted in job_stats.tasks_done (a region restart uncounts) */
 } task_live;
 
 /* What a task restores from when its job starts from a checkpoint (borrowed, must live
@@ -197,13 +199,48 @@ typedef struct task_restore {
 	uint32_t nstate_files;
 } task_restore;
 
+/* A failover region (as Flink's pipelined regions): the subtasks connected to each other
+ * through exchanges, restarted together from the latest completed checkpoint when one of
+ * them fails (operators/README.md, docs/ARCHITECTURE.md). Owned by the plan; one per
+ * region of a job with checkpoints. */
+typedef struct task_arg task_arg;
+typedef struct task_region task_region;
+struct task_region {
+	uint32_t index;
+	/* epoch: bumped when the region restarts. A task stamps the elements it sends (high
+	 * 16 bits of the message flags) and its checkpoint acknowledgements with the epoch it
+	 * started in; a task drops elements, and the coordinator acknowledgements, of an
+	 * older epoch (what the region's previous incarnations still had in flight). */
+	_Atomic uint32_t epoch;
+	/* the checkpoint the region restarts from (0: from the beginning) and its directory;
+	 * set by the plan when the restart is decided, read by the region's tasks as they
+	 * start again */
+	uint64_t restore_id;
+	char restore_dir[4352];
+	/* load: called by a restarting task of the region on its own thread: points a->restore
+	 * at the task's part of checkpoint restore_id (NULL for 0) and makes a file sink's
+	 * directory what it was then for this subtask. EDDY_OK, or an error with why. */
+	eddy_err (*load)(task_region *r, task_arg *a, char *why, size_t wn);
+	void *owner; /* the plan */
+	int64_t failed_ms; /* monotonic ms of its last failure (for the report) */
+};
+
+/* Epochs travel in the top 16 bits of an element's flags; the channel in the low 16. */
+#define TASK_CHANNEL_MASK 0xffffu
+#define TASK_EPOCH_SHIFT 16
+
 /* The arg of a task actor: its node and subtask index, and its live part. */
-typedef struct task_arg {
+struct task_arg {
 	const task_node *node;
 	uint32_t subtask;
 	task_live live;
 	const task_restore *restore; /* NULL: a fresh start */
-} task_arg;
+	task_region *region;         /* with checkpoints: the task's failover region */
+	/* a region restart's restore (set by task_region.load; freed by it or the plan) */
+	task_restore own_restore;
+	void *hold;                  /* what own_restore points into */
+	void (*hold_free)(void *hold);
+};
 
 /* task_arg_init prepares a's live part (no watermark yet); task_arg_clear frees what the
  * task allocated in it. Not while the task runs. */

@@ -519,6 +519,7 @@ static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o
 	plan_free(*pl);
 	*pl = np;
 	*sys = nsys;
+	plan_set_report(np, stderr);
 	char why[1024];
 	uint64_t id = 0;
 	e = plan_restore(np, "latest", stderr, &id, why, sizeof(why));
@@ -648,6 +649,7 @@ int cmd_run(int argc, char **argv)
 			        (unsigned long long)id);
 		}
 	}
+	plan_set_report(pl, stderr); /* failover-region restarts */
 	if (rc == 0 && (e = plan_start(pl, sys)) != EDDY_OK) {
 		fprintf(stderr, "eddy run: cannot start job %s: %s\n", plan_name(pl), eddy_strerror(e));
 		rc = 1;
