@@ -20,12 +20,12 @@ enum sup_phase {
 typedef struct sup_child {
 	const sup_child_spec *spec;
 	actor *a;
-	uint32_t starts;    /* MSG_STARTs sent = the child's current incarnation */
-	bool alive;         /* started and not known to have exited */
-	bool removed;       /* done for good (temporary, transient after normal exit) */
-	bool done;          /* exited normally, kept for the next restart (keep_done) */
-	int64_t delay_ms;   /* next backoff delay */
-	int64_t started_ms; /* when it last started (asys clock) */
+	uint32_t starts;     /* MSG_STARTs sent = the child's current incarnation */
+	bool alive;          /* started and not known to have exited */
+	bool removed;        /* done for good (temporary, transient after normal exit) */
+	bool done;           /* exited normally, kept for the next restart (keep_done) */
+	int64_t delay_ms;    /* next backoff delay */
+	int64_t started_ms;  /* when it last started (asys clock) */
 } sup_child;
 
 typedef struct pending_exit {
@@ -38,15 +38,15 @@ typedef struct sup_state {
 	const sup_spec *spec;
 	sup_child *c;
 	uint32_t n;
-	int64_t *restarts; /* ring of the last intensity+1 restart times */
+	int64_t *restarts;   /* ring of the last intensity+1 restart times */
 	uint32_t nrestarts, rhead;
 	int phase;
-	uint32_t *group; /* child indexes in start order */
+	uint32_t *group;     /* child indexes in start order */
 	uint32_t ngroup;
-	uint32_t pos;     /* STARTING: next to start; stopping phases: 1 + next to stop */
-	int waiting;      /* child whose answer we wait for, -1 none */
-	uint32_t trigger; /* the failed child of the current restart */
-	bool restarting;  /* the current start is a restart (on_restarted follows) */
+	uint32_t pos;        /* STARTING: next to start; stopping phases: 1 + next to stop */
+	int waiting;         /* child whose answer we wait for, -1 none */
+	uint32_t trigger;    /* the failed child of the current restart */
+	bool restarting;     /* the current start is a restart (on_restarted follows) */
 	pending_exit *pend;
 	uint32_t npend, pend_cap;
 	rt_timer *delay_timer;
@@ -98,7 +98,7 @@ static void process_pending(actor *self, sup_state *s);
 
 static eddy_err send_ctl(actor *to, uint32_t kind, uint64_t u64)
 {
-	rt_msg m = {.kind = kind, .u64 = u64};
+	rt_msg m = { .kind = kind, .u64 = u64 };
 	return actor_send_ctl(to, &m);
 }
 
@@ -112,7 +112,7 @@ static void defer_exit(sup_state *s, uint32_t child, int kind, uint32_t inc)
 		s->pend = np;
 		s->pend_cap = cap;
 	}
-	s->pend[s->npend++] = (pending_exit){child, kind, inc};
+	s->pend[s->npend++] = (pending_exit){ child, kind, inc };
 }
 
 /* remove_child ends a child for good: no restart, later sends are dead letters. */
@@ -165,8 +165,7 @@ static void start_next(actor *self, sup_state *s)
 			c->a = asys_find(actor_system(self), c->spec->actor.path);
 			if (c->a && actor_parent(c->a) != self) {
 				snprintf(s->reason, sizeof(s->reason),
-				         "child path %s is taken by another actor",
-				         c->spec->actor.path);
+				         "child path %s is taken by another actor", c->spec->actor.path);
 				actor_fail(self, s->reason);
 				return;
 			}
@@ -220,14 +219,17 @@ static void stopping_done(actor *self, sup_state *s)
 		}
 		return;
 	}
-	case PH_SHUTDOWN: actor_stop_done(self); return;
+	case PH_SHUTDOWN:
+		actor_stop_done(self);
+		return;
 	case PH_ESCALATE:
 		if (s->pending_stop)
 			actor_stop_done(self);
 		else
 			actor_fail(self, s->reason);
 		return;
-	default: return;
+	default:
+		return;
 	}
 }
 
@@ -275,10 +277,9 @@ static void escalate(actor *self, sup_state *s, uint32_t i, int crit)
 	char why[256];
 	actor_last_error(s->c[i].a, why, sizeof(why));
 	if (crit >= 0 && (uint32_t)crit == i)
-		snprintf(
-		    s->reason, sizeof(s->reason),
-		    "%s failed and cannot be restarted (critical: its state would be lost): %s",
-		    actor_path(s->c[i].a), why);
+		snprintf(s->reason, sizeof(s->reason),
+		         "%s failed and cannot be restarted (critical: its state would be lost): %s",
+		         actor_path(s->c[i].a), why);
 	else if (crit >= 0)
 		snprintf(s->reason, sizeof(s->reason),
 		         "restarting %s under %s would restart critical %s; last failure: %s: %s",
@@ -411,7 +412,8 @@ static void on_exit_msg(actor *self, sup_state *s, actor *from, uint64_t u64)
 			return;
 		handle_exit(self, s, i, kind);
 		return;
-	default: break;
+	default:
+		break;
 	}
 	if (kind == EXIT_FAILED || kind == EXIT_NORMAL) {
 		c->alive = false;
@@ -469,9 +471,13 @@ static eddy_err sup_receive(actor *self, void *state, rt_msg *m)
 {
 	sup_state *s = state;
 	switch (m->kind) {
-	case MSG_EXIT: on_exit_msg(self, s, m->from, m->u64); break;
+	case MSG_EXIT:
+		on_exit_msg(self, s, m->from, m->u64);
+		break;
 	case MSG_STOP:
-	case MSG_STOP_DRAIN: on_stop_msg(self, s, m); break;
+	case MSG_STOP_DRAIN:
+		on_stop_msg(self, s, m);
+		break;
 	case MSG_TIMER:
 		if (m->u64 == TAG_RESTART && s->phase == PH_DELAY) {
 			s->delay_timer = NULL;
@@ -480,7 +486,9 @@ static eddy_err sup_receive(actor *self, void *state, rt_msg *m)
 			start_next(self, s);
 		}
 		break;
-	default: msg_discard(m); break;
+	default:
+		msg_discard(m);
+		break;
 	}
 	return EDDY_OK;
 }
@@ -501,12 +509,12 @@ static void sup_fini(actor *self, void *state)
 }
 
 const actor_ops sup_ops = {
-    .type = "supervisor",
-    .state_size = sizeof(sup_state),
-    .init = sup_init,
-    .receive = sup_receive,
-    .fini = sup_fini,
-    .flags = ACTOR_HANDLES_STOP,
+	.type = "supervisor",
+	.state_size = sizeof(sup_state),
+	.init = sup_init,
+	.receive = sup_receive,
+	.fini = sup_fini,
+	.flags = ACTOR_HANDLES_STOP,
 };
 
 const sup_spec *sup_spec_of(const actor *a)
@@ -524,8 +532,9 @@ bool sup_child_restart(const sup_spec *sup, const char *path, sup_restart *out)
 	return false;
 }
 
-eddy_err sup_spawn(asys *sys, const char *path, const sup_spec *spec, actor *parent, actor **out)
+eddy_err sup_spawn(asys *sys, const char *path, const sup_spec *spec, actor *parent,
+                   actor **out)
 {
-	actor_spec as = {.path = path, .ops = &sup_ops, .arg = (void *)spec};
+	actor_spec as = { .path = path, .ops = &sup_ops, .arg = (void *)spec };
 	return actor_spawn(sys, &as, parent, out);
 }

@@ -42,17 +42,17 @@ const char *sup_strategy_name(sup_strategy s);
 const char *sup_restart_name(sup_restart r);
 
 typedef struct sup_child_spec {
-	actor_spec actor; /* the child: path, ops, arg, mailbox, budget, watchdog */
+	actor_spec actor;    /* the child: path, ops, arg, mailbox, budget, watchdog */
 	sup_restart restart;
 } sup_child_spec;
 
 typedef struct sup_spec {
 	sup_strategy strategy;
-	uint32_t intensity;             /* restarts allowed within period_ms (0: none allowed) */
-	int64_t period_ms;              /* the intensity window, ms */
-	int64_t backoff_initial_ms;     /* first restart delay, ms (0: restart at once) */
-	double backoff_multiplier;      /* delay growth per restart (>= 1) */
-	int64_t backoff_max_ms;         /* delay cap, ms */
+	uint32_t intensity;          /* restarts allowed within period_ms (0: none allowed) */
+	int64_t period_ms;           /* the intensity window, ms */
+	int64_t backoff_initial_ms;  /* first restart delay, ms (0: restart at once) */
+	double backoff_multiplier;   /* delay growth per restart (>= 1) */
+	int64_t backoff_max_ms;      /* delay cap, ms */
 	const sup_child_spec *children; /* borrowed, in start order; must outlive the sup */
 	uint32_t nchildren;
 	/* A restart group (eddy's failover regions, as Flink's region failover): the children
@@ -89,6 +89,7 @@ bool sup_child_restart(const sup_spec *sup, const char *path, sup_restart *out);
 /* sup_spawn starts a supervisor at path under parent (NULL: a root supervisor) that
  * starts spec's children in order. spec is borrowed and must outlive the supervisor.
  * Errors: as actor_spawn. Any thread. */
-eddy_err sup_spawn(asys *sys, const char *path, const sup_spec *spec, actor *parent, actor **out);
+eddy_err sup_spawn(asys *sys, const char *path, const sup_spec *spec, actor *parent,
+                   actor **out);
 
 #endif

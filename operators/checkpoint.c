@@ -8,6 +8,7 @@
 #include <eddy/state.h>
 
 #include <dirent.h>
+#include <zlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define TAG_TICK 1
 #define TICK_MS 20 /* how often the coordinator looks at its clock */
@@ -83,25 +83,25 @@ static void log_put(ckpt_log *l, const ckpt_info *info, bool is_new)
 typedef struct coord {
 	const ckpt_arg *a;
 	uint64_t next_id;
-	ckpt_info cur;                  /* the pending checkpoint (cur.id 0: none) */
-	int64_t started_mono;           /* ms, asys clock */
+	ckpt_info cur;          /* the pending checkpoint (cur.id 0: none) */
+	int64_t started_mono;   /* ms, asys clock */
 	int64_t last_trigger, last_end; /* ms, asys clock */
-	char *tasks_json;               /* the manifest's task entries so far */
+	char *tasks_json;       /* the manifest's task entries so far */
 	size_t tj_len, tj_cap;
-	bool done_triggering; /* every source finished, or the job stops */
+	bool done_triggering;   /* every source finished, or the job stops */
 	bool now_requested;
-	char *sp_req;       /* a requested savepoint's directory (owned), or NULL */
-	bool sp_req_stop;   /* ... and the job stops with it */
-	char cur_dir[4352]; /* the pending checkpoint's directory */
+	char *sp_req;           /* a requested savepoint's directory (owned), or NULL */
+	bool sp_req_stop;       /* ... and the job stops with it */
+	char cur_dir[4352];     /* the pending checkpoint's directory */
 	bool cur_savepoint, cur_stop;
 	/* per task (ckpt_arg.task_paths order) */
-	char **final_data; /* a finished task's final snapshot (framed with its CRC) */
+	char **final_data;      /* a finished task's final snapshot (framed with its CRC) */
 	size_t *final_len;
 	ev_state_snapshot **final_state; /* ... and its keyed state, or NULL */
-	bool *acked;                     /* acknowledged the pending checkpoint */
-	uint32_t *final_epoch;           /* the region epoch a final snapshot was taken in */
+	bool *acked;            /* acknowledged the pending checkpoint */
+	uint32_t *final_epoch;  /* the region epoch a final snapshot was taken in */
 	uint32_t nfinished;
-	uint64_t cur_resets; /* gate->resets when the pending checkpoint was triggered */
+	uint64_t cur_resets;    /* gate->resets when the pending checkpoint was triggered */
 } coord;
 
 /* epoch_of: the current epoch of task ti's failover region (0 without regions). */
@@ -159,6 +159,7 @@ static int64_t now_ms(actor *self)
 {
 	return clock_now_ms(asys_clock(actor_system(self)));
 }
+
 
 /* chk_id parses "chk-<n>"; 0 if name is not one. */
 static uint64_t chk_id(const char *name)
@@ -313,7 +314,7 @@ static void chk_dir(const coord *c, uint64_t id, char *out, size_t n)
 }
 
 static void abort_pending(actor *self, coord *c, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -423,20 +424,17 @@ static void trigger(actor *self, coord *c)
 	}
 	for (uint32_t i = 0; i < c->a->ntasks && c->cur.id == id; i++)
 		if (c->final_data[i])
-			write_final(self, c,
-			            i); /* finished tasks take part with their final state */
+			write_final(self, c, i); /* finished tasks take part with their final state */
 	for (uint32_t i = 0; i < c->a->nsources && c->cur.id == id; i++) {
 		int ti = task_index(c, c->a->source_paths[i]);
 		if (ti >= 0 && c->final_data[ti])
 			continue; /* finished */
 		actor *src = asys_find(actor_system(self), c->a->source_paths[i]);
 		actor_status st = src ? actor_get_status(src) : ACTOR_STOPPED;
-		rt_msg m = {.kind = MSG_CKPT_TRIGGER,
-		            .u64 = id,
-		            .flags = (c->cur_stop ? CKPT_TRIGGER_STOP : 0) |
-		                     (ti >= 0 ? epoch_of(c, (uint32_t)ti) : 0) << TASK_EPOCH_SHIFT};
-		if (st == ACTOR_STOPPED || st == ACTOR_RESTARTING ||
-		    actor_send_ctl(src, &m) != EDDY_OK) {
+		rt_msg m = { .kind = MSG_CKPT_TRIGGER, .u64 = id,
+			     .flags = (c->cur_stop ? CKPT_TRIGGER_STOP : 0) |
+			              (ti >= 0 ? epoch_of(c, (uint32_t)ti) : 0) << TASK_EPOCH_SHIFT };
+		if (st == ACTOR_STOPPED || st == ACTOR_RESTARTING || actor_send_ctl(src, &m) != EDDY_OK) {
 			abort_pending(self, c, "source %s is %s", c->a->source_paths[i],
 			              actor_status_name(st));
 			return;
@@ -468,7 +466,7 @@ static void complete(actor *self, coord *c)
 		return;
 	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* two-phase-commit sinks commit now */
 		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
-		rt_msg done = {.kind = MSG_CKPT_DONE, .u64 = c->cur.id};
+		rt_msg done = { .kind = MSG_CKPT_DONE, .u64 = c->cur.id };
 		if (t)
 			actor_send_ctl(t, &done);
 	}
@@ -493,10 +491,8 @@ static bool complete_locked(actor *self, coord *c)
 		return false;
 	}
 	fprintf(f,
-	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", "
-	        "\"started_ms\": %lld, "
-	        "\"duration_ms\": %lld, \"bytes\": %llu, \"alignment_ms\": %lld,\n \"tasks\": "
-	        "[\n%s\n]}\n",
+	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", \"started_ms\": %lld, "
+	        "\"duration_ms\": %lld, \"bytes\": %llu, \"alignment_ms\": %lld,\n \"tasks\": [\n%s\n]}\n",
 	        job, (unsigned long long)c->cur.id, c->cur_savepoint ? "true" : "false",
 	        c->a->conf->mode == CKPT_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
 	        (long long)c->cur.started_ms, (long long)c->cur.duration_ms,
@@ -622,12 +618,11 @@ static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *sta
 	if (a->watermark != WM_MIN)
 		snprintf(wm, sizeof(wm), "%lld", (long long)a->watermark);
 	if (!tj_append(c,
-	               "%s  {\"path\": \"%s\", \"file\": \"%s.snap\", \"bytes\": %zu%s, "
-	               "\"records_in\": %llu, "
-	               "\"records_out\": %llu, \"watermark\": %s, \"alignment_ms\": %.3f}",
-	               c->cur.acks ? ",\n" : "", path, fname, a->len, sfield,
-	               (unsigned long long)a->records_in, (unsigned long long)a->records_out, wm,
-	               (double)a->alignment_ns / 1e6)) {
+	          "%s  {\"path\": \"%s\", \"file\": \"%s.snap\", \"bytes\": %zu%s, \"records_in\": %llu, "
+	          "\"records_out\": %llu, \"watermark\": %s, \"alignment_ms\": %.3f}",
+	          c->cur.acks ? ",\n" : "", path, fname, a->len, sfield,
+	          (unsigned long long)a->records_in, (unsigned long long)a->records_out, wm,
+	          (double)a->alignment_ns / 1e6)) {
 		abort_pending(self, c, "out of memory writing the manifest");
 		ckpt_ack_free(a);
 		return;
@@ -654,8 +649,7 @@ static void tick(actor *self, coord *c)
 		abort_pending(self, c, "a failover region restarted");
 	if (c->cur.id != 0) {
 		if (now - c->started_mono > cf->timeout_ms)
-			abort_pending(self, c,
-			              "timed out after %lld ms (%u of %u tasks acknowledged)",
+			abort_pending(self, c, "timed out after %lld ms (%u of %u tasks acknowledged)",
 			              (long long)cf->timeout_ms, c->cur.acks, c->cur.tasks);
 		return;
 	}
@@ -667,8 +661,7 @@ static void tick(actor *self, coord *c)
 	c->done_triggering = live_sources == 0 || atomic_load(&c->a->stats->stop);
 	if (c->done_triggering)
 		return; /* nothing left to inject barriers (until a region restarts) */
-	bool due =
-	    now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;
+	bool due = now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;
 	if (due || c->now_requested || c->sp_req) {
 		ckpt_gate *g = c->a->gate;
 		if (g) {
@@ -724,7 +717,9 @@ static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
 	case MSG_TIMER:
 		tick(self, c); /* also once done triggering: a region restart may start again */
 		break;
-	case MSG_CKPT_ACK: on_ack(self, c, m->ptr); break;
+	case MSG_CKPT_ACK:
+		on_ack(self, c, m->ptr);
+		break;
 	case MSG_CKPT_NOW:
 		if (m->ptr) { /* a savepoint into this directory */
 			free(c->sp_req);
@@ -736,7 +731,8 @@ static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
 		if (!c->done_triggering && c->cur.id == 0)
 			tick(self, c);
 		break;
-	default: msg_discard(m);
+	default:
+		msg_discard(m);
 	}
 	return EDDY_OK;
 }
@@ -749,10 +745,9 @@ static void coord_fini(actor *self, void *state)
 	rt_free(c->tasks_json);
 	c->tasks_json = NULL;
 	if (c->sp_req && c->a)
-		asys_log_event(
-		    actor_system(self), actor_path(self), "checkpoint",
-		    "the savepoint into %s was not taken: the job stopped or restarted first",
-		    c->sp_req);
+		asys_log_event(actor_system(self), actor_path(self), "checkpoint",
+		               "the savepoint into %s was not taken: the job stopped or restarted first",
+		               c->sp_req);
 	free(c->sp_req);
 	c->sp_req = NULL;
 	for (uint32_t i = 0; c->final_data && i < c->a->ntasks; i++)
@@ -770,9 +765,9 @@ static void coord_fini(actor *self, void *state)
 }
 
 const actor_ops ckpt_coord_ops = {
-    .type = "checkpoint-coordinator",
-    .state_size = sizeof(coord),
-    .init = coord_init,
-    .receive = coord_receive,
-    .fini = coord_fini,
+	.type = "checkpoint-coordinator",
+	.state_size = sizeof(coord),
+	.init = coord_init,
+	.receive = coord_receive,
+	.fini = coord_fini,
 };

@@ -37,7 +37,7 @@ typedef enum ckpt_mode { CKPT_EXACTLY_ONCE, CKPT_AT_LEAST_ONCE } ckpt_mode;
 
 /* The job file's `checkpoint:` section. */
 typedef struct ckpt_conf {
-	int64_t interval_ms; /* between triggers */
+	int64_t interval_ms;  /* between triggers */
 	ckpt_mode mode;
 	const char *dir;      /* checkpoints go to DIR/chk-<n>/ (borrowed) */
 	uint32_t retain;      /* completed checkpoints kept (>= 1) */
@@ -86,11 +86,11 @@ void ckpt_log_counts(ckpt_log *l, uint64_t *completed, uint64_t *aborted);
  * incarnation. */
 typedef struct ckpt_gate {
 	pthread_mutex_t mu;
-	uint32_t resetting;  /* regions between their restart decision and running again */
-	uint64_t resets;     /* region restarts so far */
-	uint64_t done_id;    /* the newest completed checkpoint or savepoint, or the one the
-	                        job was restored from; 0: none */
-	char done_dir[4352]; /* its directory */
+	uint32_t resetting;   /* regions between their restart decision and running again */
+	uint64_t resets;      /* region restarts so far */
+	uint64_t done_id;     /* the newest completed checkpoint or savepoint, or the one the
+	                         job was restored from; 0: none */
+	char done_dir[4352];  /* its directory */
 } ckpt_gate;
 
 struct task_region;
@@ -101,8 +101,8 @@ typedef struct ckpt_arg {
 	const ckpt_conf *conf;
 	char **source_paths; /* the source tasks, barrier injection points */
 	uint32_t nsources;
-	uint32_t ntasks;   /* acknowledgements a checkpoint needs */
-	char **task_paths; /* [ntasks] every task: told when a checkpoint completes */
+	uint32_t ntasks;     /* acknowledgements a checkpoint needs */
+	char **task_paths;   /* [ntasks] every task: told when a checkpoint completes */
 	job_stats *stats;
 	ckpt_log *log;
 	uint64_t restored_from; /* the checkpoint the job started from (0: none) */
@@ -131,17 +131,17 @@ enum ckpt_msg {
 
 /* A task's acknowledgement: its snapshot (msgpack bytes, malloc'd, owned) and numbers. */
 typedef struct ckpt_ack {
-	uint64_t id; /* 0 with finished: the task's final snapshot */
+	uint64_t id;                      /* 0 with finished: the task's final snapshot */
 	bool finished;
 	char path[128];
 	uint64_t records_in, records_out; /* the task's counters at the barrier */
 	int64_t watermark;                /* WM_MIN: none */
 	int64_t alignment_ns;
-	uint32_t epoch; /* its region's epoch (task_region; 0 without) */
+	uint32_t epoch;                   /* its region's epoch (task_region; 0 without) */
 	char *data;
 	size_t len;
-	struct ev_state_snapshot *state; /* keyed state begun at the barrier (owned), or NULL:
-	                                    the coordinator writes it to <task>.state */
+	struct ev_state_snapshot *state;  /* keyed state begun at the barrier (owned), or NULL:
+	                                     the coordinator writes it to <task>.state */
 } ckpt_ack;
 
 void ckpt_ack_free(ckpt_ack *a);

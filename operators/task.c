@@ -16,17 +16,20 @@
 const char *part_kind_name(part_kind k)
 {
 	switch (k) {
-	case PART_FORWARD: return "forward";
-	case PART_HASH: return "hash";
-	case PART_REBALANCE: return "rebalance";
+	case PART_FORWARD:
+		return "forward";
+	case PART_HASH:
+		return "hash";
+	case PART_REBALANCE:
+		return "rebalance";
 	}
 	return "?";
 }
 
 typedef struct route_rt {
-	actor **targets;    /* [ntargets] */
-	ev_batch **pending; /* PART_HASH: rows gathered per target */
-	uint32_t next;      /* PART_REBALANCE: next target */
+	actor **targets;     /* [ntargets] */
+	ev_batch **pending;  /* PART_HASH: rows gathered per target */
+	uint32_t next;       /* PART_REBALANCE: next target */
 } route_rt;
 
 struct task {
@@ -35,14 +38,14 @@ struct task {
 	uint32_t subtask;
 	void *op_state;
 	bool opened;
-	task_live *lv; /* channels, kept across restarts; published counters */
+	task_live *lv;        /* channels, kept across restarts; published counters */
 	const task_arg *arg;
-	actor *coord;   /* the checkpoint coordinator, or NULL */
-	uint32_t epoch; /* its region's epoch when it started (task_region) */
-	bool fresh;     /* started afresh: first start or a region restart */
-	ev_state *kst;  /* keyed state (op_def.keyed_state), or NULL */
+	actor *coord;         /* the checkpoint coordinator, or NULL */
+	uint32_t epoch;       /* its region's epoch when it started (task_region) */
+	bool fresh;           /* started afresh: first start or a region restart */
+	ev_state *kst;        /* keyed state (op_def.keyed_state), or NULL */
 	/* outputs */
-	route_rt **routes; /* [nports][nroutes] */
+	route_rt **routes;    /* [nports][nroutes] */
 	expr_scratch scratch;
 };
 
@@ -143,10 +146,8 @@ static eddy_err send_to(task *t, actor *to, rt_msg *m)
 static eddy_err send_batch(task *t, actor *to, uint32_t channel, ev_batch *b)
 {
 	atomic_fetch_add_explicit(&t->lv->records_out, b->n, memory_order_relaxed);
-	rt_msg m = {.kind = MSG_RECORDS,
-	            .flags = channel | t->epoch << TASK_EPOCH_SHIFT,
-	            .ptr = b,
-	            .drop = drop_batch};
+	rt_msg m = { .kind = MSG_RECORDS, .flags = channel | t->epoch << TASK_EPOCH_SHIFT,
+		     .ptr = b, .drop = drop_batch };
 	return send_to(t, to, &m);
 }
 
@@ -158,8 +159,10 @@ static uint32_t route_channel(const task *t, const route *r)
 static inline uint64_t hash_val(ev_val v, uint64_t seed)
 {
 	switch (v.type) {
-	case EV_NULL: return XXH3_64bits_withSeed("", 0, seed ^ 0x9e3779b97f4a7c15ull);
-	case EV_STRING: return XXH3_64bits_withSeed(v.s.p, v.s.len, seed);
+	case EV_NULL:
+		return XXH3_64bits_withSeed("", 0, seed ^ 0x9e3779b97f4a7c15ull);
+	case EV_STRING:
+		return XXH3_64bits_withSeed(v.s.p, v.s.len, seed);
 	case EV_BOOL: {
 		int64_t x = v.b;
 		return XXH3_64bits_withSeed(&x, sizeof(x), seed);
@@ -168,7 +171,8 @@ static inline uint64_t hash_val(ev_val v, uint64_t seed)
 		double d = v.f == 0.0 ? 0.0 : v.f; /* -0.0 and 0.0 are one key */
 		return XXH3_64bits_withSeed(&d, sizeof(d), seed);
 	}
-	default: return XXH3_64bits_withSeed(&v.i, sizeof(v.i), seed);
+	default:
+		return XXH3_64bits_withSeed(&v.i, sizeof(v.i), seed);
 	}
 }
 
@@ -184,6 +188,7 @@ static inline uint64_t hash_row(expr *const *keys, const int *keyf, uint32_t nke
 	}
 	return h;
 }
+
 
 bool task_rescaled(const task *t)
 {
@@ -217,8 +222,8 @@ static eddy_err open_keyed_state(task *t)
 	const task_node *n = t->node;
 	ev_state_backend *be = n->backend ? *n->backend : NULL;
 	if (be == NULL)
-		return task_fail(
-		    t, "operator %s keeps keyed state but the job has no state backend", n->id);
+		return task_fail(t, "operator %s keeps keyed state but the job has no state backend",
+		                 n->id);
 	uint32_t first, last;
 	ev_key_group_range(n->max_parallelism, n->parallelism, t->subtask, &first, &last);
 	eddy_err err = ev_state_open(be, n->state_id, n->max_parallelism, first, last, &t->kst);
@@ -257,8 +262,7 @@ static eddy_err route_batch(task *t, const route *r, route_rt *rt, ev_batch *b)
 		uint32_t kg = (uint32_t)(h % r->max_parallelism);
 		uint32_t target = (uint32_t)((uint64_t)kg * r->ntargets / r->max_parallelism);
 		ev_batch *p = rt->pending[target];
-		if (p == NULL &&
-		    (p = rt->pending[target] = batch_new(b->schema, TASK_BATCH)) == NULL)
+		if (p == NULL && (p = rt->pending[target] = batch_new(b->schema, TASK_BATCH)) == NULL)
 			err = EDDY_ENOMEM;
 		else if ((err = batch_copy_row(p, b, i)) == EDDY_OK && batch_full(p)) {
 			rt->pending[target] = NULL;
@@ -315,8 +319,7 @@ static eddy_err flush(task *t)
 				if (b == NULL || b->n == 0)
 					continue;
 				rt->pending[k] = NULL;
-				eddy_err err =
-				    send_batch(t, rt->targets[k], route_channel(t, r), b);
+				eddy_err err = send_batch(t, rt->targets[k], route_channel(t, r), b);
 				if (err != EDDY_OK)
 					return err;
 			}
@@ -336,10 +339,9 @@ static eddy_err broadcast(task *t, uint32_t kind, uint64_t u64)
 			for (uint32_t k = 0; k < r->ntargets && err == EDDY_OK; k++) {
 				if (r->part == PART_FORWARD && k != t->subtask % r->ntargets)
 					continue;
-				rt_msg m = {.kind = kind,
-				            .flags = route_channel(t, r) | t->epoch
-				                                               << TASK_EPOCH_SHIFT,
-				            .u64 = u64};
+				rt_msg m = { .kind = kind,
+					     .flags = route_channel(t, r) | t->epoch << TASK_EPOCH_SHIFT,
+					     .u64 = u64 };
 				err = send_to(t, rt->targets[k], &m);
 			}
 		}
@@ -404,8 +406,7 @@ static void task_fini(actor *self, void *state)
 			for (uint32_t i = 0; i < n->ports[p].nroutes; i++) {
 				route_rt *rt = &t->routes[p][i];
 				if (rt->pending)
-					for (uint32_t k = 0; k < n->ports[p].routes[i].ntargets;
-					     k++)
+					for (uint32_t k = 0; k < n->ports[p].routes[i].ntargets; k++)
 						batch_free(rt->pending[k]);
 				rt_free(rt->pending);
 				rt_free(rt->targets);
@@ -492,7 +493,7 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 			 * the held elements are processed first */
 			t->lv->align_id = 0;
 			memset(t->lv->align_got, 0, n->nchannels ? n->nchannels : 1);
-			rt_msg r = {.kind = MSG_ALIGN_REPLAY};
+			rt_msg r = { .kind = MSG_ALIGN_REPLAY };
 			eddy_err e = actor_send_ctl(self, &r);
 			if (e != EDDY_OK)
 				return e;
@@ -516,12 +517,11 @@ static eddy_err task_init(actor *self, void *state, void *arg)
 				return EDDY_ENOMEM;
 			for (uint32_t k = 0; k < r->ntargets; k++) {
 				if (r->part == PART_FORWARD && k != t->subtask % r->ntargets)
-					continue; /* never sent to (and maybe in another failover
-					           * region, not started yet) */
+					continue; /* never sent to (and maybe in another failover region,
+					           * not started yet) */
 				rt->targets[k] = asys_find(actor_system(self), r->target_paths[k]);
 				if (rt->targets[k] == NULL)
-					return task_fail(t, "no actor %s to send to",
-					                 r->target_paths[k]);
+					return task_fail(t, "no actor %s to send to", r->target_paths[k]);
 			}
 		}
 	}
@@ -560,7 +560,7 @@ static int64_t input_watermark(const task *t, bool *all_idle)
 	bool counted = false, any_open = false, any_active = false;
 	for (uint32_t c = 0; c < t->node->nchannels; c++) {
 		if (t->lv->eos[c] == 1) { /* stopped: holds at its last watermark, so windows still
-		                           * waiting for its data never fire incomplete */
+		                         * waiting for its data never fire incomplete */
 			counted = true;
 			if (t->lv->wm[c] < min)
 				min = t->lv->wm[c];
@@ -685,7 +685,7 @@ static eddy_err take_checkpoint(task *t, uint64_t id, int64_t align_ns, bool fin
 			return err;
 		}
 	}
-	rt_msg m = {.kind = MSG_CKPT_ACK, .ptr = a, .drop = drop_ack};
+	rt_msg m = { .kind = MSG_CKPT_ACK, .ptr = a, .drop = drop_ack };
 	if (actor_send_ctl(t->coord, &m) != EDDY_OK)
 		ckpt_ack_free(a);
 	return EDDY_OK;
@@ -751,7 +751,7 @@ static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
 		return EDDY_OK;
 	if (lv->align_id != 0 && id > lv->align_id) {
 		lv->align_id = 0;
-		memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+			memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
 		eddy_err err = replay_held(t);
 		if (err != EDDY_OK)
 			return err;
@@ -779,8 +779,8 @@ static eddy_err hold(task *t, rt_msg *m)
 
 static bool is_element(uint32_t kind)
 {
-	return kind == MSG_RECORDS || kind == MSG_WATERMARK || kind == MSG_IDLE ||
-	       kind == MSG_EOS || kind == MSG_BARRIER;
+	return kind == MSG_RECORDS || kind == MSG_WATERMARK || kind == MSG_IDLE || kind == MSG_EOS ||
+	       kind == MSG_BARRIER;
 }
 
 static eddy_err task_receive(actor *self, void *state, rt_msg *m)
@@ -806,14 +806,14 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 	case MSG_CKPT_TRIGGER:
 		if (!n->is_source || n->ckpt == NULL || t->lv->ended ||
 		    m->flags >> TASK_EPOCH_SHIFT != t->epoch)
-			return EDDY_OK; /* a finished source takes no more checkpoints; a trigger
-			                 * sent before its region restarted is void */
+			return EDDY_OK; /* a finished source takes no more checkpoints; a trigger sent
+			                 * before its region restarted is void */
 		err = take_checkpoint(t, m->u64, 0, false);
 		if (err == EDDY_OK && (m->flags & CKPT_TRIGGER_STOP))
-			task_finish(t,
-			            false); /* stop with a savepoint: nothing after its barrier */
+			task_finish(t, false); /* stop with a savepoint: nothing after its barrier */
 		return err;
-	case MSG_ALIGN_REPLAY: return replay_held(t);
+	case MSG_ALIGN_REPLAY:
+		return replay_held(t);
 	case MSG_CKPT_DONE:
 		if (n->op->checkpoint_done && t->opened)
 			return n->op->checkpoint_done(t, t->op_state, m->u64);
@@ -862,9 +862,9 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 }
 
 const actor_ops task_ops = {
-    .type = "task",
-    .state_size = sizeof(task),
-    .init = task_init,
-    .receive = task_receive,
-    .fini = task_fini,
+	.type = "task",
+	.state_size = sizeof(task),
+	.init = task_init,
+	.receive = task_receive,
+	.fini = task_fini,
 };

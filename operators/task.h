@@ -5,10 +5,10 @@
  * Every channel (one upstream subtask -> one downstream subtask) carries, in order:
  * record batches (MSG_RECORDS), watermarks (MSG_WATERMARK), idleness (MSG_IDLE),
  * checkpoint barriers (MSG_BARRIER, operators/checkpoint.h) and the end of the stream
- * (MSG_EOS); the message's `flags` is the channel index at the receiver. A task's watermark is the
- * minimum over its channels that are neither idle nor ended (as Flink's StatusWatermarkValve); when
- * every channel has ended with a final end, the watermark becomes +inf (INT64_MAX), so every open
- * window fires, then the operator's `end` runs, the end is forwarded and the task exits normally.
+ * (MSG_EOS); the message's `flags` is the channel index at the receiver. A task's watermark is the minimum over its channels that are neither idle
+ * nor ended (as Flink's StatusWatermarkValve); when every channel has ended with a final
+ * end, the watermark becomes +inf (INT64_MAX), so every open window fires, then the
+ * operator's `end` runs, the end is forwarded and the task exits normally.
  *
  * A task owns one operator (an op_def and its private state) and routes what the
  * operator emits on each output port to every consumer of that port: forward (subtask i
@@ -32,15 +32,15 @@
 
 enum task_msg {
 	MSG_RECORDS = MSG_USER + 100, /* a record batch: ptr = ev_batch (owned), flags = channel
-	                               * (not MSG_BATCH: <sys/socket.h> has that name) */
-	MSG_WATERMARK,                /* u64 = watermark (int64 ms), flags = channel */
-	MSG_IDLE,                     /* u64 = 1 idle, 0 active again; flags = channel */
-	MSG_EOS,                      /* end of stream; u64 = EOS_FINAL or 0; flags = channel */
-	MSG_CHUNK,                    /* reader -> file source: ptr = a chunk of whole records */
-	MSG_CONTINUE,                 /* a source's note to itself to produce more */
-	MSG_CHUNK_END,                /* reader -> file source: u64 = 1 if the input ended */
-	MSG_BARRIER,                  /* checkpoint barrier; u64 = checkpoint id, flags = channel */
-	MSG_ALIGN_REPLAY              /* a task's note to itself: process held elements */
+	                              * (not MSG_BATCH: <sys/socket.h> has that name) */
+	MSG_WATERMARK,              /* u64 = watermark (int64 ms), flags = channel */
+	MSG_IDLE,                   /* u64 = 1 idle, 0 active again; flags = channel */
+	MSG_EOS,                    /* end of stream; u64 = EOS_FINAL or 0; flags = channel */
+	MSG_CHUNK,                  /* reader -> file source: ptr = a chunk of whole records */
+	MSG_CONTINUE,               /* a source's note to itself to produce more */
+	MSG_CHUNK_END,              /* reader -> file source: u64 = 1 if the input ended */
+	MSG_BARRIER,                /* checkpoint barrier; u64 = checkpoint id, flags = channel */
+	MSG_ALIGN_REPLAY            /* a task's note to itself: process held elements */
 };
 
 /* EOS_FINAL: the input is exhausted; the watermark may go to +inf. Without it (a job
@@ -52,14 +52,14 @@ enum task_msg {
 
 /* Job-wide counters, shared by every task of a job (relaxed atomics). */
 typedef struct job_stats {
-	_Atomic uint64_t records_in;      /* records produced by sources */
-	_Atomic uint64_t records_out;     /* records written by sinks */
-	_Atomic uint64_t late_dropped;    /* late records with no late_output */
-	_Atomic uint64_t skipped;         /* bad records skipped (on_error: skip) */
-	_Atomic uint64_t dead_letters;    /* bad records sent to a dead-letter stream */
-	_Atomic uint32_t tasks_done;      /* tasks that ended normally */
+	_Atomic uint64_t records_in;   /* records produced by sources */
+	_Atomic uint64_t records_out;  /* records written by sinks */
+	_Atomic uint64_t late_dropped; /* late records with no late_output */
+	_Atomic uint64_t skipped;      /* bad records skipped (on_error: skip) */
+	_Atomic uint64_t dead_letters; /* bad records sent to a dead-letter stream */
+	_Atomic uint32_t tasks_done;   /* tasks that ended normally */
 	_Atomic uint32_t region_restarts; /* failover-region restarts (checkpointed jobs) */
-	_Atomic int stop;                 /* set to stop the sources (SIGINT/SIGTERM) */
+	_Atomic int stop;              /* set to stop the sources (SIGINT/SIGTERM) */
 } job_stats;
 
 typedef enum part_kind { PART_FORWARD, PART_HASH, PART_REBALANCE } part_kind;
@@ -68,10 +68,10 @@ const char *part_kind_name(part_kind k);
 /* One consumer of an output port. */
 typedef struct route {
 	part_kind part;
-	uint32_t ntargets;     /* the consumer's parallelism */
-	char **target_paths;   /* [ntargets] actor paths */
-	uint32_t channel_base; /* the consumer's first channel for this input */
-	expr **keys;           /* PART_HASH: the consumer's key expressions (borrowed) */
+	uint32_t ntargets;       /* the consumer's parallelism */
+	char **target_paths;     /* [ntargets] actor paths */
+	uint32_t channel_base;   /* the consumer's first channel for this input */
+	expr **keys;             /* PART_HASH: the consumer's key expressions (borrowed) */
 	uint32_t nkeys;
 	uint32_t max_parallelism;
 } route;
@@ -135,26 +135,26 @@ typedef struct op_def {
 
 /* One operator of the physical plan, shared read-only by its subtasks. */
 struct task_node {
-	const char *job; /* job name */
-	const char *id;  /* operator id */
+	const char *job;          /* job name */
+	const char *id;           /* operator id */
 	const op_def *op;
-	const void *conf; /* the operator's compiled configuration */
+	const void *conf;         /* the operator's compiled configuration */
 	uint32_t parallelism;
 	uint32_t max_parallelism;
-	uint32_t ninputs;             /* input streams */
+	uint32_t ninputs;         /* input streams */
 	const ev_schema **in_schemas; /* [ninputs] */
-	uint32_t nchannels;           /* channels per subtask */
-	uint32_t *channel_input;      /* [nchannels] the input each channel belongs to */
-	out_port *ports;              /* port 0: main output; then side outputs */
+	uint32_t nchannels;       /* channels per subtask */
+	uint32_t *channel_input;  /* [nchannels] the input each channel belongs to */
+	out_port *ports;          /* port 0: main output; then side outputs */
 	uint32_t nports;
 	job_stats *stats;
-	bool is_source;                          /* has no channels; its op produces */
-	bool is_sink;                            /* has no outputs; its op writes */
-	const struct ckpt_conf *ckpt;            /* NULL: no checkpoints */
-	const char *coord_path;                  /* the checkpoint coordinator's actor path */
+	bool is_source;           /* has no channels; its op produces */
+	bool is_sink;             /* has no outputs; its op writes */
+	const struct ckpt_conf *ckpt; /* NULL: no checkpoints */
+	const char *coord_path;   /* the checkpoint coordinator's actor path */
 	struct ev_state_backend *const *backend; /* the job's keyed-state backend (set by the
 	                          plan before the tasks start) */
-	const char *state_id; /* "JOB/OP": the operator's name in the backend and files */
+	const char *state_id;     /* "JOB/OP": the operator's name in the backend and files */
 };
 
 /* What a subtask keeps across restarts of its task actor, and what it publishes for the
@@ -166,32 +166,32 @@ typedef struct task_live {
 	_Atomic int64_t watermark;    /* the task's current watermark (WM_MIN: none yet) */
 	_Atomic uint64_t state_bytes; /* operator state, bytes (approximate) */
 	/* channel state (the task's only): survives a restart */
-	int64_t *wm;   /* [nchannels] */
-	uint8_t *idle; /* [nchannels] */
-	uint8_t *eos;  /* [nchannels]: 0 open, 1 ended, 2 ended final */
+	int64_t *wm;     /* [nchannels] */
+	uint8_t *idle;   /* [nchannels] */
+	uint8_t *eos;    /* [nchannels]: 0 open, 1 ended, 2 ended final */
 	uint32_t nended;
 	int64_t cur_wm;
 	bool all_idle;   /* told downstream we are idle */
 	bool ended;      /* sent its end of stream */
 	uint32_t starts; /* times the task's init ran */
 	/* checkpoint alignment (kept across a restart so no held element is lost) */
-	uint64_t align_id;      /* the checkpoint being aligned, 0: none */
-	uint8_t *align_got;     /* [nchannels] its barrier came on the channel */
-	int64_t align_start_ns; /* monotonic */
-	rt_msg *held;           /* elements of aligned channels held back (exactly_once) */
+	uint64_t align_id;       /* the checkpoint being aligned, 0: none */
+	uint8_t *align_got;      /* [nchannels] its barrier came on the channel */
+	int64_t align_start_ns;  /* monotonic */
+	rt_msg *held;            /* elements of aligned channels held back (exactly_once) */
 	uint32_t nheld;
 	size_t held_cap;
-	uint64_t last_ckpt; /* the newest checkpoint the task took part in */
-	bool counted_done;  /* counted in job_stats.tasks_done (a region restart uncounts) */
+	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
+	bool counted_done;       /* counted in job_stats.tasks_done (a region restart uncounts) */
 } task_live;
 
 /* What a task restores from when its job starts from a checkpoint (borrowed, must live
  * until the job ends). */
 typedef struct task_restore {
-	uint64_t checkpoint;                     /* its id */
-	uint64_t records_in, records_out;        /* the task's counters at the barrier */
-	const struct msgpack_object *op;         /* the operator's snapshot (same parallelism) */
-	bool rescaled;                           /* the operator's parallelism changed: */
+	uint64_t checkpoint;              /* its id */
+	uint64_t records_in, records_out; /* the task's counters at the barrier */
+	const struct msgpack_object *op;  /* the operator's snapshot (same parallelism) */
+	bool rescaled;                    /* the operator's parallelism changed: */
 	const struct msgpack_object *const *ops; /* every old subtask's snapshot */
 	uint32_t nops;
 	const char *const *state_files; /* keyed-state files to load (keyed_state operators):
@@ -221,7 +221,7 @@ struct task_region {
 	 * at the task's part of checkpoint restore_id (NULL for 0) and makes a file sink's
 	 * directory what it was then for this subtask. EDDY_OK, or an error with why. */
 	eddy_err (*load)(task_region *r, task_arg *a, char *why, size_t wn);
-	void *owner;       /* the plan */
+	void *owner; /* the plan */
 	int64_t failed_ms; /* monotonic ms of its last failure (for the report) */
 };
 
@@ -238,7 +238,7 @@ struct task_arg {
 	task_region *region;         /* with checkpoints: the task's failover region */
 	/* a region restart's restore (set by task_region.load; freed by it or the plan) */
 	task_restore own_restore;
-	void *hold; /* what own_restore points into */
+	void *hold;                  /* what own_restore points into */
 	void (*hold_free)(void *hold);
 };
 
