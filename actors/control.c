@@ -1070,19 +1070,19 @@ static void metrics_locked(ctl *c, FILE *f)
 	for (size_t i = 0; i < n; i++)
 		records_of(c, &in[i], &xs[i], &task[i]);
 	static const metric_row rows[] = {
-	    {"eddy_actor_records_in_total", "counter",
-	     "Records received by a task (a source: produced)."},
-	    {"eddy_actor_records_out_total", "counter",
-	     "Records sent by a task (a sink: written)."},
-	    {"eddy_actor_records_dropped_total", "counter",
-	     "Records a task dropped by design (a split's records matching no output)."},
-	    {"eddy_actor_messages_in_total", "counter", "Messages delivered to the actor."},
-	    {"eddy_actor_messages_out_total", "counter", "Messages sent by the actor."},
-	    {"eddy_actor_mailbox_length", "gauge", "Data messages queued in the mailbox."},
-	    {"eddy_actor_mailbox_capacity", "gauge", "Data slots of the mailbox."},
-	    {"eddy_actor_busy_seconds_total", "counter", "Time spent in activations."},
-	    {"eddy_actor_restarts_total", "counter", "Times the actor was restarted."},
-	    {"eddy_actor_parked", "gauge", "1 while the actor waits for room downstream."},
+		{ "eddy_actor_records_in_total", "counter",
+		  "Records received by a task (a source: produced)." },
+		{ "eddy_actor_records_out_total", "counter",
+		  "Records sent by a task (a sink: written)." },
+		{ "eddy_actor_records_dropped_total", "counter",
+		  "Records a task dropped by design (a split's records matching no output)." },
+		{ "eddy_actor_messages_in_total", "counter", "Messages delivered to the actor." },
+		{ "eddy_actor_messages_out_total", "counter", "Messages sent by the actor." },
+		{ "eddy_actor_mailbox_length", "gauge", "Data messages queued in the mailbox." },
+		{ "eddy_actor_mailbox_capacity", "gauge", "Data slots of the mailbox." },
+		{ "eddy_actor_busy_seconds_total", "counter", "Time spent in activations." },
+		{ "eddy_actor_restarts_total", "counter", "Times the actor was restarted." },
+		{ "eddy_actor_parked", "gauge", "1 while the actor waits for room downstream." },
 	};
 	for (size_t m = 0; m < sizeof(rows) / sizeof(rows[0]); m++) {
 		family(f, rows[m].name, rows[m].type, rows[m].help);

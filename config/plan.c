@@ -688,8 +688,8 @@ static eddy_err visit(plan *p, uint32_t i, cfg_error *err)
 
 /* ---- operators ---- */
 
-static const char *const op_types[] = {"filter", "map",   "window", "union",
-                                       "native", "top_n", "split",  NULL};
+static const char *const op_types[] = { "filter", "map",   "window", "union",
+	                                "native", "top_n", "split",  NULL };
 static const char *const filter_keys[] = { "id", "type", "input", "where", "parallelism", NULL };
 static const char *const map_keys[] = { "id", "type", "input", "select", "parallelism", NULL };
 static const char *const union_keys[] = { "id", "type", "input", "parallelism", NULL };
