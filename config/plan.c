@@ -1982,6 +1982,8 @@ void plan_print(const plan *p, FILE *f)
 					name = p->streams[s].name;
 			if (name == NULL && n->role != ROLE_SINK)
 				continue;
+			if (n->op == &split_op && q == 0 && !((const split_conf *)n->conf)->has_default)
+				continue; /* a split's port 0 without a default: nothing leaves it */
 			if (n->role == ROLE_SINK) {
 				const sink_conf *c = n->conf;
 				fprintf(f, "      -> %s%s%s\n", c->path ? c->path : "stdout",
