@@ -562,7 +562,7 @@ static void actor_row(ctl *c, reply *r, const actor_info *in, bool full,
 	uint32_t nchildren = 0;
 	for (size_t i = 0; full && i < nall; i++)
 		nchildren += strcmp(all[i].parent, in->path) == 0;
-	msgpack_pack_map(&r->pk, full ? 25 : 14);
+	msgpack_pack_map(&r->pk, full ? 26 : 14);
 	kv_str(r, "path", in->path);
 	kv_str(r, "type", in->type);
 	kv_str(r, "op", x.op);
@@ -603,10 +603,13 @@ static void actor_row(ctl *c, reply *r, const actor_info *in, bool full,
 	kv_u64(r, "parks", in->parks);
 	kv_u64(r, "dead_letters", in->dead_letters);
 	kv_wm(r, "watermark", task && x.has_watermark, x.watermark);
-	if (task)
+	if (task) {
 		kv_u64(r, "state_bytes", x.state_bytes);
-	else
+		kv_u64(r, "dropped", x.dropped);
+	} else {
 		kv_nil(r, "state_bytes");
+		kv_nil(r, "dropped");
+	}
 }
 
 static eddy_err cmd_actors(ctl *c, reply *r, const request *rq)
@@ -1071,6 +1074,8 @@ static void metrics_locked(ctl *c, FILE *f)
 		  "Records received by a task (a source: produced)." },
 		{ "eddy_actor_records_out_total", "counter",
 		  "Records sent by a task (a sink: written)." },
+		{ "eddy_actor_records_dropped_total", "counter",
+		  "Records a task dropped by design (a split's records matching no output)." },
 		{ "eddy_actor_messages_in_total", "counter", "Messages delivered to the actor." },
 		{ "eddy_actor_messages_out_total", "counter", "Messages sent by the actor." },
 		{ "eddy_actor_mailbox_length", "gauge", "Data messages queued in the mailbox." },
@@ -1082,7 +1087,7 @@ static void metrics_locked(ctl *c, FILE *f)
 	for (size_t m = 0; m < sizeof(rows) / sizeof(rows[0]); m++) {
 		family(f, rows[m].name, rows[m].type, rows[m].help);
 		for (size_t i = 0; i < n; i++) {
-			if (m < 2 && !task[i])
+			if (m < 3 && !task[i])
 				continue; /* records are the tasks' */
 			fprintf(f, "%s{actor=\"", rows[m].name);
 			label_value(f, in[i].path);
@@ -1092,12 +1097,13 @@ static void metrics_locked(ctl *c, FILE *f)
 			switch (m) {
 			case 0: fprintf(f, "%llu\n", (unsigned long long)xs[i].records_in); break;
 			case 1: fprintf(f, "%llu\n", (unsigned long long)xs[i].records_out); break;
-			case 2: fprintf(f, "%llu\n", (unsigned long long)in[i].msgs_in); break;
-			case 3: fprintf(f, "%llu\n", (unsigned long long)in[i].msgs_out); break;
-			case 4: fprintf(f, "%u\n", in[i].mailbox_len); break;
-			case 5: fprintf(f, "%u\n", in[i].mailbox_cap); break;
-			case 6: fprintf(f, "%.9f\n", (double)in[i].busy_ns / 1e9); break;
-			case 7: fprintf(f, "%llu\n", (unsigned long long)in[i].restarts); break;
+			case 2: fprintf(f, "%llu\n", (unsigned long long)xs[i].dropped); break;
+			case 3: fprintf(f, "%llu\n", (unsigned long long)in[i].msgs_in); break;
+			case 4: fprintf(f, "%llu\n", (unsigned long long)in[i].msgs_out); break;
+			case 5: fprintf(f, "%u\n", in[i].mailbox_len); break;
+			case 6: fprintf(f, "%u\n", in[i].mailbox_cap); break;
+			case 7: fprintf(f, "%.9f\n", (double)in[i].busy_ns / 1e9); break;
+			case 8: fprintf(f, "%llu\n", (unsigned long long)in[i].restarts); break;
 			default: fprintf(f, "%d\n", in[i].status == ACTOR_PARKED); break;
 			}
 		}

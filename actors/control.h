@@ -34,7 +34,7 @@
  *   info PATH        {path, parent, children: [STR], type, op, status, mailbox_len,
  *                     mailbox_cap, control_len, outbox_len, records_in, records_out,
  *                     in_per_s, out_per_s, msgs_in, msgs_out, busy_ms, busy_pct,
- *                     restarts, parks, dead_letters, watermark, state_bytes,
+ *                     restarts, parks, dead_letters, watermark, state_bytes, dropped,
  *                     last_error, last_error_ms}
  *   stats            {jobs: [ {name, status, records_in, records_out, in_per_s,
  *                     out_per_s, watermark, watermark_lag_ms, backpressured: [PATH]} ],
@@ -107,6 +107,7 @@ typedef struct ctl_actor_extra {
 	int64_t watermark;  /* the task's current watermark, ms; valid if has_watermark */
 	bool has_watermark;
 	uint64_t state_bytes;
+	uint64_t dropped; /* records dropped by design (a split's unmatched records) */
 } ctl_actor_extra;
 
 /* The job side of the control plane, implemented by the job runner (tools/run.c).

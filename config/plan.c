@@ -703,7 +703,8 @@ static eddy_err visit(plan *p, uint32_t i, cfg_error *err)
 
 /* ---- operators ---- */
 
-static const char *const op_types[] = { "filter", "map", "window", "union", "native", NULL };
+static const char *const op_types[] = { "filter", "map",   "window", "union",
+	                                "native", "top_n", "split",  NULL };
 static const char *const filter_keys[] = { "id", "type", "input", "where", "parallelism", NULL };
 static const char *const map_keys[] = { "id", "type", "input", "select", "parallelism", NULL };
 static const char *const union_keys[] = { "id", "type", "input", "parallelism", NULL };
@@ -1230,6 +1231,286 @@ static eddy_err build_native(plan *p, pnode *n, cfg_error *err)
 	return EDDY_OK;
 }
 
+/* ---- Window Top-N and split (operators/topn.c, operators/split.c) ---- */
+
+static const char *const topn_keys[] = {"id",         "type",        "input",       "key_by",
+                                        "order_by",   "order",       "n",           "window",
+                                        "rank_field", "late_output", "parallelism", NULL};
+static const char *const split_keys[] = {"id",      "type",        "input", "outputs",
+                                         "default", "parallelism", NULL};
+
+/* topn_window_of reads a top_n's `window`: {type: tumbling|sliding, size[, slide]} or
+ * `input` (the input's window_start and window_end columns). */
+static eddy_err topn_window_of(pnode *n, const ev_schema *in, topn_conf *c, cfg_error *err)
+{
+	const cfg_node *w = cfg_get(n->cfg, "window");
+	if (w == NULL)
+		return cfg_errorf(
+		    err, n->cfg,
+		    "a top_n is missing required key 'window' ({type: tumbling, size: "
+		    "10s}, {type: sliding, size: 10s, slide: 2s} or input)");
+	if (w->kind == CFG_SCALAR) {
+		if (strcmp(w->str, "input") != 0)
+			return cfg_errorf(
+			    err, w,
+			    "window must be input or a map like {type: tumbling, size: "
+			    "10s}, got '%s'",
+			    w->str);
+		c->window = TOPN_INPUT;
+		c->ws_field = schema_find(in, "window_start");
+		c->we_field = schema_find(in, "window_end");
+		const char *miss = c->ws_field < 0   ? "window_start"
+		                   : c->we_field < 0 ? "window_end"
+		                                     : NULL;
+		if (miss)
+			return cfg_errorf(
+			    err, w,
+			    "window: input needs the input's window_start and window_end "
+			    "columns (as a window operator's output has), but the input "
+			    "has no '%s'",
+			    miss);
+		for (int k = 0; k < 2; k++) {
+			int f = k ? c->we_field : c->ws_field;
+			if (in->fields[f].type != EV_TIMESTAMP)
+				return cfg_errorf(
+				    err, w, "window: input: the input's %s is %s, not a timestamp",
+				    in->fields[f].name, ev_type_name(in->fields[f].type));
+		}
+		return EDDY_OK;
+	}
+	static const char *const kinds[] = {"tumbling", "sliding", NULL};
+	static const char *const tumbling_keys[] = {"type", "size", NULL};
+	static const char *const sliding_keys[] = {"type", "size", "slide", NULL};
+	int kind;
+	eddy_err e = cfg_enum(w, "type", true, kinds, &kind, err);
+	if (e != EDDY_OK)
+		return e;
+	c->window = kind == 0 ? TOPN_TUMBLING : TOPN_SLIDING;
+	if ((e = cfg_check_keys(w, kind == 0 ? tumbling_keys : sliding_keys,
+	                        kind == 0 ? "a tumbling window" : "a sliding window", err)) ==
+	        EDDY_OK &&
+	    (e = cfg_duration_ms(w, "size", true, &c->size_ms, err)) == EDDY_OK && kind == 1)
+		e = cfg_duration_ms(w, "slide", true, &c->slide_ms, err);
+	if (e != EDDY_OK)
+		return e;
+	if (c->size_ms <= 0)
+		return cfg_errorf(err, cfg_get(w, "size"), "size must be more than 0");
+	if (kind == 1 && c->slide_ms <= 0)
+		return cfg_errorf(err, cfg_get(w, "slide"), "slide must be more than 0");
+	if (kind == 1 && c->size_ms / c->slide_ms > 10000)
+		return cfg_errorf(err, w, "size / slide is over 10000 windows per record");
+	return EDDY_OK;
+}
+
+static eddy_err build_topn(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	topn_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &topn_op;
+	c->in = in;
+	eddy_err e = cfg_check_keys(n->cfg, topn_keys, "a top_n", err);
+	if (e == EDDY_OK)
+		e = build_keys(p, n, in, err);
+	if (e != EDDY_OK)
+		return e;
+	c->keys = n->keys;
+	c->nkeys = n->nkeys;
+	int64_t nn = 0;
+	if ((e = cfg_int(n->cfg, "n", true, 1, 100000, &nn, err)) != EDDY_OK)
+		return e;
+	c->n = (uint32_t)nn;
+	static const char *const orders[] = {"desc", "asc", NULL};
+	int order;
+	if ((e = cfg_enum(n->cfg, "order", true, orders, &order, err)) != EDDY_OK)
+		return e;
+	c->desc = order == 0;
+	const cfg_node *ob = cfg_get(n->cfg, "order_by");
+	if (ob == NULL)
+		return cfg_errorf(err, n->cfg,
+		                  "a top_n is missing required key 'order_by' (an "
+		                  "expression, e.g. price)");
+	if ((e = need_scalar(ob, "order_by", err)) != EDDY_OK ||
+	    (e = expr_at(ob, ob->str, 0, "order_by", in, &c->order_by, err)) != EDDY_OK)
+		return e;
+	c->order_type = expr_type(c->order_by);
+	if (c->order_type != EV_INT && c->order_type != EV_FLOAT && c->order_type != EV_TIMESTAMP &&
+	    c->order_type != EV_STRING)
+		return cfg_errorf(err, ob,
+		                  "order_by: a %s cannot be ordered (order by an int, float, "
+		                  "timestamp or string)",
+		                  c->order_type == EV_NULL ? "bare null"
+		                                           : ev_type_name(c->order_type));
+	if ((e = topn_window_of(n, in, c, err)) != EDDY_OK)
+		return e;
+	const char *rank = "rank", *late = NULL;
+	if ((e = cfg_str(n->cfg, "rank_field", false, &rank, err)) != EDDY_OK && e != EDDY_ENOENT)
+		return e;
+	if ((e = cfg_str(n->cfg, "late_output", false, &late, err)) != EDDY_OK && e != EDDY_ENOENT)
+		return e;
+	c->has_late_output = late != NULL;
+	if ((e = ports(n, 2)) != EDDY_OK)
+		return e;
+	ev_schema *out = &n->schemas[0];
+	if (c->window != TOPN_INPUT) {
+		for (int k = 0; k < 2; k++)
+			if (schema_find(in, k ? "window_end" : "window_start") >= 0)
+				return cfg_errorf(
+				    err, cfg_get(n->cfg, "window"),
+				    "the input already has a column '%s' (the output of a "
+				    "window?): use window: input",
+				    k ? "window_end" : "window_start");
+		if ((e = schema_add(out, "window_start", EV_TIMESTAMP)) != EDDY_OK ||
+		    (e = schema_add(out, "window_end", EV_TIMESTAMP)) != EDDY_OK)
+			return e;
+		c->in_off = 2;
+	}
+	for (uint32_t f = 0; f < in->n; f++)
+		if ((e = schema_add(out, in->fields[f].name, in->fields[f].type)) != EDDY_OK)
+			return e == EDDY_EFULL ? cfg_errorf(err, n->cfg,
+			                                    "too many output columns (at "
+			                                    "most %d)",
+			                                    EV_MAX_FIELDS)
+			                       : e;
+	const cfg_node *rf = cfg_get(n->cfg, "rank_field");
+	if (rank[0] == '\0')
+		return cfg_errorf(err, rf, "rank_field must not be empty");
+	e = schema_add(out, rank, EV_INT);
+	if (e == EDDY_EEXIST)
+		return cfg_errorf(err, rf ? rf : n->cfg,
+		                  "the input already has a column '%s': name the rank column with "
+		                  "rank_field",
+		                  rank);
+	if (e != EDDY_OK)
+		return e == EDDY_EFULL
+		           ? cfg_errorf(err, n->cfg, "too many output columns (at most %d)",
+			                EV_MAX_FIELDS)
+			   : e;
+	c->out = out;
+	if ((e = schema_copy(&n->schemas[1], in)) != EDDY_OK)
+		return e;
+	if (c->nkeys == 0 && n->parallelism != 1) {
+		if (cfg_get(n->cfg, "parallelism"))
+			return cfg_errorf(
+			    err, cfg_get(n->cfg, "parallelism"),
+			    "a top_n without key_by runs on one subtask (parallelism 1)");
+		n->parallelism = 1;
+	}
+	return EDDY_OK;
+}
+
+/* split_outputs_of: the `outputs` map of a split node, checked for shape. */
+static eddy_err split_outputs_of(const pnode *n, const cfg_node **out, cfg_error *err)
+{
+	const cfg_node *o = cfg_get(n->cfg, "outputs");
+	if (o == NULL || o->kind != CFG_MAP || o->n == 0)
+		return cfg_errorf(err, o ? o : n->cfg,
+		                  "a split needs outputs: a map of name: predicate, e.g. {bids: "
+		                  "event_type = 2}");
+	if (o->n > SPLIT_MAX_OUTPUTS)
+		return cfg_errorf(err, o, "a split has at most %u outputs", SPLIT_MAX_OUTPUTS);
+	*out = o;
+	return EDDY_OK;
+}
+
+/* add_split_outputs registers, in the first pass, the streams of a split: "ID.NAME" for
+ * each output (port 1 + i) and "ID.DEFAULT" (port 0) for `default: DEFAULT`. */
+static eddy_err add_split_outputs(plan *p, uint32_t node, cfg_error *err)
+{
+	const pnode *n = &p->nodes[node];
+	const cfg_node *type = cfg_get(n->cfg, "type"), *o = NULL;
+	if (type == NULL || type->kind != CFG_SCALAR || strcmp(type->str, "split") != 0)
+		return EDDY_OK;
+	eddy_err e = split_outputs_of(n, &o, err);
+	const char *dflt = NULL;
+	if (e == EDDY_OK && (e = cfg_str(n->cfg, "default", false, &dflt, err)) == EDDY_ENOENT)
+		e = EDDY_OK;
+	const cfg_node *dn = cfg_get(n->cfg, "default");
+	for (size_t i = 0; e == EDDY_OK && i <= o->n; i++) {
+		const char *name = i < o->n ? o->keys[i] : dflt;
+		const cfg_node *at = i < o->n ? o->key_nodes[i] : dn;
+		if (name == NULL)
+			break;
+		if (!good_name(name))
+			return cfg_errorf(
+			    err, at,
+			    "output '%s': a name must be non-empty without '/', '.', '[', "
+			    "']', '*', '?' or spaces",
+			    name);
+		for (size_t k = 0; i == o->n && k < o->n; k++)
+			if (strcmp(o->keys[k], name) == 0)
+				return cfg_errorf(
+				    err, at,
+				    "default '%s' is also an output (at %d:%d): the default "
+				    "output needs a name of its own",
+				    name, o->key_nodes[k]->line, o->key_nodes[k]->col);
+		char sname[512];
+		snprintf(sname, sizeof(sname), "%s.%s", n->id, name);
+		e = add_stream(p, sname, (int)node, i < o->n ? (uint32_t)(1 + i) : 0, at, err);
+	}
+	return e;
+}
+
+/* check_split_inputs: no input names a split itself (its streams are ID.NAME). */
+static eddy_err check_split_inputs(const plan *p, cfg_error *err)
+{
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		const pnode *n = &p->nodes[i];
+		for (uint32_t k = 0; k < n->ninputs; k++) {
+			const pstream *s = &p->streams[n->inputs[k]];
+			const pnode *prod = &p->nodes[s->node];
+			const cfg_node *type = cfg_get(prod->cfg, "type");
+			if (prod->role != ROLE_OP || type == NULL || type->kind != CFG_SCALAR ||
+			    strcmp(type->str, "split") != 0 || strcmp(s->name, prod->id) != 0)
+				continue;
+			return cfg_errorf(
+			    err, n->input_nodes[k],
+			    "input '%s' is a split: name one of its outputs, '%s.NAME'", s->name,
+			    s->name);
+		}
+	}
+	return EDDY_OK;
+}
+
+static eddy_err build_split(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
+{
+	(void)p;
+	split_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &split_op;
+	const cfg_node *o;
+	eddy_err e = cfg_check_keys(n->cfg, split_keys, "a split", err);
+	if (e == EDDY_OK)
+		e = split_outputs_of(n, &o, err);
+	if (e != EDDY_OK)
+		return e;
+	c->has_default =
+	    cfg_get(n->cfg, "default") != NULL && cfg_get(n->cfg, "default")->str[0] != '\0';
+	if ((c->preds = rt_calloc(o->n, sizeof(expr *))) == NULL ||
+	    (e = ports(n, 1 + (uint32_t)o->n)))
+		return c->preds ? e : EDDY_ENOMEM;
+	for (size_t i = 0; i < o->n; i++) {
+		const cfg_node *x = o->items[i];
+		char what[300];
+		snprintf(what, sizeof(what), "outputs.%s", o->keys[i]);
+		if ((e = need_scalar(x, what, err)) != EDDY_OK ||
+		    (e = expr_at(x, x->str, 0, what, in, &c->preds[i], err)) != EDDY_OK)
+			return e;
+		c->n++;
+		ev_type t = expr_type(c->preds[i]);
+		if (t != EV_BOOL)
+			return cfg_errorf(err, x, "%s: the predicate must be bool, got %s", what,
+			                  ev_type_name(t));
+	}
+	for (uint32_t q = 0; q < n->nports; q++)
+		if ((e = schema_copy(&n->schemas[q], in)) != EDDY_OK)
+			return e;
+	return EDDY_OK;
+}
+
 static eddy_err build_sink(plan *p, pnode *n, const ev_schema *in, cfg_error *err)
 {
 	(void)p;
@@ -1274,6 +1555,8 @@ static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 		return build_window(p, n, in, err);
 	case 4:
 		return build_native(p, n, err);
+	case 5: return build_topn(p, n, in, err);
+	case 6: return build_split(p, n, in, err);
 	default:
 		n->op = &union_op;
 		if ((e = cfg_check_keys(n->cfg, union_keys, "a union", err)) != EDDY_OK ||
@@ -1423,7 +1706,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		if (late && late->kind == CFG_SCALAR && late->str[0] &&
 		    (e = add_stream(p, late->str, (int)p->nnodes - 1, 1, late, err)))
 			goto fail;
-		if ((e = add_side_outputs(p, p->nnodes - 1, err)) != EDDY_OK)
+		if ((e = add_side_outputs(p, p->nnodes - 1, err)) != EDDY_OK ||
+		    (e = add_split_outputs(p, p->nnodes - 1, err)) != EDDY_OK)
 			goto fail;
 	}
 	static const char *const sink_connectors[] = { "file", "print", NULL };
@@ -1442,6 +1726,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 	for (uint32_t i = 0; i < p->nnodes; i++)
 		if (p->nodes[i].role != ROLE_SOURCE && (e = read_inputs(p, &p->nodes[i], err)))
 			goto fail;
+	if ((e = check_split_inputs(p, err)) != EDDY_OK)
+		goto fail;
 	for (uint32_t i = 0; i < p->nnodes; i++)
 		if ((e = visit(p, i, err)) != EDDY_OK)
 			goto fail;
@@ -1878,6 +2164,8 @@ void plan_print(const plan *p, FILE *f)
 					name = p->streams[s].name;
 			if (name == NULL && n->role != ROLE_SINK)
 				continue;
+			if (n->op == &split_op && q == 0 && !((const split_conf *)n->conf)->has_default)
+				continue; /* a split's port 0 without a default: nothing leaves it */
 			if (n->role == ROLE_SINK) {
 				const sink_conf *c = n->conf;
 				fprintf(f, "      -> %s%s%s\n", c->path ? c->path : "stdout",
@@ -1913,6 +2201,13 @@ static void free_conf(pnode *n)
 		for (uint32_t i = 0; i < c->naggs; i++)
 			expr_free(c->aggs[i].arg);
 		rt_free(c->aggs);
+	} else if (n->op == &topn_op) {
+		expr_free(((topn_conf *)n->conf)->order_by);
+	} else if (n->op == &split_op) {
+		split_conf *c = n->conf;
+		for (uint32_t i = 0; i < c->n; i++)
+			expr_free(c->preds[i]);
+		rt_free(c->preds);
 	} else if (n->op == &native_op || n->op == &native_keyed_op) {
 		native_conf *c = n->conf;
 		rt_free(c->side_names);

@@ -55,6 +55,48 @@ typedef struct window_conf {
 } window_conf;
 extern const op_def window_op;
 
+/* ---- Window Top-N (operators/topn.c) ---- */
+
+typedef enum topn_window { TOPN_TUMBLING, TOPN_SLIDING, TOPN_INPUT } topn_window;
+
+/* top_n: per window and key (key_by; none: one group per window) the rows ranked 1..n by
+ * order_by, ties kept (rank = 1 + the number of strictly better rows, SQL's RANK()), as
+ * Flink SQL's Window Top-N; emitted when the watermark passes the window's end - 1.
+ * Windows are assigned from event time (tumbling, sliding; the output gets window_start,
+ * window_end first) or read from the input's window_start/window_end columns (a window
+ * operator's output). Output: [window_start, window_end,] the input's fields, rank; event
+ * time window_end - 1. Port 1 is the late side output (input schema). */
+typedef struct topn_conf {
+	topn_window window;
+	int64_t size_ms, slide_ms; /* tumbling, sliding */
+	int ws_field, we_field;    /* TOPN_INPUT: the input's window_start, window_end */
+	expr **keys;               /* key_by (borrowed from the plan) */
+	uint32_t nkeys;
+	expr *order_by;
+	ev_type order_type; /* int, float, timestamp or string */
+	bool desc;          /* order: desc (largest first) */
+	uint32_t n;
+	bool has_late_output;
+	uint32_t in_off; /* where the input's fields start in out: 2 or 0 */
+	const ev_schema *in;
+	const ev_schema *out;
+} topn_conf;
+extern const op_def topn_op;
+
+/* ---- split (operators/split.c) ---- */
+
+/* split: each record goes to every output whose predicate is true (null is false):
+ * output i is port 1 + i (stream "ID.NAME"); port 0 takes the records matching none
+ * (stream "ID.DEFAULT" with `default: DEFAULT`; without it they are dropped and counted,
+ * task_count_dropped). Every port has the input's schema. At most 63 outputs. */
+#define SPLIT_MAX_OUTPUTS 63u
+typedef struct split_conf {
+	expr **preds;
+	uint32_t n;
+	bool has_default;
+} split_conf;
+extern const op_def split_op;
+
 /* ---- user operators in shared libraries (operators/native.c, include/eddy/operator.h) ---- */
 
 struct ev_operator;

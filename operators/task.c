@@ -81,6 +81,12 @@ void task_set_state_bytes(task *t, uint64_t bytes)
 {
 	atomic_store_explicit(&t->lv->state_bytes, bytes, memory_order_relaxed);
 }
+
+void task_count_dropped(task *t, uint64_t n)
+{
+	atomic_fetch_add_explicit(&t->lv->dropped, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->node->stats->unmatched, n, memory_order_relaxed);
+}
 void task_arg_init(task_arg *a)
 {
 	memset(&a->live, 0, sizeof(a->live));

@@ -57,6 +57,7 @@ typedef struct job_stats {
 	_Atomic uint64_t late_dropped; /* late records with no late_output */
 	_Atomic uint64_t skipped;      /* bad records skipped (on_error: skip) */
 	_Atomic uint64_t dead_letters; /* bad records sent to a dead-letter stream */
+	_Atomic uint64_t unmatched;    /* records a split dropped: no predicate held, no default */
 	_Atomic uint32_t tasks_done;   /* tasks that ended normally */
 	_Atomic uint32_t region_restarts; /* failover-region restarts (checkpointed jobs) */
 	_Atomic int stop;              /* set to stop the sources (SIGINT/SIGTERM) */
@@ -165,6 +166,8 @@ typedef struct task_live {
 	_Atomic uint64_t records_out; /* records emitted (sinks: written) */
 	_Atomic int64_t watermark;    /* the task's current watermark (WM_MIN: none yet) */
 	_Atomic uint64_t state_bytes; /* operator state, bytes (approximate) */
+	_Atomic uint64_t dropped;     /* records the operator dropped by design (a split's
+	                               * records matching no output) */
 	/* channel state (the task's only): survives a restart */
 	int64_t *wm;     /* [nchannels] */
 	uint8_t *idle;   /* [nchannels] */
@@ -276,6 +279,10 @@ struct ev_state *task_keyed_state(task *t);
 /* task_last_checkpoint: the newest checkpoint the task took part in (or was restored
  * from); 0: none. */
 uint64_t task_last_checkpoint(const task *t);
+/* task_count_dropped counts n records the operator dropped by design (a split's records
+ * matching no output and no default): the task's `dropped` (control plane, metrics) and
+ * the job's `unmatched` (the summary line). */
+void task_count_dropped(task *t, uint64_t n);
 /* task_set_state_bytes publishes the operator's state size (bytes, approximate). */
 void task_set_state_bytes(task *t, uint64_t bytes);
 /* task_scratch: a per-task scratch for expression evaluation. */

@@ -354,6 +354,7 @@ static bool pv_actor_extra(void *ctx, const char *path, ctl_actor_extra *out)
 	out->watermark = atomic_load_explicit(&a->live.watermark, memory_order_relaxed);
 	out->has_watermark = out->watermark != WM_MIN;
 	out->state_bytes = atomic_load_explicit(&a->live.state_bytes, memory_order_relaxed);
+	out->dropped = atomic_load_explicit(&a->live.dropped, memory_order_relaxed);
 	return true;
 }
 
@@ -808,16 +809,21 @@ int cmd_run(int argc, char **argv)
 	metrics_server_stop(ms);
 	ctl_server_stop(srv, false); /* the process ends: see control.h */
 	asys_shutdown(sys, rc == 0 ? 1000 : 0);
+	char unmatched[64] = ""; /* a split's dropped records: said only when there are any */
+	uint64_t nu = atomic_load(&st->unmatched);
+	if (nu)
+		snprintf(unmatched, sizeof(unmatched), ", %llu unmatched by a split",
+		         (unsigned long long)nu);
 	if (rc == 0)
 		fprintf(stderr,
 		        "eddy run: job %s %s in %.3f s: %llu records in, %llu out, %llu late "
-		        "dropped, %llu skipped, %llu dead letters%s\n",
+		        "dropped, %llu skipped, %llu dead letters%s%s\n",
 		        plan_name(pl), stopping ? "stopped" : "finished", secs,
 		        (unsigned long long)atomic_load(&st->records_in),
 		        (unsigned long long)atomic_load(&st->records_out),
 		        (unsigned long long)atomic_load(&st->late_dropped),
 		        (unsigned long long)atomic_load(&st->skipped),
-		        (unsigned long long)atomic_load(&st->dead_letters),
+		        (unsigned long long)atomic_load(&st->dead_letters), unmatched,
 		        attempt ? " (since the last restart)" : "");
 	asys_destroy(sys);
 	ctl_free(control);

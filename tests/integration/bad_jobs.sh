@@ -142,12 +142,35 @@ config() { # config NAME MESSAGE: eddy run tests/bad/NAME.yaml exits 2 printing 
 }
 config invalid_yaml "7:6: invalid YAML: did not find expected ',' or '}' while parsing a flow mapping at 6:13"
 config unknown_connector "4:16: 'connector' must be one of file, datagen, got 'kafak'"
-config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, got 'filtre' (did you mean 'filter'?)"
+config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, top_n, split, got 'filtre' (did you mean 'filter'?)"
 config unknown_key "2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
 config unknown_input "10:34: input 'flihgts' names no source, operator or side output (did you mean 'flights'?)"
 config cycle "10:34: the graph has a cycle through 'a': an operator cannot consume its own output"
 config type_error_plus "10:57: where: operator '+' cannot add string and int"
 config type_error_notbool "10:50: where: the condition must be bool, got int"
+
+# top_n and split (operators/topn.c, split.c)
+config topn_n "16:8: 'n' must be between 1 and 100000, got 0"
+config topn_order_by "14:15: order_by: a bool cannot be ordered (order by an int, float, timestamp or string)"
+config topn_window_input "17:13: window: input needs the input's window_start and window_end columns (as a window operator's output has), but the input has no 'window_start'"
+config split_duplicate "17:7: duplicate key 'late' (first at 15:7)"
+config split_default "17:14: default 'early' is also an output (at 16:7): the default output needs a name of its own"
+config split_input "16:39: input 'kinds' is a split: name one of its outputs, 'kinds.NAME'"
+setcase_file() { # setcase_file NAME FILE MESSAGE KEY=VALUE: a --set on FILE exits 2 printing MESSAGE
+  run "$1" 2 run "$2" --set "$4"
+  only "$1" "eddy run: $3"
+  echo "ok: $1"
+}
+run topn_ok 0 run tests/bad/topn.yaml --control none --set "sinks.out.path=$work/out-topn_ok"
+rows topn_ok "$work/out-topn_ok" "window_start,window_end,date,delay,distance,origin,destination,rank
+$day,2001-01-01 00:03:00,7,528,ROC,ORD,1
+$day,2001-01-01 00:02:00,5,528,ROC,ORD,2
+$day,2001-01-01 00:01:00,-13,2345,ANC,LAX,3"
+echo "ok: topn_ok"
+setcase_file topn_session tests/bad/topn.yaml "--set operators.top.window.type: 'type' must be one of tumbling, sliding, got 'session'" operators.top.window.type=session
+setcase_file topn_order tests/bad/topn.yaml "--set operators.top.order: 'order' must be one of desc, asc, got 'down'" operators.top.order=down
+setcase_file topn_rank_field tests/bad/topn.yaml "--set operators.top.rank_field: the input already has a column 'delay': name the rank column with rank_field" operators.top.rank_field=delay
+setcase_file split_pred tests/bad/split.yaml "--set operators.kinds.outputs.late: outputs.late: the predicate must be bool, got int" operators.kinds.outputs.late=delay
 
 # native operators (include/eddy/operator.h): the library is loaded and checked when the
 # plan is built, so every problem is a config error (exit 2) before anything runs
