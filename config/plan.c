@@ -390,11 +390,20 @@ static const char *const datagen_keys[] = { "id", "connector", "rows_per_second"
 	                                    "seed", "fields", "watermark", "parallelism", NULL };
 static const char *const watermark_keys[] = { "event_time", "max_out_of_orderness",
 	                                      "idle_timeout", NULL };
-static const char *const nexmark_keys[] = { "id", "connector", "events", "rate", "seed", "kind",
-	                                    "tps", "out_of_order_group_size",
-	                                    "delayed_fraction", "max_delay", "watermark",
-	                                    "parallelism", NULL };
-static const char *const source_connectors[] = { "file", "datagen", "nexmark", NULL };
+static const char *const nexmark_keys[] = {"id",
+                                           "connector",
+                                           "events",
+                                           "rate",
+                                           "seed",
+                                           "kind",
+                                           "tps",
+                                           "out_of_order_group_size",
+                                           "delayed_fraction",
+                                           "max_delay",
+                                           "watermark",
+                                           "parallelism",
+                                           NULL};
+static const char *const source_connectors[] = {"file", "datagen", "nexmark", NULL};
 
 static eddy_err source_time_of(plan *p, pnode *n, const ev_schema *schema, source_time *tm,
                                cfg_error *err)
@@ -620,20 +629,20 @@ static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
  * with an optional name prefix ("person_"). */
 static eddy_err nexmark_fields(ev_schema *s, int kind, const char *prefix)
 {
-	static const char *const person[] = { "id",    "name",     "emailAddress", "creditCard",
-		                              "city",  "state",    "dateTime",     "extra", NULL };
-	static const ev_type person_t[] = { EV_INT,    EV_STRING, EV_STRING,    EV_STRING,
-		                            EV_STRING, EV_STRING, EV_TIMESTAMP, EV_STRING };
-	static const char *const auction[] = { "id",         "itemName", "description", "initialBid",
-		                               "reserve",    "dateTime", "expires",     "seller",
-		                               "category",   "extra",    NULL };
-	static const ev_type auction_t[] = { EV_INT,       EV_STRING,    EV_STRING, EV_INT,
-		                             EV_INT,       EV_TIMESTAMP, EV_TIMESTAMP, EV_INT,
-		                             EV_INT,       EV_STRING };
-	static const char *const bid[] = { "auction",  "bidder", "price", "channel",
-		                           "url",      "dateTime", "extra", NULL };
-	static const ev_type bid_t[] = { EV_INT, EV_INT,       EV_INT,   EV_STRING,
-		                         EV_STRING, EV_TIMESTAMP, EV_STRING };
+	static const char *const person[] = {
+	    "id", "name", "emailAddress", "creditCard", "city", "state", "dateTime", "extra", NULL};
+	static const ev_type person_t[] = {EV_INT,    EV_STRING, EV_STRING,    EV_STRING,
+	                                   EV_STRING, EV_STRING, EV_TIMESTAMP, EV_STRING};
+	static const char *const auction[] = {"id",       "itemName", "description", "initialBid",
+	                                      "reserve",  "dateTime", "expires",     "seller",
+	                                      "category", "extra",    NULL};
+	static const ev_type auction_t[] = {EV_INT, EV_STRING,    EV_STRING,    EV_INT,
+	                                    EV_INT, EV_TIMESTAMP, EV_TIMESTAMP, EV_INT,
+	                                    EV_INT, EV_STRING};
+	static const char *const bid[] = {"auction", "bidder",   "price", "channel",
+	                                  "url",     "dateTime", "extra", NULL};
+	static const ev_type bid_t[] = {EV_INT,    EV_INT,       EV_INT,   EV_STRING,
+	                                EV_STRING, EV_TIMESTAMP, EV_STRING};
 	const char *const *names = kind == NEXMARK_PERSON    ? person
 	                           : kind == NEXMARK_AUCTION ? auction
 	                                                     : bid;
@@ -663,7 +672,7 @@ static eddy_err build_nexmark(plan *p, pnode *n, cfg_error *err)
 		return e;
 	nexmark_conf_init(&c->gen, 0);
 	int64_t events = 0, seed = 0;
-	static const char *const kinds[] = { "person", "auction", "bid", "all", NULL };
+	static const char *const kinds[] = {"person", "auction", "bid", "all", NULL};
 	int kind = NEXMARK_BID;
 	if ((e = opt(cfg_int(n->cfg, "events", false, 0, INT64_MAX / 2, &events, err))) ||
 	    (e = opt(cfg_int(n->cfg, "rate", false, 0, INT64_MAX / 1000, &c->rate, err))) ||
@@ -675,19 +684,20 @@ static eddy_err build_nexmark(plan *p, pnode *n, cfg_error *err)
 	    (e = opt(cfg_duration_ms(n->cfg, "max_delay", false, &c->gen.max_delay_ms, err))))
 		return e;
 	const cfg_node *df = cfg_get(n->cfg, "delayed_fraction");
-	if (df != NULL && (df->kind != CFG_SCALAR || !native_parse_float(df, &c->gen.delayed_fraction) ||
-	                   !(c->gen.delayed_fraction >= 0 && c->gen.delayed_fraction <= 1)))
+	if (df != NULL &&
+	    (df->kind != CFG_SCALAR || !native_parse_float(df, &c->gen.delayed_fraction) ||
+	     !(c->gen.delayed_fraction >= 0 && c->gen.delayed_fraction <= 1)))
 		return cfg_errorf(err, df, "'delayed_fraction' must be a number from 0 to 1");
 	c->gen.seed = (uint64_t)seed;
 	c->gen.events = (uint64_t)events;
 	c->kind = kind;
 	const char *why = nexmark_conf_check(&c->gen);
 	if (why != NULL) {
-		const char *at = strncmp(why, "tps", 3) == 0                   ? "tps"
-		                 : strncmp(why, "out_of_order", 12) == 0       ? "out_of_order_group_size"
-		                 : strncmp(why, "max_delay", 9) == 0           ? "max_delay"
+		const char *at = strncmp(why, "tps", 3) == 0             ? "tps"
+		                 : strncmp(why, "out_of_order", 12) == 0 ? "out_of_order_group_size"
+		                 : strncmp(why, "max_delay", 9) == 0     ? "max_delay"
 		                 : strncmp(why, "the events' times", 17) == 0 ? "events"
-		                                                               : NULL;
+		                                                              : NULL;
 		const cfg_node *where = at ? cfg_get(n->cfg, at) : NULL;
 		return cfg_errorf(err, where ? where : n->cfg, "%s", why);
 	}
