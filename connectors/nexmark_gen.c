@@ -157,13 +157,21 @@ static nexmark_str put_extra(nexmark_event *e, rng *r, int current, int avg)
 	int want = avg - current;
 	int delta = (int)lround(want * 0.2);
 	int len = want - delta + (delta == 0 ? 0 : (int)rand_below(r, 2 * delta));
-	assert(e->used + (size_t)len <= sizeof(e->buf));
+	assert(e->used + (size_t)len + 12 <= sizeof(e->buf));
 	char *dst = e->buf + e->used;
-	for (int i = 0; i < len;) {
-		uint64_t x = next64(r); /* 12 letters from 64 bits (26^12 < 2^57) */
-		for (int k = 0; k < 12 && i < len; k++, i++) {
-			dst[i] = (char)('a' + x % 26);
-			x /= 26;
+	/* whole groups of 12 letters (the last one's surplus is overwritten later): 6 from
+	 * each 32-bit half of a draw, each the top of v × 26 (26^6 < 2^32), one
+	 * multiplication per letter */
+	for (int i = 0; i < len; i += 12) {
+		uint64_t x = next64(r);
+		uint64_t v = x >> 32, w = x & 0xffffffffu;
+		for (int k = 0; k < 6; k++) {
+			v *= 26;
+			w *= 26;
+			dst[i + k] = (char)('a' + (v >> 32));
+			dst[i + 6 + k] = (char)('a' + (w >> 32));
+			v &= 0xffffffffu;
+			w &= 0xffffffffu;
 		}
 	}
 	e->used += (uint32_t)len;
@@ -298,10 +306,11 @@ static int64_t next_auction(const nexmark_conf *c, uint64_t id, rng *r)
 	return min + rand_below(r, max - min + 1 + AUCTION_ID_LEAD);
 }
 
-/* next_price: PriceGenerator.nextPrice: round(10^(6u) × 100), 100 .. 10^8. */
+/* next_price: PriceGenerator.nextPrice: round(10^(6u) × 100), 100 .. 10^8 (10^(6u)
+ * computed as e^(6u ln 10): exp is cheaper than pow). */
 static int64_t next_price(rng *r)
 {
-	return (int64_t)floor(pow(10.0, rand_double(r) * 6.0) * 100.0 + 0.5);
+	return (int64_t)floor(exp(rand_double(r) * 13.815510557964274) * 100.0 + 0.5);
 }
 
 /* ---- the events ---- */
