@@ -192,4 +192,8 @@ grep -q "restored from checkpoint" $name.stderr || { cat $name.stderr; fail "$na
 "$compare" exp-ck.csv $name/out > $name.cmp 2>&1 || { cat $name.cmp; fail "$name: rows differ"; }
 echo "ok: kill -9 at 0.5 s, --restore latest: exactly nexmark-gen's 36,800 bids"
 
+# the example job is a valid plan (running it writes 920,000 rows: not in the suite)
+"$eddy" check "$src/examples/nexmark_q0.yaml" > check.out 2>&1 || { cat check.out; fail "examples/nexmark_q0.yaml"; }
+echo "ok: examples/nexmark_q0.yaml checks"
+
 echo "all nexmark tests passed"
