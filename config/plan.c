@@ -405,7 +405,20 @@ static const char *const datagen_keys[] = { "id", "connector", "rows_per_second"
 	                                    "seed", "fields", "watermark", "parallelism", NULL };
 static const char *const watermark_keys[] = { "event_time", "max_out_of_orderness",
 	                                      "idle_timeout", NULL };
-static const char *const source_connectors[] = { "file", "datagen", NULL };
+static const char *const nexmark_keys[] = {"id",
+                                           "connector",
+                                           "events",
+                                           "rate",
+                                           "seed",
+                                           "kind",
+                                           "tps",
+                                           "out_of_order_group_size",
+                                           "delayed_fraction",
+                                           "max_delay",
+                                           "watermark",
+                                           "parallelism",
+                                           NULL};
+static const char *const source_connectors[] = {"file", "datagen", "nexmark", NULL};
 
 static eddy_err source_time_of(plan *p, pnode *n, const ev_schema *schema, source_time *tm,
                                cfg_error *err)
@@ -624,6 +637,100 @@ static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
 			return e == EDDY_EFULL ? cfg_errorf(err, f, "too many fields") : e;
 	}
 	c->schema = &n->schemas[0];
+	return source_time_of(p, n, c->schema, &c->time, err);
+}
+
+/* nexmark_fields: the columns of one Nexmark event kind, in the CSV contract's order,
+ * with an optional name prefix ("person_"). */
+static eddy_err nexmark_fields(ev_schema *s, int kind, const char *prefix)
+{
+	static const char *const person[] = {
+	    "id", "name", "emailAddress", "creditCard", "city", "state", "dateTime", "extra", NULL};
+	static const ev_type person_t[] = {EV_INT,    EV_STRING, EV_STRING,    EV_STRING,
+	                                   EV_STRING, EV_STRING, EV_TIMESTAMP, EV_STRING};
+	static const char *const auction[] = {"id",       "itemName", "description", "initialBid",
+	                                      "reserve",  "dateTime", "expires",     "seller",
+	                                      "category", "extra",    NULL};
+	static const ev_type auction_t[] = {EV_INT, EV_STRING,    EV_STRING,    EV_INT,
+	                                    EV_INT, EV_TIMESTAMP, EV_TIMESTAMP, EV_INT,
+	                                    EV_INT, EV_STRING};
+	static const char *const bid[] = {"auction", "bidder",   "price", "channel",
+	                                  "url",     "dateTime", "extra", NULL};
+	static const ev_type bid_t[] = {EV_INT,    EV_INT,       EV_INT,   EV_STRING,
+	                                EV_STRING, EV_TIMESTAMP, EV_STRING};
+	const char *const *names = kind == NEXMARK_PERSON    ? person
+	                           : kind == NEXMARK_AUCTION ? auction
+	                                                     : bid;
+	const ev_type *types = kind == NEXMARK_PERSON    ? person_t
+	                       : kind == NEXMARK_AUCTION ? auction_t
+	                                                 : bid_t;
+	for (int i = 0; names[i] != NULL; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s%s", prefix, names[i]);
+		eddy_err e = schema_add(s, name, types[i]);
+		if (e != EDDY_OK)
+			return e;
+	}
+	return EDDY_OK;
+}
+
+/* build_nexmark: `connector: nexmark` (connectors/nexmark.c). */
+static eddy_err build_nexmark(plan *p, pnode *n, cfg_error *err)
+{
+	nexmark_source_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &nexmark_source_op;
+	eddy_err e = cfg_check_keys(n->cfg, nexmark_keys, "a nexmark source", err);
+	if (e != EDDY_OK)
+		return e;
+	nexmark_conf_init(&c->gen, 0);
+	int64_t events = 0, seed = 0;
+	static const char *const kinds[] = {"person", "auction", "bid", "all", NULL};
+	int kind = NEXMARK_BID;
+	if ((e = opt(cfg_int(n->cfg, "events", false, 0, INT64_MAX / 2, &events, err))) ||
+	    (e = opt(cfg_int(n->cfg, "rate", false, 0, INT64_MAX / 1000, &c->rate, err))) ||
+	    (e = opt(cfg_int(n->cfg, "seed", false, 0, INT64_MAX, &seed, err))) ||
+	    (e = opt(cfg_enum(n->cfg, "kind", false, kinds, &kind, err))) ||
+	    (e = opt(cfg_int(n->cfg, "tps", false, 1, 1000000000, &c->gen.tps, err))) ||
+	    (e = opt(cfg_int(n->cfg, "out_of_order_group_size", false, 1, 1000000000,
+	                     &c->gen.ooo_group_size, err))) ||
+	    (e = opt(cfg_duration_ms(n->cfg, "max_delay", false, &c->gen.max_delay_ms, err))))
+		return e;
+	const cfg_node *df = cfg_get(n->cfg, "delayed_fraction");
+	if (df != NULL &&
+	    (df->kind != CFG_SCALAR || !native_parse_float(df, &c->gen.delayed_fraction) ||
+	     !(c->gen.delayed_fraction >= 0 && c->gen.delayed_fraction <= 1)))
+		return cfg_errorf(err, df, "'delayed_fraction' must be a number from 0 to 1");
+	c->gen.seed = (uint64_t)seed;
+	c->gen.events = (uint64_t)events;
+	c->kind = kind;
+	const char *why = nexmark_conf_check(&c->gen);
+	if (why != NULL) {
+		const char *at = strncmp(why, "tps", 3) == 0             ? "tps"
+		                 : strncmp(why, "out_of_order", 12) == 0 ? "out_of_order_group_size"
+		                 : strncmp(why, "max_delay", 9) == 0     ? "max_delay"
+		                 : strncmp(why, "the events' times", 17) == 0 ? "events"
+		                                                              : NULL;
+		const cfg_node *where = at ? cfg_get(n->cfg, at) : NULL;
+		return cfg_errorf(err, where ? where : n->cfg, "%s", why);
+	}
+	n->nports = 1;
+	if ((n->schemas = rt_calloc(1, sizeof(ev_schema))) == NULL)
+		return EDDY_ENOMEM;
+	ev_schema *s = &n->schemas[0];
+	if (kind == NEXMARK_ALL) {
+		if ((e = schema_add(s, "event_type", EV_INT)) != EDDY_OK ||
+		    (e = schema_add(s, "dateTime", EV_TIMESTAMP)) != EDDY_OK ||
+		    (e = nexmark_fields(s, NEXMARK_PERSON, "person_")) != EDDY_OK ||
+		    (e = nexmark_fields(s, NEXMARK_AUCTION, "auction_")) != EDDY_OK ||
+		    (e = nexmark_fields(s, NEXMARK_BID, "bid_")) != EDDY_OK)
+			return e;
+	} else if ((e = nexmark_fields(s, kind, "")) != EDDY_OK) {
+		return e;
+	}
+	c->schema = s;
 	return source_time_of(p, n, c->schema, &c->time, err);
 }
 
@@ -1681,7 +1788,9 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 			goto fail;
 		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) != EDDY_OK)
 			goto fail;
-		e = conn == 0 ? build_file_source(p, n, err) : build_datagen(p, n, err);
+		e = conn == 0   ? build_file_source(p, n, err)
+		    : conn == 1 ? build_datagen(p, n, err)
+		                : build_nexmark(p, n, err);
 		if (e != EDDY_OK)
 			goto fail;
 		if ((e = add_stream(p, n->id, (int)p->nnodes - 1, 0, cfg_get(n->cfg, "id"), err)))

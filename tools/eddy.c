@@ -1,6 +1,7 @@
 /* The eddy command: run and check YAML jobs, the debug shell, the built-in demo; `node`
  * and `savepoint` come later (see README.md). */
 #include "../examples/flights_count.h"
+#include "nexmark_cli.h"
 #include "run.h"
 #include "shell.h"
 
@@ -25,6 +26,8 @@ static void usage(FILE *f)
 	        "                             pipeline; prints origin,flights,total_delay\n"
 	        "                             (default FILE: examples/data/flights-sample.csv,\n"
 	        "                             relative to the current directory)\n"
+	        "  nexmark-gen --events N --out DIR [--seed S]   write Nexmark events as CSV\n"
+	        "                             files (eddy nexmark-gen --help)\n"
 	        "  version                    print the version\n"
 	        "  help                       this text\n"
 	        "\n"
@@ -41,7 +44,8 @@ static int cmd_demo(int argc, char **argv)
 			char *end;
 			long n = strtol(argv[++i], &end, 10);
 			if (*end != '\0' || n < 1 || n > 1024) {
-				fprintf(stderr, "eddy demo: --workers takes a number from 1 to 1024\n");
+				fprintf(stderr,
+				        "eddy demo: --workers takes a number from 1 to 1024\n");
 				return 2;
 			}
 			workers = (unsigned)n;
@@ -71,6 +75,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 2, argv + 2);
 	if (strcmp(cmd, "shell") == 0)
 		return cmd_shell(argc - 2, argv + 2);
+	if (strcmp(cmd, "nexmark-gen") == 0)
+		return cmd_nexmark_gen(argc - 2, argv + 2);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

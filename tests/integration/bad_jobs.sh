@@ -141,13 +141,20 @@ config() { # config NAME MESSAGE: eddy run tests/bad/NAME.yaml exits 2 printing 
   echo "ok: $1"
 }
 config invalid_yaml "7:6: invalid YAML: did not find expected ',' or '}' while parsing a flow mapping at 6:13"
-config unknown_connector "4:16: 'connector' must be one of file, datagen, got 'kafak'"
+config unknown_connector "4:16: 'connector' must be one of file, datagen, nexmark, got 'kafak'"
 config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, top_n, split, got 'filtre' (did you mean 'filter'?)"
 config unknown_key "2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
 config unknown_input "10:34: input 'flihgts' names no source, operator or side output (did you mean 'flights'?)"
 config cycle "10:34: the graph has a cycle through 'a': an operator cannot consume its own output"
 config type_error_plus "10:57: where: operator '+' cannot add string and int"
 config type_error_notbool "10:50: where: the condition must be bool, got int"
+# the nexmark source's options (connectors/nexmark.c)
+config nexmark_negative_events "5:13: 'events' must be between 0 and 4611686018427387903, got -5"
+config nexmark_unknown_kind "5:11: 'kind' must be one of person, auction, bid, all, got 'bids' (did you mean 'bid'?)"
+config nexmark_bad_tps "5:10: 'tps' must be between 1 and 1000000000, got 0"
+config nexmark_unknown_key "5:5: unknown key 'event' in a nexmark source (did you mean 'events'?)"
+config nexmark_bad_fraction "5:23: 'delayed_fraction' must be a number from 0 to 1"
+config nexmark_ooo_953 "5:30: out_of_order_group_size must not be a multiple of 953 (the order within a group is event number × 953 modulo the size)"
 
 # top_n and split (operators/topn.c, split.c)
 config topn_n "16:8: 'n' must be between 1 and 100000, got 0"
@@ -259,7 +266,7 @@ setcase set_unknown_key "--set sources.flights.nosuch: unknown key 'nosuch' in a
 setcase set_not_int "--set parallelism: 'parallelism' must be an integer, got 'abc'" parallelism=abc
 setcase set_zero "--set parallelism: 'parallelism' must be between 1 and 128, got 0" parallelism=0
 setcase set_scalar "--set sources.flights.path.x=1: 'sources.flights.path' is a scalar, not a map" sources.flights.path.x=1
-setcase set_enum "--set sources.flights.connector: 'connector' must be one of file, datagen, got 'fiel' (did you mean 'file'?)" sources.flights.connector=fiel
+setcase set_enum "--set sources.flights.connector: 'connector' must be one of file, datagen, nexmark, got 'fiel' (did you mean 'file'?)" sources.flights.connector=fiel
 setcase sup_strategy "--set supervision.strategy: 'strategy' must be one of one_for_one, one_for_all, rest_for_one, got 'one_for_al' (did you mean 'one_for_all'?)" supervision.strategy=one_for_al
 setcase sup_period "--set supervision.period: 'period' must be more than 0" supervision.period=0
 setcase sup_key "--set supervision.intensty: unknown key 'intensty' in supervision (did you mean 'intensity'?)" supervision.intensty=2
