@@ -94,6 +94,7 @@ typedef struct coord {
 	bool sp_req_stop;       /* ... and the job stops with it */
 	char cur_dir[4352];     /* the pending checkpoint's directory */
 	bool cur_savepoint, cur_stop;
+	bool stopped;           /* a stop-with-savepoint was triggered: the sources end with it */
 	/* per task (ckpt_arg.task_paths order) */
 	char **final_data;      /* a finished task's final snapshot (framed with its CRC) */
 	size_t *final_len;
@@ -384,6 +385,7 @@ static void trigger(actor *self, coord *c)
 	memset(&c->cur, 0, sizeof(c->cur));
 	c->cur_savepoint = c->sp_req != NULL;
 	c->cur_stop = c->cur_savepoint && c->sp_req_stop;
+	c->stopped = c->stopped || c->cur_stop;
 	if (c->sp_req) { /* a savepoint: its own directory, kept until deleted */
 		snprintf(c->cur_dir, sizeof(c->cur_dir), "%s", c->sp_req);
 		free(c->sp_req);
@@ -658,7 +660,7 @@ static void tick(actor *self, coord *c)
 		int ti = task_index(c, c->a->source_paths[i]);
 		live_sources += ti < 0 || c->final_data[ti] == NULL;
 	}
-	c->done_triggering = live_sources == 0 || atomic_load(&c->a->stats->stop);
+	c->done_triggering = live_sources == 0 || atomic_load(&c->a->stats->stop) || c->stopped;
 	if (c->done_triggering)
 		return; /* nothing left to inject barriers (until a region restarts) */
 	bool due = now - c->last_trigger >= cf->interval_ms && now - c->last_end >= cf->min_pause_ms;

@@ -301,6 +301,20 @@ static bool pv_checkpoints(void *ctx, ctl_checkpoint_info *out, size_t max, size
 	return true;
 }
 
+/* newest_savepoint finds the newest savepoint in the coordinator's history (checkpoints
+ * after it may have been tried since); false if there is none. */
+static bool newest_savepoint(plan *pl, ckpt_info *out)
+{
+	ckpt_info ci[CKPT_HISTORY];
+	size_t n = ckpt_log_list(plan_checkpoint_log(pl), ci, CKPT_HISTORY);
+	for (size_t i = 0; i < n; i++)
+		if (ci[i].savepoint) {
+			*out = ci[i];
+			return true;
+		}
+	return false;
+}
+
 /* send_savepoint asks the job's coordinator for a savepoint into dir (stop: the job
  * stops with it); false with why. */
 static bool send_savepoint(run_ctx *r, const char *dir, bool stop, char *why, size_t why_size)
@@ -709,7 +723,7 @@ int cmd_run(int argc, char **argv)
 		}
 		if (sp_waiting) { /* the savepoint's outcome */
 			ckpt_info ci;
-			if (ckpt_log_list(plan_checkpoint_log(pl), &ci, 1) == 1 && ci.savepoint &&
+			if (newest_savepoint(pl, &ci) &&
 			    strcmp(ci.status, "in_progress") != 0) {
 				sp_waiting = false;
 				if (strcmp(ci.status, "completed") == 0) {
@@ -782,7 +796,7 @@ int cmd_run(int argc, char **argv)
 	for (int i = 0; sp_waiting && rc == 0 && i < 6000; i++) {
 		/* the tasks ended at the savepoint's barrier; its manifest is being written */
 		ckpt_info ci;
-		if (ckpt_log_list(plan_checkpoint_log(pl), &ci, 1) == 1 && ci.savepoint &&
+		if (newest_savepoint(pl, &ci) &&
 		    strcmp(ci.status, "in_progress") != 0) {
 			sp_waiting = false;
 			sp_done = strcmp(ci.status, "completed") == 0;
