@@ -5,21 +5,21 @@
 #include "../runtime/alloc.h"
 #include "../runtime/fs.h"
 
-#include <dlfcn.h>
 #include <eddy/operator.h>
 #include <eddy/state.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "../runtime/mp.h"
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
+#include "../runtime/mp.h"
+#include <zlib.h>
+#include <dirent.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
 typedef enum role { ROLE_SOURCE, ROLE_OP, ROLE_SINK } role;
 
@@ -33,7 +33,7 @@ typedef struct pnode {
 	int *inputs;
 	const cfg_node **input_nodes;
 	uint32_t ninputs;
-	expr **keys; /* keyed consumers */
+	expr **keys;           /* keyed consumers */
 	uint32_t nkeys;
 	expr **const *in_keys; /* [ninputs] each input's keys (a join's left_key and
 	                          right_key), or NULL: `keys` for every input */
@@ -42,14 +42,14 @@ typedef struct pnode {
 	uint32_t nports;
 	void *conf;
 	task_node tn;
-	char *state_id; /* "JOB/OP" (keyed-state operators) */
+	char *state_id;        /* "JOB/OP" (keyed-state operators) */
 	task_arg *args;
-	uint32_t topo; /* topological position */
+	uint32_t topo;         /* topological position */
 } pnode;
 
 typedef struct pstream {
 	char *name;
-	int node; /* producer */
+	int node;              /* producer */
 	uint32_t port;
 	const cfg_node *where; /* where it is declared */
 } pstream;
@@ -64,13 +64,13 @@ struct plan {
 	uint32_t nnodes;
 	pstream *streams;
 	uint32_t nstreams;
-	uint32_t *order; /* topological order of nodes */
+	uint32_t *order;       /* topological order of nodes */
 	uint32_t norder;
 	job_stats stats;
 	sup_child_spec *children;
 	sup_spec sup;
 	uint32_t ntasks;
-	char **paths; /* every task path (owned) */
+	char **paths;          /* every task path (owned) */
 	ev_schema dead_schema;
 	char job_path[160];
 	plan_control control;
@@ -80,17 +80,17 @@ struct plan {
 	ckpt_log ckpt_log;
 	ckpt_arg ckpt_arg;
 	char coord_path[200];
-	uint64_t restored;                      /* the checkpoint restored from, 0: none */
-	task_restore *restores;                 /* [ntasks] */
+	uint64_t restored;           /* the checkpoint restored from, 0: none */
+	task_restore *restores;      /* [ntasks] */
 	const struct msgpack_object **op_lists; /* [ntasks][max_ops] rescaled tasks' snapshots */
 	uint32_t max_ops;
-	struct old_snap *old; /* the checkpoint's snapshots (they point into these) */
+	struct old_snap *old;        /* the checkpoint's snapshots (they point into these) */
 	uint32_t nold;
-	const char **state_lists; /* [ntasks][max_ops] keyed-state files per task */
+	const char **state_lists;    /* [ntasks][max_ops] keyed-state files per task */
 	/* keyed state: the `state:` section and the backend (opened by plan_start) */
 	ev_state_backend_opts sopts;
-	char state_dir[320]; /* LevelDB's working directory */
-	bool state_dir_tmp;  /* made by us under $TMPDIR: removed at the end */
+	char state_dir[320];         /* LevelDB's working directory */
+	bool state_dir_tmp;          /* made by us under $TMPDIR: removed at the end */
 	ev_state_backend *backend;
 };
 
@@ -107,18 +107,21 @@ const char *plan_name(const plan *p)
 	return p->name;
 }
 
-static const char *const root_keys[] = {"job",     "parallelism", "max_parallelism", "time",
-                                        "sources", "operators",   "sinks",           "supervision",
-                                        "control", "checkpoint",  "state",           NULL};
+static const char *const root_keys[] = { "job",       "parallelism", "max_parallelism",
+	                                 "time",      "sources",     "operators",
+	                                 "sinks",     "supervision", "control",
+	                                 "checkpoint", "state", NULL };
 
 /* ---- supervision and control ---- */
 
-static const char *const supervision_keys[] = {"strategy", "intensity", "period", "backoff", NULL};
-static const char *const backoff_keys[] = {"initial", "multiplier", "max", NULL};
-static const char *const control_keys[] = {"address", "secret_file", "metrics", NULL};
-static const char *const state_keys[] = {"backend", "dir", "block_cache", "write_buffer", NULL};
-static const char *const checkpoint_keys[] = {"interval", "mode",      "dir", "retain",
-                                              "timeout",  "min_pause", NULL};
+static const char *const supervision_keys[] = { "strategy", "intensity", "period", "backoff",
+	                                        NULL };
+static const char *const backoff_keys[] = { "initial", "multiplier", "max", NULL };
+static const char *const control_keys[] = { "address", "secret_file", "metrics", NULL };
+static const char *const state_keys[] = { "backend", "dir", "block_cache", "write_buffer",
+	                                  NULL };
+static const char *const checkpoint_keys[] = { "interval", "mode", "dir", "retain", "timeout",
+	                                       "min_pause", NULL };
 
 /* opt: a keyed accessor's result where the key may be absent. */
 static eddy_err opt(eddy_err e)
@@ -134,15 +137,14 @@ static eddy_err parse_supervision(plan *p, cfg_error *err)
 	if (m == NULL)
 		return EDDY_OK;
 	eddy_err e = cfg_check_keys(m, supervision_keys, "supervision", err);
-	static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one",
-	                                         NULL};
+	static const char *const strategies[] = { "one_for_one", "one_for_all", "rest_for_one",
+		                                  NULL };
 	int st = 0;
 	int64_t intensity = p->sup.intensity;
-	if (e == EDDY_OK &&
-	    (e = opt(cfg_enum(m, "strategy", false, strategies, &st, err))) == EDDY_OK)
-		p->sup.strategy = st == 0   ? SUP_ONE_FOR_ONE
-		                  : st == 1 ? SUP_ONE_FOR_ALL
-		                            : SUP_REST_FOR_ONE;
+	if (e == EDDY_OK && (e = opt(cfg_enum(m, "strategy", false, strategies, &st, err))) ==
+	                        EDDY_OK)
+		p->sup.strategy = st == 0 ? SUP_ONE_FOR_ONE
+		                          : st == 1 ? SUP_ONE_FOR_ALL : SUP_REST_FOR_ONE;
 	if (e == EDDY_OK)
 		e = opt(cfg_int(m, "intensity", false, 0, 1000000, &intensity, err));
 	p->sup.intensity = (uint32_t)intensity;
@@ -193,13 +195,10 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 	if (m == NULL)
 		return EDDY_OK;
 	ckpt_conf *c = &p->ckpt;
-	*c = (ckpt_conf){.interval_ms = 1000,
-	                 .mode = CKPT_EXACTLY_ONCE,
-	                 .retain = 3,
-	                 .timeout_ms = 60000,
-	                 .min_pause_ms = 0};
+	*c = (ckpt_conf){ .interval_ms = 1000, .mode = CKPT_EXACTLY_ONCE, .retain = 3,
+		          .timeout_ms = 60000, .min_pause_ms = 0 };
 	eddy_err e = cfg_check_keys(m, checkpoint_keys, "checkpoint", err);
-	static const char *const modes[] = {"exactly_once", "at_least_once", NULL};
+	static const char *const modes[] = { "exactly_once", "at_least_once", NULL };
 	int mode = 0;
 	int64_t retain = 3;
 	if (e == EDDY_OK)
@@ -233,12 +232,12 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 /* parse_state reads `state:` (absent: the memory backend). */
 static eddy_err parse_state(plan *p, cfg_error *err)
 {
-	p->sopts = (ev_state_backend_opts){.kind = EV_STATE_MEMORY};
+	p->sopts = (ev_state_backend_opts){ .kind = EV_STATE_MEMORY };
 	const cfg_node *m = cfg_get(p->root, "state");
 	if (m == NULL)
 		return EDDY_OK;
 	eddy_err e = cfg_check_keys(m, state_keys, "state", err);
-	static const char *const kinds[] = {"memory", "leveldb", NULL};
+	static const char *const kinds[] = { "memory", "leveldb", NULL };
 	int kind = 0;
 	const char *dir = NULL;
 	int64_t cache = 0, wbuf = 0;
@@ -254,8 +253,7 @@ static eddy_err parse_state(plan *p, cfg_error *err)
 	if (e == EDDY_OK)
 		e = opt(cfg_size_bytes(m, "write_buffer", false, &wbuf, err));
 	if (e == EDDY_OK && kind == 0 && (dir || cache || wbuf))
-		e = cfg_errorf(err, m,
-		               "'dir', 'block_cache' and 'write_buffer' are options of "
+		e = cfg_errorf(err, m, "'dir', 'block_cache' and 'write_buffer' are options of "
 		               "backend: leveldb");
 	if (e != EDDY_OK)
 		return e;
@@ -342,7 +340,7 @@ static eddy_err add_stream(plan *p, const char *name, int node, uint32_t port,
 	char *copy = rt_strdup(name);
 	if (copy == NULL)
 		return EDDY_ENOMEM;
-	s[p->nstreams++] = (pstream){.name = copy, .node = node, .port = port, .where = where};
+	s[p->nstreams++] = (pstream){ .name = copy, .node = node, .port = port, .where = where };
 	return EDDY_OK;
 }
 
@@ -360,8 +358,7 @@ static eddy_err expr_at(const cfg_node *n, const char *text, int offset, const c
 	if (e != EDDY_OK) {
 		cfg_node at = *n;
 		if (at.line > 0)
-			at.col =
-			    n->col + (n->quoted ? 1 : 0) + offset + (ee.col > 0 ? ee.col - 1 : 0);
+			at.col = n->col + (n->quoted ? 1 : 0) + offset + (ee.col > 0 ? ee.col - 1 : 0);
 		return cfg_errorf(err, &at, "%s: %s", what, ee.msg);
 	}
 	return EDDY_OK;
@@ -388,15 +385,14 @@ static eddy_err parallelism_of(plan *p, const cfg_node *m, uint32_t dflt, uint32
 
 /* ---- sources ---- */
 
-static const char *const file_source_keys[] = {"id",          "connector",  "path",   "format",
-                                               "header",      "on_error",   "schema", "watermark",
-                                               "parallelism", "batch_size", NULL};
-static const char *const datagen_keys[] = {"id",        "connector",   "rows_per_second",
-                                           "count",     "seed",        "fields",
-                                           "watermark", "parallelism", NULL};
-static const char *const watermark_keys[] = {"event_time", "max_out_of_orderness", "idle_timeout",
-                                             NULL};
-static const char *const source_connectors[] = {"file", "datagen", NULL};
+static const char *const file_source_keys[] = { "id", "connector", "path", "format", "header",
+	                                        "on_error", "schema", "watermark",
+	                                        "parallelism", "batch_size", NULL };
+static const char *const datagen_keys[] = { "id", "connector", "rows_per_second", "count",
+	                                    "seed", "fields", "watermark", "parallelism", NULL };
+static const char *const watermark_keys[] = { "event_time", "max_out_of_orderness",
+	                                      "idle_timeout", NULL };
+static const char *const source_connectors[] = { "file", "datagen", NULL };
 
 static eddy_err source_time_of(plan *p, pnode *n, const ev_schema *schema, source_time *tm,
                                cfg_error *err)
@@ -406,10 +402,9 @@ static eddy_err source_time_of(plan *p, pnode *n, const ev_schema *schema, sourc
 	const cfg_node *wm = cfg_get(n->cfg, "watermark");
 	if (p->processing_time) {
 		if (wm)
-			return cfg_errorf(
-			    err, wm,
-			    "watermark is for event time; this job runs in processing "
-			    "time (time: processing)");
+			return cfg_errorf(err, wm,
+			                  "watermark is for event time; this job runs in processing "
+			                  "time (time: processing)");
 		return EDDY_OK;
 	}
 	if (wm == NULL)
@@ -430,9 +425,9 @@ static eddy_err source_time_of(plan *p, pnode *n, const ev_schema *schema, sourc
 			names[i] = schema->fields[i].name;
 		names[schema->n] = NULL;
 		const char *near = cfg_nearest(field, names);
-		return cfg_errorf(
-		    err, cfg_get(wm, "event_time"), "event_time: unknown field '%s'%s%s%s", field,
-		    near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+		return cfg_errorf(err, cfg_get(wm, "event_time"),
+		                  "event_time: unknown field '%s'%s%s%s", field,
+		                  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 	}
 	if (schema->fields[f].type != EV_TIMESTAMP && schema->fields[f].type != EV_INT)
 		return cfg_errorf(err, cfg_get(wm, "event_time"),
@@ -450,12 +445,11 @@ static eddy_err schema_of(const cfg_node *m, ev_schema *s, cfg_error *err)
 {
 	const cfg_node *sc = cfg_get(m, "schema");
 	if (sc == NULL)
-		return cfg_errorf(err, m,
-		                  "a file source needs a schema (field: type, in file order)");
+		return cfg_errorf(err, m, "a file source needs a schema (field: type, in file order)");
 	if (sc->kind != CFG_MAP || sc->n == 0)
 		return cfg_errorf(err, sc, "schema must be a map of field: type, got %s",
 		                  sc->kind == CFG_MAP ? "an empty map" : cfg_kind_name(sc->kind));
-	static const char *const types[] = {"int", "float", "bool", "string", "timestamp", NULL};
+	static const char *const types[] = { "int", "float", "bool", "string", "timestamp", NULL };
 	for (size_t i = 0; i < sc->n; i++) {
 		int t;
 		eddy_err e = cfg_node_enum(sc->items[i], sc->keys[i], types, &t, err);
@@ -483,8 +477,8 @@ static eddy_err build_file_source(plan *p, pnode *n, cfg_error *err)
 		e = cfg_str(n->cfg, "path", true, &c->path, err);
 	if (e != EDDY_OK)
 		return e;
-	static const char *const formats[] = {"csv", "jsonl", NULL};
-	static const char *const policies[] = {"fail", "skip", "dead_letter", NULL};
+	static const char *const formats[] = { "csv", "jsonl", NULL };
+	static const char *const policies[] = { "fail", "skip", "dead_letter", NULL };
 	int fmt = 0, pol = 0;
 	c->header = true;
 	if ((e = cfg_enum(n->cfg, "format", false, formats, &fmt, err)) > EDDY_OK &&
@@ -493,7 +487,8 @@ static eddy_err build_file_source(plan *p, pnode *n, cfg_error *err)
 	if ((e = cfg_enum(n->cfg, "on_error", false, policies, &pol, err)) != EDDY_OK &&
 	    e != EDDY_ENOENT)
 		return e;
-	if ((e = cfg_bool(n->cfg, "header", false, &c->header, err)) != EDDY_OK && e != EDDY_ENOENT)
+	if ((e = cfg_bool(n->cfg, "header", false, &c->header, err)) != EDDY_OK &&
+	    e != EDDY_ENOENT)
 		return e;
 	c->format = fmt == 0 ? FMT_CSV : FMT_JSONL;
 	if (c->format == FMT_JSONL)
@@ -516,8 +511,8 @@ static eddy_err build_file_source(plan *p, pnode *n, cfg_error *err)
 	return source_time_of(p, n, c->schema, &c->time, err);
 }
 
-static const char *const gen_field_keys[] = {"kind", "type",   "start",  "end",  "min",
-                                             "max",  "values", "length", "step", NULL};
+static const char *const gen_field_keys[] = { "kind", "type", "start", "end", "min", "max",
+	                                      "values", "length", "step", NULL };
 
 static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
 {
@@ -531,9 +526,9 @@ static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
 		return e;
 	int64_t seed = 0;
 	if (((e = cfg_int(n->cfg, "rows_per_second", false, 0, INT64_MAX / 1000,
-	                  &c->rows_per_second, err)) != EDDY_OK &&
-	     e != EDDY_ENOENT) ||
-	    ((e = cfg_int(n->cfg, "count", false, 0, INT64_MAX / 2, &c->count, err)) != EDDY_OK &&
+	                  &c->rows_per_second, err)) != EDDY_OK && e != EDDY_ENOENT) ||
+	    ((e = cfg_int(n->cfg, "count", false, 0, INT64_MAX / 2, &c->count, err)) !=
+	             EDDY_OK &&
 	     e != EDDY_ENOENT) ||
 	    ((e = cfg_int(n->cfg, "seed", false, 0, INT64_MAX, &seed, err)) != EDDY_OK &&
 	     e != EDDY_ENOENT))
@@ -547,8 +542,8 @@ static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
 	if ((n->schemas = rt_calloc(1, sizeof(ev_schema))) == NULL ||
 	    (c->fields = rt_calloc(fs->n, sizeof(gen_field))) == NULL)
 		return EDDY_ENOMEM;
-	static const char *const kinds[] = {"sequence", "random", "timestamp", NULL};
-	static const char *const types[] = {"int", "float", "bool", "string", "timestamp", NULL};
+	static const char *const kinds[] = { "sequence", "random", "timestamp", NULL };
+	static const char *const types[] = { "int", "float", "bool", "string", "timestamp", NULL };
 	for (size_t i = 0; i < fs->n; i++) {
 		const cfg_node *f = fs->items[i];
 		gen_field *g = &c->fields[i];
@@ -564,9 +559,8 @@ static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
 			g->max = 1000;
 			if ((e = cfg_str(f, "start", false, &start, err)) == EDDY_OK &&
 			    !ev_ts_parse(start, strlen(start), &g->min))
-				return cfg_errorf(
-				    err, cfg_get(f, "start"),
-				    "start must be a timestamp like 2024-01-01 00:00:00");
+				return cfg_errorf(err, cfg_get(f, "start"),
+				                  "start must be a timestamp like 2024-01-01 00:00:00");
 			if (e != EDDY_OK && e != EDDY_ENOENT)
 				return e;
 			if ((e = cfg_duration_ms(f, "step", false, &g->max, err)) != EDDY_OK &&
@@ -580,36 +574,32 @@ static eddy_err build_datagen(plan *p, pnode *n, cfg_error *err)
 			g->max = g->kind == GEN_RANDOM ? 100 : INT64_MAX / 2;
 			const char *lo = g->kind == GEN_SEQUENCE ? "start" : "min";
 			const char *hi = g->kind == GEN_SEQUENCE ? "end" : "max";
-			if ((e = cfg_int(f, lo, false, INT64_MIN / 4, INT64_MAX / 4, &g->min,
-			                 err)) != EDDY_OK &&
+			if ((e = cfg_int(f, lo, false, INT64_MIN / 4, INT64_MAX / 4, &g->min, err)) !=
+			            EDDY_OK &&
 			    e != EDDY_ENOENT)
 				return e;
-			if ((e = cfg_int(f, hi, false, INT64_MIN / 4, INT64_MAX / 4, &g->max,
-			                 err)) != EDDY_OK &&
+			if ((e = cfg_int(f, hi, false, INT64_MIN / 4, INT64_MAX / 4, &g->max, err)) !=
+			            EDDY_OK &&
 			    e != EDDY_ENOENT)
 				return e;
 			if (type == 3) {
 				int64_t len = 8;
-				if ((e = cfg_int(f, "length", false, 0, 64, &len, err)) !=
-				        EDDY_OK &&
+				if ((e = cfg_int(f, "length", false, 0, 64, &len, err)) != EDDY_OK &&
 				    e != EDDY_ENOENT)
 					return e;
 				if (g->kind == GEN_RANDOM)
 					g->min = g->max = len;
 				const cfg_node *vs = cfg_get(f, "values");
 				if (vs && (vs->kind != CFG_SEQ || vs->n == 0))
-					return cfg_errorf(err, vs,
-					                  "values must be a non-empty list");
+					return cfg_errorf(err, vs, "values must be a non-empty list");
 				if (vs) {
 					g->values = rt_calloc(vs->n, sizeof(char *));
 					if (g->values == NULL)
 						return EDDY_ENOMEM;
 					for (size_t k = 0; k < vs->n; k++) {
-						if ((e = need_scalar(vs->items[k], "a value",
-						                     err)) != EDDY_OK)
+						if ((e = need_scalar(vs->items[k], "a value", err)) != EDDY_OK)
 							return e;
-						g->values[k] =
-						    vs->items[k]->str; /* borrowed from the tree */
+						g->values[k] = vs->items[k]->str; /* borrowed from the tree */
 						g->nvalues++;
 					}
 				}
@@ -637,9 +627,9 @@ static eddy_err input_stream(plan *p, const cfg_node *s, int *si, cfg_error *err
 	for (uint32_t j = 0; j < p->nstreams; j++)
 		names[j] = p->streams[j].name;
 	const char *near = cfg_nearest(s->str, names);
-	eddy_err e =
-	    cfg_errorf(err, s, "input '%s' names no source, operator or side output%s%s%s", s->str,
-	               near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+	eddy_err e = cfg_errorf(err, s, "input '%s' names no source, operator or side output%s%s%s",
+	                        s->str, near ? " (did you mean '" : "", near ? near : "",
+	                        near ? "'?)" : "");
 	rt_free(names);
 	return e;
 }
@@ -712,20 +702,21 @@ static eddy_err visit(plan *p, uint32_t i, cfg_error *err)
 
 /* ---- operators ---- */
 
-static const char *const op_types[] = {"filter", "map", "window", "union", "native", "join", NULL};
-static const char *const filter_keys[] = {"id", "type", "input", "where", "parallelism", NULL};
-static const char *const map_keys[] = {"id", "type", "input", "select", "parallelism", NULL};
-static const char *const union_keys[] = {"id", "type", "input", "parallelism", NULL};
-static const char *const window_keys[] = {
-    "id",          "type",        "input", "key_by", "window", "aggregates", "allowed_lateness",
-    "late_output", "parallelism", NULL};
-static const char *const native_keys[] = {"id",           "type",        "input",  "library",
-                                          "symbol",       "key_by",      "params", "output",
-                                          "side_outputs", "parallelism", NULL};
-static const char *const sink_keys_file[] = {"id",     "connector",   "input", "path",
-                                             "format", "parallelism", NULL};
-static const char *const sink_keys_print[] = {"id",     "connector",   "input",
-                                              "format", "parallelism", NULL};
+static const char *const op_types[] = { "filter", "map", "window", "union", "native", "join",
+	                                NULL };
+static const char *const filter_keys[] = { "id", "type", "input", "where", "parallelism", NULL };
+static const char *const map_keys[] = { "id", "type", "input", "select", "parallelism", NULL };
+static const char *const union_keys[] = { "id", "type", "input", "parallelism", NULL };
+static const char *const window_keys[] = { "id", "type", "input", "key_by", "window",
+	                                   "aggregates", "allowed_lateness", "late_output",
+	                                   "parallelism", NULL };
+static const char *const native_keys[] = { "id", "type", "input", "library", "symbol",
+	                                   "key_by", "params", "output", "side_outputs",
+	                                   "parallelism", NULL };
+static const char *const sink_keys_file[] = { "id", "connector", "input", "path", "format",
+	                                      "parallelism", NULL };
+static const char *const sink_keys_print[] = { "id", "connector", "input", "format",
+	                                       "parallelism", NULL };
 
 static eddy_err one_input_schema(plan *p, pnode *n, const ev_schema **out, cfg_error *err)
 {
@@ -737,11 +728,10 @@ static eddy_err one_input_schema(plan *p, pnode *n, const ev_schema **out, cfg_e
 			same = sk->fields[f].type == s0->fields[f].type &&
 			       strcmp(sk->fields[f].name, s0->fields[f].name) == 0;
 		if (!same)
-			return cfg_errorf(
-			    err, n->input_nodes[k],
-			    "input '%s' has another schema than '%s'; the inputs of '%s' "
-			    "must have the same fields",
-			    n->input_nodes[k]->str, n->input_nodes[0]->str, n->id);
+			return cfg_errorf(err, n->input_nodes[k],
+			                  "input '%s' has another schema than '%s'; the inputs of '%s' "
+			                  "must have the same fields",
+			                  n->input_nodes[k]->str, n->input_nodes[0]->str, n->id);
 	}
 	*out = s0;
 	return EDDY_OK;
@@ -774,8 +764,7 @@ static eddy_err build_filter(plan *p, pnode *n, const ev_schema *in, cfg_error *
 		return e;
 	ev_type t = expr_type(c->where);
 	if (t != EV_BOOL)
-		return cfg_errorf(err, w, "where: the condition must be bool, got %s",
-		                  ev_type_name(t));
+		return cfg_errorf(err, w, "where: the condition must be bool, got %s", ev_type_name(t));
 	if ((e = ports(n, 1)) != EDDY_OK)
 		return e;
 	return schema_copy(&n->schemas[0], in);
@@ -807,9 +796,8 @@ static eddy_err build_map(plan *p, pnode *n, const ev_schema *in, cfg_error *err
 		c->n++;
 		ev_type t = expr_type(c->exprs[i]);
 		if (t == EV_NULL)
-			e = cfg_errorf(err, x,
-			               "%s: the type of a bare null cannot be known; use "
-			               "e.g. if(false, 0, null)",
+			e = cfg_errorf(err, x, "%s: the type of a bare null cannot be known; use "
+			                       "e.g. if(false, 0, null)",
 			               sel->keys[i]);
 		else if ((e = schema_add(&n->schemas[0], sel->keys[i], t)) == EDDY_EFULL)
 			e = cfg_errorf(err, x, "a map has at most %d fields", EV_MAX_FIELDS);
@@ -826,8 +814,7 @@ static eddy_err build_keys(plan *p, pnode *n, const ev_schema *in, cfg_error *er
 		return EDDY_OK;
 	size_t k = kb->kind == CFG_SEQ ? kb->n : 1;
 	if (kb->kind == CFG_MAP)
-		return cfg_errorf(err, kb,
-		                  "key_by must be a field, an expression or a list of them");
+		return cfg_errorf(err, kb, "key_by must be a field, an expression or a list of them");
 	if ((n->keys = rt_calloc(k ? k : 1, sizeof(expr *))) == NULL)
 		return EDDY_ENOMEM;
 	for (size_t i = 0; i < k; i++) {
@@ -847,8 +834,8 @@ static eddy_err build_keys(plan *p, pnode *n, const ev_schema *in, cfg_error *er
 static eddy_err build_aggregate(const cfg_node *x, const char *name, const ev_schema *in,
                                 agg_spec *g, cfg_error *err)
 {
-	static const char *const fns[] = {"count", "sum",   "min",  "max",
-	                                  "avg",   "first", "last", NULL};
+	static const char *const fns[] = { "count", "sum", "min", "max", "avg", "first", "last",
+		                           NULL };
 	eddy_err e = need_scalar(x, name, err);
 	if (e != EDDY_OK)
 		return e;
@@ -880,9 +867,8 @@ static eddy_err build_aggregate(const cfg_node *x, const char *name, const ev_sc
 			f = i;
 	if (f < 0) {
 		const char *near = cfg_nearest(fn, fns);
-		return cfg_errorf(err, x,
-		                  "%s: unknown aggregate '%s'%s%s%s (known: count, sum, min, "
-		                  "max, avg, first, last)",
+		return cfg_errorf(err, x, "%s: unknown aggregate '%s'%s%s%s (known: count, sum, min, "
+		                          "max, avg, first, last)",
 		                  name, fn, near ? " (did you mean '" : "", near ? near : "",
 		                  near ? "'?)" : "");
 	}
@@ -910,8 +896,8 @@ static eddy_err build_aggregate(const cfg_node *x, const char *name, const ev_sc
 	g->type = expr_type(g->arg);
 	bool numeric = g->type == EV_INT || g->type == EV_FLOAT;
 	if ((g->fn == AGG_SUM || g->fn == AGG_AVG) && !numeric)
-		return cfg_errorf(err, x, "%s: %s() needs an int or float argument, got %s", name,
-		                  fn, ev_type_name(g->type));
+		return cfg_errorf(err, x, "%s: %s() needs an int or float argument, got %s", name, fn,
+		                  ev_type_name(g->type));
 	if ((g->fn == AGG_MIN || g->fn == AGG_MAX) && g->type == EV_BOOL)
 		return cfg_errorf(err, x, "%s: %s() of a bool is not supported", name, fn);
 	if (g->type == EV_NULL && g->fn != AGG_COUNT)
@@ -936,12 +922,11 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 	c->nkeys = n->nkeys;
 	const cfg_node *w = cfg_get(n->cfg, "window");
 	if (w == NULL)
-		return cfg_errorf(err, n->cfg,
-		                  "a window operator is missing required key 'window'");
-	static const char *const kinds[] = {"tumbling", "sliding", "session", "count", NULL};
-	static const char *const tumbling_keys[] = {"type", "size", NULL};
-	static const char *const sliding_keys[] = {"type", "size", "slide", NULL};
-	static const char *const session_keys[] = {"type", "gap", NULL};
+		return cfg_errorf(err, n->cfg, "a window operator is missing required key 'window'");
+	static const char *const kinds[] = { "tumbling", "sliding", "session", "count", NULL };
+	static const char *const tumbling_keys[] = { "type", "size", NULL };
+	static const char *const sliding_keys[] = { "type", "size", "slide", NULL };
+	static const char *const session_keys[] = { "type", "gap", NULL };
 	int kind;
 	if ((e = cfg_enum(w, "type", true, kinds, &kind, err)) != EDDY_OK)
 		return e;
@@ -976,7 +961,7 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 	if (e != EDDY_OK)
 		return e;
 	if ((e = cfg_duration_ms(n->cfg, "allowed_lateness", false, &c->lateness_ms, err)) !=
-	        EDDY_OK &&
+	            EDDY_OK &&
 	    e != EDDY_ENOENT)
 		return e;
 	const cfg_node *aggs = cfg_get(n->cfg, "aggregates");
@@ -992,7 +977,8 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 		c->naggs++;
 	}
 	const char *late = NULL;
-	if ((e = cfg_str(n->cfg, "late_output", false, &late, err)) != EDDY_OK && e != EDDY_ENOENT)
+	if ((e = cfg_str(n->cfg, "late_output", false, &late, err)) != EDDY_OK &&
+	    e != EDDY_ENOENT)
 		return e;
 	c->has_late_output = late != NULL;
 	if ((e = ports(n, 2)) != EDDY_OK)
@@ -1008,13 +994,11 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 		const char *name = f >= 0 ? in->fields[f].name : x->str;
 		e = schema_add(out, name, expr_type(c->keys[k]));
 		if (e == EDDY_EEXIST)
-			return cfg_errorf(err, x, "key_by: the output already has a column '%s'",
-			                  name);
+			return cfg_errorf(err, x, "key_by: the output already has a column '%s'", name);
 		if (e != EDDY_OK)
-			return e == EDDY_EFULL
-			           ? cfg_errorf(err, x, "too many output columns (at most %d)",
-				                EV_MAX_FIELDS)
-				   : e;
+			return e == EDDY_EFULL ? cfg_errorf(err, x, "too many output columns (at most %d)",
+			                                    EV_MAX_FIELDS)
+			                       : e;
 	}
 	for (uint32_t a = 0; a < c->naggs; a++) {
 		const agg_spec *g = &c->aggs[a];
@@ -1025,19 +1009,17 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 			                  "aggregates: the output already has a column '%s'",
 			                  aggs->keys[a]);
 		if (e != EDDY_OK)
-			return e == EDDY_EFULL
-			           ? cfg_errorf(err, aggs, "too many output columns (at most %d)",
-				                EV_MAX_FIELDS)
-				   : e;
+			return e == EDDY_EFULL ? cfg_errorf(err, aggs, "too many output columns (at most %d)",
+			                                    EV_MAX_FIELDS)
+			                       : e;
 	}
 	c->out = out;
 	if ((e = schema_copy(&n->schemas[1], in)) != EDDY_OK)
 		return e;
 	if (c->nkeys == 0 && n->parallelism != 1) {
 		if (cfg_get(n->cfg, "parallelism"))
-			return cfg_errorf(
-			    err, cfg_get(n->cfg, "parallelism"),
-			    "a window without key_by runs on one subtask (parallelism 1)");
+			return cfg_errorf(err, cfg_get(n->cfg, "parallelism"),
+			                  "a window without key_by runs on one subtask (parallelism 1)");
 		n->parallelism = 1;
 	}
 	return EDDY_OK;
@@ -1049,13 +1031,12 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
  * as a source's schema) into s. what names it in messages. */
 static eddy_err fields_of(const cfg_node *l, const char *what, ev_schema *s, cfg_error *err)
 {
-	static const char *const types[] = {"int", "float", "bool", "string", "timestamp", NULL};
-	static const char *const field_keys[] = {"name", "type", NULL};
+	static const char *const types[] = { "int", "float", "bool", "string", "timestamp", NULL };
+	static const char *const field_keys[] = { "name", "type", NULL };
 	bool map = l && l->kind == CFG_MAP;
 	if (l == NULL || (l->kind != CFG_SEQ && !map) || l->n == 0)
-		return cfg_errorf(err, l,
-		                  "%s must be a non-empty list of fields like "
-		                  "{name: amount, type: float}",
+		return cfg_errorf(err, l, "%s must be a non-empty list of fields like "
+		                          "{name: amount, type: float}",
 		                  what);
 	for (size_t i = 0; i < l->n; i++) {
 		const cfg_node *f = l->items[i], *at = f;
@@ -1067,9 +1048,8 @@ static eddy_err fields_of(const cfg_node *l, const char *what, ev_schema *s, cfg
 			at = l->key_nodes[i];
 			e = cfg_node_enum(f, "the type", types, &type, err);
 		} else if (f->kind != CFG_MAP) {
-			e = cfg_errorf(err, f,
-			               "%s: a field must be a map like {name: amount, type: "
-			               "float}, got %s",
+			e = cfg_errorf(err, f, "%s: a field must be a map like {name: amount, type: "
+			                       "float}, got %s",
 			               what, cfg_kind_name(f->kind));
 		} else if ((e = cfg_check_keys(f, field_keys, "a field", err)) == EDDY_OK &&
 		           (e = cfg_str(f, "name", true, &name, err)) == EDDY_OK) {
@@ -1100,9 +1080,8 @@ static eddy_err check_params(const cfg_node *params, const ev_operator *def, cfg
 		return cfg_errorf(err, params, "params must be a map of name: value");
 	for (size_t i = 0; i < params->n; i++)
 		if (params->items[i]->kind != CFG_SCALAR)
-			return cfg_errorf(err, params->items[i],
-			                  "params.%s must be a scalar, got %s", params->keys[i],
-			                  cfg_kind_name(params->items[i]->kind));
+			return cfg_errorf(err, params->items[i], "params.%s must be a scalar, got %s",
+			                  params->keys[i], cfg_kind_name(params->items[i]->kind));
 	if (def->params == NULL)
 		return EDDY_OK;
 	const char *names[65];
@@ -1125,14 +1104,21 @@ static eddy_err check_params(const cfg_node *params, const ev_operator *def, cfg
 		bool b;
 		double d;
 		switch (def->params[i].kind) {
-		case EV_PARAM_INT: e = cfg_node_int(v, w, INT64_MIN, INT64_MAX, &x, err); break;
+		case EV_PARAM_INT:
+			e = cfg_node_int(v, w, INT64_MIN, INT64_MAX, &x, err);
+			break;
 		case EV_PARAM_FLOAT:
 			if (!native_parse_float(v, &d))
 				e = cfg_errorf(err, v, "%s must be a number, got '%s'", w, v->str);
 			break;
-		case EV_PARAM_BOOL: e = cfg_node_bool(v, w, &b, err); break;
-		case EV_PARAM_DURATION: e = cfg_node_duration_ms(v, w, &x, err); break;
-		default: break;
+		case EV_PARAM_BOOL:
+			e = cfg_node_bool(v, w, &b, err);
+			break;
+		case EV_PARAM_DURATION:
+			e = cfg_node_duration_ms(v, w, &x, err);
+			break;
+		default:
+			break;
 		}
 	}
 	return e;
@@ -1161,8 +1147,7 @@ static eddy_err add_side_outputs(plan *p, uint32_t node, cfg_error *err)
 			                  so->keys[i]);
 		char name[512];
 		snprintf(name, sizeof(name), "%s.%s", n->id, so->keys[i]);
-		eddy_err e =
-		    add_stream(p, name, (int)node, (uint32_t)(1 + i), so->key_nodes[i], err);
+		eddy_err e = add_stream(p, name, (int)node, (uint32_t)(1 + i), so->key_nodes[i], err);
 		if (e != EDDY_OK)
 			return e;
 	}
@@ -1228,14 +1213,12 @@ static eddy_err build_native(plan *p, pnode *n, cfg_error *err)
 	dlerror();
 	const ev_operator *def = dlsym(c->dl, c->symbol);
 	if (def == NULL)
-		return cfg_errorf(err, sym, "the library %s has no symbol '%s'", c->library,
-		                  c->symbol);
+		return cfg_errorf(err, sym, "the library %s has no symbol '%s'", c->library, c->symbol);
 	if (def->abi != EV_OPERATOR_ABI)
-		return cfg_errorf(
-		    err, sym,
-		    "'%s' in %s is not an ev_operator of ABI %u (it says %u): rebuild "
-		    "it against this eddy's include/eddy/operator.h",
-		    c->symbol, c->library, EV_OPERATOR_ABI, def->abi);
+		return cfg_errorf(err, sym,
+		                  "'%s' in %s is not an ev_operator of ABI %u (it says %u): rebuild "
+		                  "it against this eddy's include/eddy/operator.h",
+		                  c->symbol, c->library, EV_OPERATOR_ABI, def->abi);
 	if (def->name == NULL || def->process == NULL)
 		return cfg_errorf(err, sym, "'%s' in %s has no %s", c->symbol, c->library,
 		                  def->name == NULL ? "name" : "process hook");
@@ -1562,15 +1545,14 @@ static eddy_err build_sink(plan *p, pnode *n, const ev_schema *in, cfg_error *er
 		return EDDY_ENOMEM;
 	n->conf = c;
 	c->schema = in;
-	static const char *const formats[] = {"csv", "jsonl", NULL};
+	static const char *const formats[] = { "csv", "jsonl", NULL };
 	int fmt = 0;
 	bool print = n->op == &print_sink_op;
 	eddy_err e = cfg_check_keys(n->cfg, print ? sink_keys_print : sink_keys_file,
 	                            print ? "a print sink" : "a file sink", err);
 	if (e == EDDY_OK && !print)
 		e = cfg_str(n->cfg, "path", true, &c->path, err);
-	if (e == EDDY_OK &&
-	    (e = cfg_enum(n->cfg, "format", false, formats, &fmt, err)) == EDDY_ENOENT)
+	if (e == EDDY_OK && (e = cfg_enum(n->cfg, "format", false, formats, &fmt, err)) == EDDY_ENOENT)
 		e = EDDY_OK;
 	c->format = fmt == 0 ? FMT_CSV : FMT_JSONL;
 	return e;
@@ -1581,7 +1563,7 @@ static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 	pnode *n = &p->nodes[i];
 	if (n->role == ROLE_SOURCE)
 		return EDDY_OK; /* built in the first pass */
-	if (is_join(n))         /* two inputs of their own schemas */
+	if (is_join(n)) /* two inputs of their own schemas */
 		return build_join(p, n, err);
 	const ev_schema *in = NULL;
 	eddy_err e = one_input_schema(p, n, &in, err);
@@ -1593,11 +1575,16 @@ static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 	if ((e = cfg_enum(n->cfg, "type", true, op_types, &type, err)) != EDDY_OK)
 		return e;
 	switch (type) {
-	case 0: return build_filter(p, n, in, err);
-	case 1: return build_map(p, n, in, err);
-	case 2: return build_window(p, n, in, err);
-	case 4: return build_native(p, n, err);
-	case 5: return build_join(p, n, err);
+	case 0:
+		return build_filter(p, n, in, err);
+	case 1:
+		return build_map(p, n, in, err);
+	case 2:
+		return build_window(p, n, in, err);
+	case 4:
+		return build_native(p, n, err);
+	case 5:
+		return build_join(p, n, err);
 	default:
 		n->op = &union_op;
 		if ((e = cfg_check_keys(n->cfg, union_keys, "a union", err)) != EDDY_OK ||
@@ -1609,15 +1596,15 @@ static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 
 /* ---- the first pass: ids, streams, sources ---- */
 
-static eddy_err list_of(const cfg_node *root, const char *key, bool required, const cfg_node **out,
-                        cfg_error *err)
+static eddy_err list_of(const cfg_node *root, const char *key, bool required,
+                        const cfg_node **out, cfg_error *err)
 {
 	const cfg_node *l = cfg_get(root, key);
 	*out = NULL;
 	if (l == NULL || (l->kind == CFG_SCALAR && l->str[0] == '\0' && !l->quoted)) {
 		if (required)
-			return cfg_errorf(err, root,
-			                  "the job has no %s (a list of them is required)", key);
+			return cfg_errorf(err, root, "the job has no %s (a list of them is required)",
+			                  key);
 		return EDDY_OK;
 	}
 	if (l->kind != CFG_SEQ)
@@ -1645,9 +1632,8 @@ static eddy_err add_node(plan *p, role r, const cfg_node *m, cfg_error *err)
 		                  n->id);
 	for (uint32_t k = 0; k < p->nnodes; k++)
 		if (strcmp(p->nodes[k].id, n->id) == 0)
-			return cfg_errorf(err, cfg_get(m, "id"),
-			                  "the id '%s' is taken (first at %d:%d)", n->id,
-			                  cfg_get(p->nodes[k].cfg, "id")->line,
+			return cfg_errorf(err, cfg_get(m, "id"), "the id '%s' is taken (first at %d:%d)",
+			                  n->id, cfg_get(p->nodes[k].cfg, "id")->line,
 			                  cfg_get(p->nodes[k].cfg, "id")->col);
 	p->nnodes++;
 	return EDDY_OK;
@@ -1678,7 +1664,7 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 	    (e = cfg_int(root, "parallelism", false, 1, maxp, &par, err)) == EDDY_ENOENT)
 		e = EDDY_OK;
 	p->parallelism = (uint32_t)par;
-	static const char *const times[] = {"event", "processing", NULL};
+	static const char *const times[] = { "event", "processing", NULL };
 	int tm = 0;
 	if (e == EDDY_OK && (e = cfg_enum(root, "time", false, times, &tm, err)) == EDDY_ENOENT)
 		e = EDDY_OK;
@@ -1718,11 +1704,9 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 			goto fail;
 		pnode *n = &p->nodes[p->nnodes - 1];
 		int conn;
-		if ((e = cfg_enum(n->cfg, "connector", true, source_connectors, &conn, err)) !=
-		    EDDY_OK)
+		if ((e = cfg_enum(n->cfg, "connector", true, source_connectors, &conn, err)) != EDDY_OK)
 			goto fail;
-		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) !=
-		    EDDY_OK)
+		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) != EDDY_OK)
 			goto fail;
 		e = conn == 0 ? build_file_source(p, n, err) : build_datagen(p, n, err);
 		if (e != EDDY_OK)
@@ -1732,8 +1716,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		if (conn == 0 && ((file_source_conf *)n->conf)->on_error == ON_ERROR_DEAD_LETTER) {
 			char name[256];
 			snprintf(name, sizeof(name), "%s.dead_letter", n->id);
-			if ((e = add_stream(p, name, (int)p->nnodes - 1, 1,
-			                    cfg_get(n->cfg, "on_error"), err)))
+			if ((e = add_stream(p, name, (int)p->nnodes - 1, 1, cfg_get(n->cfg, "on_error"),
+			                    err)))
 				goto fail;
 		}
 	}
@@ -1742,8 +1726,7 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		if ((e = add_node(p, ROLE_OP, ops->items[i], err)) != EDDY_OK)
 			goto fail;
 		pnode *n = &p->nodes[p->nnodes - 1];
-		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) !=
-		        EDDY_OK ||
+		if ((e = parallelism_of(p, n->cfg, p->parallelism, &n->parallelism, err)) != EDDY_OK ||
 		    (e = add_stream(p, n->id, (int)p->nnodes - 1, 0, cfg_get(n->cfg, "id"), err)))
 			goto fail;
 		const cfg_node *late = cfg_get(n->cfg, "late_output");
@@ -1754,14 +1737,13 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		    (e = add_join_late_outputs(p, p->nnodes - 1, err)) != EDDY_OK)
 			goto fail;
 	}
-	static const char *const sink_connectors[] = {"file", "print", NULL};
+	static const char *const sink_connectors[] = { "file", "print", NULL };
 	for (size_t i = 0; i < sinks->n; i++) {
 		if ((e = add_node(p, ROLE_SINK, sinks->items[i], err)) != EDDY_OK)
 			goto fail;
 		pnode *n = &p->nodes[p->nnodes - 1];
 		int conn;
-		if ((e = cfg_enum(n->cfg, "connector", true, sink_connectors, &conn, err)) !=
-		    EDDY_OK)
+		if ((e = cfg_enum(n->cfg, "connector", true, sink_connectors, &conn, err)) != EDDY_OK)
 			goto fail;
 		n->op = conn == 0 ? &file_sink_op : &print_sink_op;
 		if ((e = parallelism_of(p, n->cfg, conn == 0 ? p->parallelism : 1, &n->parallelism,
@@ -1805,7 +1787,7 @@ static char *task_path(const plan *p, const pnode *n, uint32_t i)
 
 static eddy_err wire(plan *p)
 {
-	p->stats = (job_stats){0};
+	p->stats = (job_stats){ 0 };
 	for (uint32_t i = 0; i < p->nnodes; i++) {
 		pnode *n = &p->nodes[i];
 		task_node *tn = &n->tn;
@@ -1829,15 +1811,14 @@ static eddy_err wire(plan *p)
 			tn->state_id = n->state_id;
 		}
 		tn->ninputs = n->ninputs;
-		if (n->ninputs &&
-		    (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
+		if (n->ninputs && (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
 			return EDDY_ENOMEM;
 		uint32_t nc = 0;
 		for (uint32_t k = 0; k < n->ninputs; k++) {
 			tn->in_schemas[k] = stream_schema(p, n->inputs[k]);
 			nc += is_forward(p, n, n->inputs[k])
-			          ? 1
-				  : p->nodes[p->streams[n->inputs[k]].node].parallelism;
+			              ? 1
+			              : p->nodes[p->streams[n->inputs[k]].node].parallelism;
 		}
 		tn->nchannels = nc;
 		if (nc && (tn->channel_input = rt_calloc(nc, sizeof(uint32_t))) == NULL)
@@ -1850,7 +1831,7 @@ static eddy_err wire(plan *p)
 		if ((n->args = rt_calloc(n->parallelism, sizeof(task_arg))) == NULL)
 			return EDDY_ENOMEM;
 		for (uint32_t s = 0; s < n->parallelism; s++) {
-			n->args[s] = (task_arg){.node = tn, .subtask = s};
+			n->args[s] = (task_arg){ .node = tn, .subtask = s };
 			task_arg_init(&n->args[s]);
 		}
 	}
@@ -1900,20 +1881,15 @@ static eddy_err wire(plan *p)
 	if (p->checkpointing) {
 		for (uint32_t i = 0; i < p->nnodes; i++)
 			nsrc += p->nodes[i].role == ROLE_SOURCE ? p->nodes[i].parallelism : 0;
-		p->ckpt_arg = (ckpt_arg){.job = p->name,
-		                         .conf = &p->ckpt,
-		                         .ntasks = total,
-		                         .task_paths = p->paths,
-		                         .stats = &p->stats,
-		                         .log = &p->ckpt_log};
+		p->ckpt_arg = (ckpt_arg){ .job = p->name, .conf = &p->ckpt, .ntasks = total,
+			                  .task_paths = p->paths, .stats = &p->stats,
+			                  .log = &p->ckpt_log };
 		if ((p->ckpt_arg.source_paths = rt_calloc(nsrc ? nsrc : 1, sizeof(char *))) == NULL)
 			return EDDY_ENOMEM;
 		p->children[0] = (sup_child_spec){
-		    .actor = {.path = p->coord_path,
-		              .ops = &ckpt_coord_ops,
-		              .arg = &p->ckpt_arg,
-		              .io = true},
-		    .restart = CHILD_TRANSIENT,
+			.actor = { .path = p->coord_path, .ops = &ckpt_coord_ops, .arg = &p->ckpt_arg,
+			           .io = true },
+			.restart = CHILD_TRANSIENT,
 		};
 	}
 	uint32_t k = 0;
@@ -1925,12 +1901,12 @@ static eddy_err wire(plan *p)
 			if (p->checkpointing && n->role == ROLE_SOURCE)
 				p->ckpt_arg.source_paths[p->ckpt_arg.nsources++] = p->paths[k];
 			p->children[extra + k] = (sup_child_spec){
-			    .actor = {.path = p->paths[k],
-			              .ops = &task_ops,
-			              .arg = &n->args[s],
-			              .mailbox_capacity = 16,
-			              .io = n->op->io},
-			    .restart = n->op->restartable ? CHILD_TRANSIENT : CHILD_CRITICAL,
+				.actor = { .path = p->paths[k],
+				           .ops = &task_ops,
+				           .arg = &n->args[s],
+				           .mailbox_capacity = 16,
+				           .io = n->op->io },
+				.restart = n->op->restartable ? CHILD_TRANSIENT : CHILD_CRITICAL,
 			};
 		}
 	}
@@ -2007,15 +1983,13 @@ eddy_err plan_start(plan *p, asys *sys)
 static void print_schema(const ev_schema *s, FILE *f)
 {
 	for (uint32_t i = 0; i < s->n; i++)
-		fprintf(f, "%s%s %s", i ? ", " : "", s->fields[i].name,
-		        ev_type_name(s->fields[i].type));
+		fprintf(f, "%s%s %s", i ? ", " : "", s->fields[i].name, ev_type_name(s->fields[i].type));
 }
 
 void plan_print(const plan *p, FILE *f)
 {
-	fprintf(f,
-	        "job %s: %u operators, default parallelism %u, max parallelism %u (key "
-	        "groups), %s time\n",
+	fprintf(f, "job %s: %u operators, default parallelism %u, max parallelism %u (key "
+	           "groups), %s time\n",
 	        p->name, p->nnodes, p->parallelism, p->max_parallelism,
 	        p->processing_time ? "processing" : "event");
 	uint32_t tasks = 0;
@@ -2033,9 +2007,8 @@ void plan_print(const plan *p, FILE *f)
 			part_kind pk = part_of(p, n, n->inputs[k]);
 			fprintf(f, "      <- %s [%s", st->name, part_kind_name(pk));
 			if (pk == PART_HASH) {
-				const cfg_node *kb =
-				    cfg_get(n->cfg, n->in_keys ? (k == 0 ? "left_key" : "right_key")
-				                               : "key_by");
+				const cfg_node *kb = cfg_get(
+					n->cfg, n->in_keys ? (k == 0 ? "left_key" : "right_key") : "key_by");
 				fprintf(f, " by ");
 				for (uint32_t i = 0; i < n->nkeys; i++) {
 					const cfg_node *x = kb->kind == CFG_SEQ ? kb->items[i] : kb;
@@ -2047,8 +2020,7 @@ void plan_print(const plan *p, FILE *f)
 		for (uint32_t q = 0; q < n->nports; q++) {
 			const char *name = NULL;
 			for (uint32_t s = 0; s < p->nstreams; s++)
-				if (p->streams[s].node == (int)p->order[o] &&
-				    p->streams[s].port == q)
+				if (p->streams[s].node == (int)p->order[o] && p->streams[s].port == q)
 					name = p->streams[s].name;
 			if (name == NULL && n->role != ROLE_SINK)
 				continue;
@@ -2184,8 +2156,7 @@ const task_arg *plan_task_arg(const plan *p, const char *path)
 		return NULL;
 	for (uint32_t i = 0; i < p->nnodes; i++) {
 		const pnode *n = &p->nodes[i];
-		if (strlen(n->id) == (size_t)(br - id) &&
-		    strncmp(n->id, id, (size_t)(br - id)) == 0)
+		if (strlen(n->id) == (size_t)(br - id) && strncmp(n->id, id, (size_t)(br - id)) == 0)
 			return n->args && sub < n->parallelism ? &n->args[sub] : NULL;
 	}
 	return NULL;
@@ -2200,8 +2171,8 @@ int64_t plan_sink_watermark(const plan *p)
 		if (n->role != ROLE_SINK || n->args == NULL)
 			continue;
 		for (uint32_t s = 0; s < n->parallelism; s++) {
-			int64_t w =
-			    atomic_load_explicit(&n->args[s].live.watermark, memory_order_relaxed);
+			int64_t w = atomic_load_explicit(&n->args[s].live.watermark,
+			                                 memory_order_relaxed);
 			any = true;
 			if (w < min)
 				min = w;
@@ -2244,12 +2215,12 @@ static int read_all(const char *path, char **out, size_t *len)
 
 /* One task's snapshot in a checkpoint directory. */
 typedef struct old_snap {
-	char path[160]; /* the task it belonged to: JOB/OP[i] */
-	char *buf;      /* the file */
+	char path[160];          /* the task it belonged to: JOB/OP[i] */
+	char *buf;               /* the file */
 	msgpack_unpacked up;
 	const msgpack_object *op;
 	uint64_t records_in, records_out;
-	char *state; /* its keyed-state file (checked), or NULL */
+	char *state;             /* its keyed-state file (checked), or NULL */
 } old_snap;
 
 /* load_file loads one snapshot file (its CRC, its shape) of checkpoint id into o. */
@@ -2284,8 +2255,7 @@ static bool load_file(const char *file, uint64_t id, old_snap *o, char *why, siz
 	bool finished = fin && fin->type == MSGPACK_OBJECT_BOOLEAN && fin->via.boolean;
 	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 || !tk ||
 	    tk->type != MSGPACK_OBJECT_STR || tk->via.str.size == 0 ||
-	    tk->via.str.size >= sizeof(o->path) || !ck ||
-	    ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    tk->via.str.size >= sizeof(o->path) || !ck || ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    (finished ? ck->via.u64 > id : ck->via.u64 != id) || !ri ||
 	    ri->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !ro ||
 	    ro->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !op) {
@@ -2399,7 +2369,7 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 	}
 	z[tlen] = '\0';
 	uint32_t named = 0, named_state = 0, have_state = 0;
-	static const char *const keys[] = {"\"file\": \"", "\"state\": \""};
+	static const char *const keys[] = { "\"file\": \"", "\"state\": \"" };
 	for (int kk = 0; kk < 2; kk++)
 		for (const char *c = strstr(z, keys[kk]); c && ok; c = strstr(c + 1, keys[kk])) {
 			const char *f = c + strlen(keys[kk]), *q = strchr(f, '"');
@@ -2409,8 +2379,7 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 			snprintf(file, sizeof(file), "%s/%.*s", dir, (int)(q - f), f);
 			*(kk ? &named_state : &named) += 1;
 			if (access(file, F_OK) != 0) {
-				snprintf(why, wn, "%s names %.*s, which is missing", m,
-				         (int)(q - f), f);
+				snprintf(why, wn, "%s names %.*s, which is missing", m, (int)(q - f), f);
 				ok = false;
 			}
 		}
@@ -2418,10 +2387,8 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 	for (uint32_t i = 0; i < p->nold; i++)
 		have_state += p->old[i].state != NULL;
 	if (ok && (named != p->nold || named_state != have_state)) {
-		snprintf(why, wn,
-		         "%s names %u snapshot and %u state files, the directory holds %u "
-		         "and %u",
-		         m, named, named_state, p->nold, have_state);
+		snprintf(why, wn, "%s names %u snapshot and %u state files, the directory holds %u "
+		         "and %u", m, named, named_state, p->nold, have_state);
 		ok = false;
 	}
 	if (!ok)
@@ -2432,8 +2399,7 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 		for (uint32_t n = 0; n < p->nnodes && !known; n++)
 			known = subtask_of(p, p->old[i].path, p->nodes[n].id) >= 0;
 		if (!known) {
-			snprintf(why, wn, "%s: task %s is not part of job %s", dir, p->old[i].path,
-			         p->name);
+			snprintf(why, wn, "%s: task %s is not part of job %s", dir, p->old[i].path, p->name);
 			return false;
 		}
 	}
@@ -2449,15 +2415,13 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 			return false;
 		}
 		if (!same && nd->op->restore && !nd->op->rescalable) {
-			snprintf(why, wn,
-			         "operator '%s' (%s) cannot change its parallelism (%u in the "
-			         "checkpoint, %u now)",
-			         nd->id, nd->op->type, was, nd->parallelism);
+			snprintf(why, wn, "operator '%s' (%s) cannot change its parallelism (%u in the "
+			         "checkpoint, %u now)", nd->id, nd->op->type, was, nd->parallelism);
 			return false;
 		}
 		for (uint32_t s2 = 0; s2 < nd->parallelism; s2++, k++) {
 			task_restore *r = &p->restores[k];
-			*r = (task_restore){.checkpoint = id, .rescaled = !same};
+			*r = (task_restore){ .checkpoint = id, .rescaled = !same };
 			uint32_t n = 0;
 			for (uint32_t i = 0; i < p->nold; i++) {
 				long sub = subtask_of(p, p->old[i].path, nd->id);
@@ -2471,21 +2435,17 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 				if (!same && nd->op->restore)
 					p->op_lists[k * p->max_ops + n] = p->old[i].op;
 				if (nd->op->keyed_state && p->old[i].state)
-					p->state_lists[k * p->max_ops + r->nstate_files++] =
-					    p->old[i].state;
+					p->state_lists[k * p->max_ops + r->nstate_files++] = p->old[i].state;
 				n += !same && nd->op->restore;
 			}
 			if (nd->op->keyed_state && r->nstate_files != (same ? 1u : was)) {
-				snprintf(why, wn,
-				         "%s: task %s keeps keyed state, but the checkpoint "
-				         "holds no state file for it",
-				         dir, p->paths[k]);
+				snprintf(why, wn, "%s: task %s keeps keyed state, but the checkpoint "
+				         "holds no state file for it", dir, p->paths[k]);
 				return false;
 			}
 			r->state_files = r->nstate_files ? &p->state_lists[k * p->max_ops] : NULL;
 			if (same && r->op == NULL) {
-				snprintf(why, wn, "%s holds no snapshot of task %s", dir,
-				         p->paths[k]);
+				snprintf(why, wn, "%s holds no snapshot of task %s", dir, p->paths[k]);
 				return false;
 			}
 			r->ops = n ? &p->op_lists[k * p->max_ops] : NULL;
@@ -2564,8 +2524,7 @@ static void sink_cleanup(plan *p, uint64_t id)
 		for (struct dirent *e; d && (e = readdir(d)) != NULL;) { /* the largest id seen */
 			unsigned long sub;
 			uint64_t m, l;
-			if (is_part(e->d_name) && part_id(e->d_name, &sub, &m, &l) != 'x' &&
-			    m > last)
+			if (is_part(e->d_name) && part_id(e->d_name, &sub, &m, &l) != 'x' && m > last)
 				last = m;
 		}
 		if (d)
@@ -2579,17 +2538,16 @@ static void sink_cleanup(plan *p, uint64_t id)
 			char kind = part_id(n, &sub, &m, &l);
 			char from[4400], to[4400];
 			snprintf(from, sizeof(from), "%s/%s", sc->path, n);
-			snprintf(to, sizeof(to), "%s/part-%lu-%llu.%s", sc->path, sub,
-			         (unsigned long long)m, ext);
+			snprintf(to, sizeof(to), "%s/part-%lu-%llu.%s", sc->path, sub, (unsigned long long)m,
+			         ext);
 			if (kind == 'i') {
 				unlink(from);
 			} else if (kind == 'r') {
 				if (m <= id && id <= l)
 					rename(from, to); /* back in this history */
 			} else if ((kind == 'c' || kind == 'p') && m > id) {
-				snprintf(to, sizeof(to), "%s/.part-%lu-%llu.rolledback-%llu",
-				         sc->path, sub, (unsigned long long)m,
-				         (unsigned long long)last);
+				snprintf(to, sizeof(to), "%s/.part-%lu-%llu.rolledback-%llu", sc->path, sub,
+				         (unsigned long long)m, (unsigned long long)last);
 				rename(from, to);
 			} else if (kind == 'p') {
 				rename(from, to); /* pre-committed at or before id: commit */
@@ -2636,10 +2594,8 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 	if (strcmp(from, "latest") != 0) { /* a checkpoint or savepoint directory */
 		uint64_t v = manifest_id(from);
 		if (v == 0) {
-			snprintf(why, wn,
-			         "--restore %s: not a complete checkpoint or savepoint (no "
-			         "readable MANIFEST)",
-			         from);
+			snprintf(why, wn, "--restore %s: not a complete checkpoint or savepoint (no "
+			         "readable MANIFEST)", from);
 			return EDDY_EINVAL;
 		}
 		if (!load_checkpoint(p, from, v, why, wn))
@@ -2649,8 +2605,7 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 		DIR *d = opendir(p->ckpt.dir);
 		for (struct dirent *e; d && (e = readdir(d)) != NULL && n < 4096;) {
 			char *end;
-			if (strncmp(e->d_name, "chk-", 4) == 0 && e->d_name[4] >= '1' &&
-			    e->d_name[4] <= '9') {
+			if (strncmp(e->d_name, "chk-", 4) == 0 && e->d_name[4] >= '1' && e->d_name[4] <= '9') {
 				unsigned long long v = strtoull(e->d_name + 4, &end, 10);
 				if (*end == '\0')
 					ids[n++] = v;
@@ -2660,18 +2615,15 @@ eddy_err plan_restore(plan *p, const char *from, FILE *warn, uint64_t *restored,
 			closedir(d);
 		qsort(ids, n, sizeof(ids[0]), by_id_desc);
 		for (size_t i = 0; i < n && p->restored == 0; i++) {
-			snprintf(chk, sizeof(chk), "%s/chk-%llu", p->ckpt.dir,
-			         (unsigned long long)ids[i]);
+			snprintf(chk, sizeof(chk), "%s/chk-%llu", p->ckpt.dir, (unsigned long long)ids[i]);
 			char w[600];
 			if (load_checkpoint(p, chk, ids[i], w, sizeof(w)))
 				*restored = p->restored = ids[i];
 			else if (warn)
-				fprintf(warn, "eddy run: warning: skipping checkpoint %s: %s\n",
-				        chk, w);
+				fprintf(warn, "eddy run: warning: skipping checkpoint %s: %s\n", chk, w);
 		}
 		if (p->restored == 0) {
-			snprintf(why, wn, "no complete checkpoint in %s to restore from",
-			         p->ckpt.dir);
+			snprintf(why, wn, "no complete checkpoint in %s to restore from", p->ckpt.dir);
 			return EDDY_EINVAL;
 		}
 	}

@@ -31,8 +31,8 @@ typedef enum agg_fn { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_FIRST, 
 
 typedef struct agg_spec {
 	agg_fn fn;
-	expr *arg;    /* NULL for count() */
-	ev_type type; /* the argument's type (count: none) */
+	expr *arg;      /* NULL for count() */
+	ev_type type;   /* the argument's type (count: none) */
 } agg_spec;
 
 /* window: keyed (or global) windows with incremental aggregates, as Flink's
@@ -41,17 +41,17 @@ typedef struct agg_spec {
  * 1 is the late side output (the late records, input schema). */
 typedef struct window_conf {
 	win_kind kind;
-	int64_t size_ms;     /* tumbling, sliding */
-	int64_t slide_ms;    /* sliding */
-	int64_t gap_ms;      /* session */
-	int64_t count;       /* count windows: records per window */
-	int64_t lateness_ms; /* allowed lateness */
+	int64_t size_ms;         /* tumbling, sliding */
+	int64_t slide_ms;        /* sliding */
+	int64_t gap_ms;          /* session */
+	int64_t count;           /* count windows: records per window */
+	int64_t lateness_ms;     /* allowed lateness */
 	bool has_late_output;
 	expr **keys;
 	uint32_t nkeys;
 	agg_spec *aggs;
 	uint32_t naggs;
-	const ev_schema *out; /* window_start, window_end, keys..., aggregates... */
+	const ev_schema *out;    /* window_start, window_end, keys..., aggregates... */
 } window_conf;
 extern const op_def window_op;
 
@@ -83,10 +83,10 @@ typedef struct join_conf {
 	int64_t ttl_ms;             /* regular: 0 keeps elements forever */
 	expr **keys[2];             /* left_key, right_key (keys[0] is the plan node's) */
 	uint32_t nkeys;
-	expr *where;             /* over the output record, or NULL */
-	bool has_late_output[2]; /* late elements of the side go to port 1 + side */
-	const ev_schema *in[2];  /* the inputs' schemas */
-	const ev_schema *out;    /* left fields, then right fields */
+	expr *where;                /* over the output record, or NULL */
+	bool has_late_output[2];    /* late elements of the side go to port 1 + side */
+	const ev_schema *in[2];     /* the inputs' schemas */
+	const ev_schema *out;       /* left fields, then right fields */
 } join_conf;
 extern const op_def join_op;
 
@@ -99,14 +99,14 @@ struct cfg_node;
  * ports 1.. its side_outputs in order (streams "ID.NAME"). native_keyed_op (with
  * key_by) keeps keyed state and timers, checkpointed by the task; native_op has none. */
 typedef struct native_conf {
-	const char *library; /* as given in the job file */
+	const char *library;           /* as given in the job file */
 	const char *symbol;
 	void *dl;                      /* the dlopen handle (dlclose'd by the plan) */
 	const struct ev_operator *def; /* in the library */
 	const struct cfg_node *params; /* the params map, or NULL */
 	expr **keys;                   /* key_by (borrowed from the plan) */
 	uint32_t nkeys;
-	const char **side_names; /* [nports - 1] side-output names (in the tree) */
+	const char **side_names;       /* [nports - 1] side-output names (in the tree) */
 	uint32_t nports;
 } native_conf;
 extern const op_def native_op;
@@ -123,31 +123,31 @@ typedef enum on_error { ON_ERROR_FAIL, ON_ERROR_SKIP, ON_ERROR_DEAD_LETTER } on_
  * (watermark = max event time - max_out_of_orderness - 1 ms, as Flink's
  * BoundedOutOfOrdernessWatermarks), or processing time (time_field < 0). */
 typedef struct source_time {
-	int time_field; /* field index, or -1: processing time */
+	int time_field;            /* field index, or -1: processing time */
 	int64_t max_ooo_ms;
-	int64_t idle_timeout_ms; /* 0: never idle */
-	int64_t wm_interval_ms;  /* processing time: watermark period */
+	int64_t idle_timeout_ms;   /* 0: never idle */
+	int64_t wm_interval_ms;    /* processing time: watermark period */
 } source_time;
 
 /* file source: CSV or JSON lines, .gz by extension; split into byte ranges across
  * subtasks when not compressed. Port 1: dead letters (file, line, error, record). */
 typedef struct file_source_conf {
 	const char *path;
-	int format; /* fmt_kind */
+	int format;                /* fmt_kind */
 	bool header;
 	on_error on_error;
 	const ev_schema *schema;
 	const ev_schema *dead_schema;
 	source_time time;
-	uint32_t batch_size; /* records per batch; a watermark follows every batch */
+	uint32_t batch_size;       /* records per batch; a watermark follows every batch */
 } file_source_conf;
 extern const op_def file_source_op;
 
 typedef enum gen_kind { GEN_SEQUENCE, GEN_RANDOM, GEN_EVENT_TIME } gen_kind;
 typedef struct gen_field {
 	gen_kind kind;
-	int64_t min, max; /* sequence start/end, random range (strings: length) */
-	char **values;    /* random string from a list, or NULL */
+	int64_t min, max;          /* sequence start/end, random range (strings: length) */
+	char **values;             /* random string from a list, or NULL */
 	uint32_t nvalues;
 } gen_field;
 /* datagen: rows_per_second (0: as fast as possible), count (0: unbounded) */
@@ -164,8 +164,8 @@ extern const op_def datagen_op;
 /* file sink: a directory of part files (part-<subtask>.<ext>), CSV with a header in
  * every part or JSON lines. print sink: the same lines on stdout. */
 typedef struct sink_conf {
-	const char *path; /* file sink: directory */
-	int format;       /* fmt_kind */
+	const char *path;          /* file sink: directory */
+	int format;                /* fmt_kind */
 	const ev_schema *schema;
 } sink_conf;
 extern const op_def file_sink_op;
