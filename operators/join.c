@@ -519,7 +519,8 @@ static eddy_err add_to_session(task *t, jstate *s, int side, int64_t ts)
 	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 }
 
-/* window_row handles row r of side `side` (its key current, encoded in s->row). */
+/* window_row adds row r of side `side` (not late: is_late; its key current, encoded in
+ * s->row) to its windows. */
 static eddy_err window_row(task *t, jstate *s, int side, const ev_batch *b, uint32_t r,
                            int64_t late_bound)
 {
@@ -529,30 +530,18 @@ static eddy_err window_row(task *t, jstate *s, int side, const ev_batch *b, uint
 	switch (c->win) {
 	case WIN_TUMBLING: {
 		int64_t start = ts - floor_mod(ts, c->size_ms);
-		if (start + c->size_ms - 1 <= late_bound)
-			return late_row(t, s, side, b, r);
 		if ((e = set_win(t, s, &start)) != EDDY_OK)
 			return e;
 		return add_to_ns(t, s, side, start, start + c->size_ms);
 	}
-	case WIN_SLIDING: {
-		bool assigned = false;
+	case WIN_SLIDING: { /* its last window is open; earlier ones may be gone */
 		int64_t last = ts - floor_mod(ts, c->slide_ms);
-		for (int64_t st = last; st > ts - c->size_ms && e == EDDY_OK; st -= c->slide_ms) {
-			if (st + c->size_ms - 1 <= late_bound)
-				continue;
-			assigned = true;
-			if ((e = set_win(t, s, &st)) == EDDY_OK)
+		for (int64_t st = last; st > ts - c->size_ms && e == EDDY_OK; st -= c->slide_ms)
+			if (st + c->size_ms - 1 > late_bound && (e = set_win(t, s, &st)) == EDDY_OK)
 				e = add_to_ns(t, s, side, st, st + c->size_ms);
-		}
-		if (e == EDDY_OK && !assigned)
-			e = late_row(t, s, side, b, r);
 		return e;
 	}
-	default: /* session */
-		if (ts + c->gap_ms - 1 <= late_bound)
-			return late_row(t, s, side, b, r);
-		return add_to_session(t, s, side, ts);
+	default: /* session */ return add_to_session(t, s, side, ts);
 	}
 }
 
@@ -653,15 +642,12 @@ static bool matches(const join_conf *c, jstate *s, int side, int64_t ts, int64_t
 	return o + c->ttl_ms > s->wm && o + c->ttl_ms > ts && ts + c->ttl_ms > o;
 }
 
-/* bucket_row handles row r of side `side` (its key current, encoded in s->row). */
+/* bucket_row handles row r of side `side` (not late: is_late; its key current, encoded in
+ * s->row): joins it with the other side's stored elements, then stores it. */
 static eddy_err bucket_row(task *t, jstate *s, int side, const ev_batch *b, uint32_t r)
 {
 	const join_conf *c = s->c;
 	int64_t ts = b->ts[r];
-	if (s->wm != WM_MIN &&
-	    ((c->kind == JOIN_INTERVAL && ts <= s->wm) ||
-	     (c->kind == JOIN_REGULAR && c->ttl_ms > 0 && ts + c->ttl_ms <= s->wm)))
-		return late_row(t, s, side, b, r);
 	const ev_map_entry *ents;
 	size_t n;
 	eddy_err e = set_side(t, s, 1 - side);
@@ -720,6 +706,28 @@ static eddy_err bucket_cleanup(task *t, jstate *s, int side, int64_t time)
 
 /* ---- hooks ---- */
 
+/* is_late: an element at ts can join nothing any more (late_bound: the watermark - the
+ * allowed lateness). Window joins: its last window is past end - 1 + lateness under the
+ * watermark; interval: ts <= the watermark; regular with a ttl: ts + ttl <= the
+ * watermark. Nothing is late before the first watermark. */
+static bool is_late(const join_conf *c, const jstate *s, int64_t ts, int64_t late_bound)
+{
+	if (s->wm == WM_MIN)
+		return false;
+	switch (c->kind) {
+	case JOIN_WINDOW:
+		switch (c->win) {
+		case WIN_TUMBLING:
+			return ts - floor_mod(ts, c->size_ms) + c->size_ms - 1 <= late_bound;
+		case WIN_SLIDING:
+			return ts - floor_mod(ts, c->slide_ms) + c->size_ms - 1 <= late_bound;
+		default: return ts + c->gap_ms - 1 <= late_bound;
+		}
+	case JOIN_INTERVAL: return ts <= s->wm;
+	default: return c->ttl_ms > 0 && ts + c->ttl_ms <= s->wm;
+	}
+}
+
 static eddy_err join_process(task *t, void *state, ev_batch *b, uint32_t input)
 {
 	jstate *s = state;
@@ -729,6 +737,10 @@ static eddy_err join_process(task *t, void *state, ev_batch *b, uint32_t input)
 	eddy_err err = EDDY_OK;
 	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
 		expr_scratch_reset(task_scratch(t));
+		if (is_late(c, s, b->ts[r], late_bound)) { /* whatever its key */
+			err = late_row(t, s, side, b, r);
+			continue;
+		}
 		bool null;
 		if ((err = key_encode(s, t, side, b, r, &null)) != EDDY_OK || null)
 			continue; /* a null key equals nothing: no pair, nothing stored */
