@@ -1506,6 +1506,8 @@ static eddy_err build_join(plan *p, pnode *n, cfg_error *err)
 			                  ev_type_name(expr_type(c->where)));
 	}
 	const cfg_node *lo = cfg_get(n->cfg, "late_output");
+	if (lo && lo->kind == CFG_SCALAR && lo->str[0] == '\0' && !lo->quoted)
+		lo = NULL; /* "late_output:" with nothing */
 	if (lo && lo->kind != CFG_MAP)
 		return cfg_errorf(err, lo,
 		                  "a join's late_output is a map {left: STREAM, right: "
@@ -1529,7 +1531,7 @@ static eddy_err build_join(plan *p, pnode *n, cfg_error *err)
 	case JOIN_REGULAR:
 		if ((e = opt(cfg_duration_ms(n->cfg, "ttl", false, &c->ttl_ms, err))) != EDDY_OK)
 			return e;
-		if (cfg_get(n->cfg, "late_output") && c->ttl_ms == 0)
+		if (lo && c->ttl_ms == 0)
 			return cfg_errorf(err, lo,
 			                  "a regular join without ttl has no late elements");
 		return EDDY_OK;

@@ -769,7 +769,8 @@ static eddy_err join_process(task *t, void *state, ev_batch *b, uint32_t input)
 static eddy_err join_watermark(task *t, void *state, int64_t wm)
 {
 	jstate *s = state;
-	s->wm = wm;
+	if (wm > s->wm)
+		s->wm = wm;
 	eddy_err err = EDDY_OK;
 	ev_timer tm;
 	while (err == EDDY_OK && (err = ev_timer_pop(s->st, EV_TIME_EVENT, wm, &tm)) == EDDY_OK) {
