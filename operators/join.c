@@ -30,11 +30,14 @@
  * it asynchronously and a restore at another parallelism redistributes it by key group:
  *  - window: list states "l" and "r" (namespace = the window's start, 8 bytes; a
  *    session's id), one encoded element per item; value state "m" (same namespace: the
- *    window's start, end and whether it fired); "sessions" (empty namespace) the key's
- *    open sessions; event-time timers (key, window) at end - 1 and end - 1 + lateness;
- *  - interval and regular: map state "buf" in namespace "L" or "R" (the side): map key
- *    the element's timestamp (8 bytes), value its elements, encoded one after another;
- *    event-time timers in the same namespace remove a bucket.
+ *    window's start, end and whether it fired; kept only with allowed lateness or
+ *    sessions); "sessions" (empty namespace) the key's open sessions; event-time timers
+ *    (key, window) at end - 1 and end - 1 + lateness;
+ *  - interval and regular with a ttl: map state "buf" in namespace "L" or "R" (the
+ *    side): map key the element's timestamp (8 bytes), value its elements, encoded one
+ *    after another; event-time timers in the same namespace remove a bucket;
+ *  - regular without ttl: list state "all" in namespace "L" or "R", one item per element
+ *    (nothing is ever removed).
  * An encoded element: u32 length of the whole, i64 event time, u64 null bits, then per
  * non-null field 8 bytes (the batch slot) or, for a string, u32 length and the bytes.
  * The operator's own snapshot is its watermark.
@@ -63,9 +66,11 @@ typedef struct jstate {
 	const join_conf *c;
 	ev_state *st;
 	ev_state_id list_id[2]; /* window: "l", "r" */
-	ev_state_id meta_id;    /* window: "m" */
+	ev_state_id meta_id;    /* window: "m" (only if meta) */
+	bool meta;              /* window joins with lateness or sessions keep "m" */
 	ev_state_id sess_id;    /* session windows: "sessions" */
-	ev_state_id buf_id;     /* interval, regular: "buf" */
+	ev_state_id buf_id;     /* interval, regular with a ttl: "buf" */
+	ev_state_id all_id;     /* regular without ttl: "all" */
 	int64_t wm;
 	uint32_t restored; /* snapshots restored (several when rescaled) */
 	uint32_t batches;  /* to publish the state size now and then */
@@ -383,7 +388,14 @@ static eddy_err add_to_ns(task *t, jstate *s, int side, int64_t start, int64_t e
 {
 	void *p;
 	bool created;
-	eddy_err e = ev_value_ref(s->st, s->meta_id, sizeof(jmeta), &p, &created);
+	eddy_err e;
+	if (!s->meta) { /* no lateness, not a session: a timer (registered once) and the list */
+		if ((e = timer_set(t, s, end - 1)) != EDDY_OK)
+			return e;
+		e = ev_list_add(s->st, s->list_id[side], s->row, get_u32(s->row));
+		return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
+	}
+	e = ev_value_ref(s->st, s->meta_id, sizeof(jmeta), &p, &created);
 	if (e != EDDY_OK)
 		return sfail(t, s, e, "writing a window");
 	jmeta m;
@@ -553,16 +565,17 @@ static eddy_err window_fire(task *t, jstate *s, int64_t time, int64_t ns, int64_
 	const join_conf *c = s->c;
 	const void *v;
 	size_t len;
-	eddy_err e = ev_value_get(s->st, s->meta_id, &v, &len);
+	jmeta m = {.start = ns, .end = ns + c->size_ms}; /* without meta: tumbling, sliding */
+	eddy_err e = s->meta ? ev_value_get(s->st, s->meta_id, &v, &len) : EDDY_OK;
 	if (e == EDDY_ENOENT)
 		return EDDY_OK;
 	if (e != EDDY_OK)
 		return sfail(t, s, e, "reading a window");
-	if (len != sizeof(jmeta))
+	if (s->meta && len != sizeof(jmeta))
 		return task_fail(t, "join: a window's state has %zu bytes, not %zu", len,
 		                 sizeof(jmeta));
-	jmeta m;
-	memcpy(&m, v, sizeof(m));
+	if (s->meta)
+		memcpy(&m, v, sizeof(m));
 	if (time < m.end - 1)
 		return EDDY_OK;
 	if (!m.fired && time == m.end - 1) {
@@ -585,7 +598,7 @@ static eddy_err window_fire(task *t, jstate *s, int64_t time, int64_t ns, int64_
 			return timer_set(t, s, m.end - 1 + c->lateness_ms);
 		}
 	}
-	if ((e = ev_state_clear(s->st, s->meta_id)) != EDDY_OK ||
+	if ((s->meta && (e = ev_state_clear(s->st, s->meta_id)) != EDDY_OK) ||
 	    (e = ev_state_clear(s->st, s->list_id[0])) != EDDY_OK ||
 	    (e = ev_state_clear(s->st, s->list_id[1])) != EDDY_OK)
 		return sfail(t, s, e, "clearing a window");
@@ -686,6 +699,27 @@ static eddy_err bucket_row(task *t, jstate *s, int side, const ev_batch *b, uint
 	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 }
 
+/* all_row handles row r of side `side` of a regular join without ttl (its key current,
+ * encoded in s->row): nothing is ever removed, so each side is one list ("all",
+ * namespace the side): one read of the other side's, one append to its own. */
+static eddy_err all_row(task *t, jstate *s, int side, const ev_batch *b, uint32_t r)
+{
+	const ev_bytes *items;
+	size_t n;
+	eddy_err e = set_side(t, s, 1 - side);
+	if (e == EDDY_OK && (e = ev_list_get(s->st, s->all_id, &items, &n)) != EDDY_OK)
+		return sfail(t, s, e, "reading the other side");
+	for (size_t i = 0; i < n && e == EDDY_OK; i++) {
+		if (!chunk_ok(items[i].p, items[i].len))
+			return task_fail(t, "join: an element of the state is not one of a join");
+		e = emit_with(t, s, side, s->row, items[i].p, items[i].len, b->ts[r]);
+	}
+	if (e != EDDY_OK || (e = set_side(t, s, side)) != EDDY_OK)
+		return e;
+	e = ev_list_add(s->st, s->all_id, s->row, get_u32(s->row));
+	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
+}
+
 /* bucket_cleanup: the timer at `time` of the current key and side ns removes the bucket
  * whose elements can match nothing more. */
 static eddy_err bucket_cleanup(task *t, jstate *s, int side, int64_t time)
@@ -750,8 +784,12 @@ static eddy_err join_process(task *t, void *state, ev_batch *b, uint32_t input)
 		}
 		if (err != EDDY_OK || (err = set_key(t, s)) != EDDY_OK)
 			break;
-		err = c->kind == JOIN_WINDOW ? window_row(t, s, side, b, r, late_bound)
-		                             : bucket_row(t, s, side, b, r);
+		if (c->kind == JOIN_WINDOW)
+			err = window_row(t, s, side, b, r, late_bound);
+		else if (c->kind == JOIN_REGULAR && c->ttl_ms == 0)
+			err = all_row(t, s, side, b, r);
+		else
+			err = bucket_row(t, s, side, b, r);
 	}
 	batch_free(b);
 	for (int k = 0; k < 2 && err == EDDY_OK; k++)
@@ -835,10 +873,13 @@ static eddy_err join_open(task *t, void **state)
 		e = reg(t, s, "l", EV_STATE_LIST, &s->list_id[0]);
 		if (e == EDDY_OK)
 			e = reg(t, s, "r", EV_STATE_LIST, &s->list_id[1]);
-		if (e == EDDY_OK)
+		s->meta = c->win == WIN_SESSION || c->lateness_ms > 0;
+		if (e == EDDY_OK && s->meta)
 			e = reg(t, s, "m", EV_STATE_VALUE, &s->meta_id);
 		if (e == EDDY_OK && c->win == WIN_SESSION)
 			e = reg(t, s, "sessions", EV_STATE_VALUE, &s->sess_id);
+	} else if (c->kind == JOIN_REGULAR && c->ttl_ms == 0) {
+		e = reg(t, s, "all", EV_STATE_LIST, &s->all_id);
 	} else {
 		e = reg(t, s, "buf", EV_STATE_MAP, &s->buf_id);
 	}
