@@ -35,6 +35,8 @@ typedef struct pnode {
 	uint32_t ninputs;
 	expr **keys;           /* keyed consumers */
 	uint32_t nkeys;
+	expr **const *in_keys; /* [ninputs] each input's keys (a join's left_key and
+	                          right_key), or NULL: `keys` for every input */
 	int visit;             /* 0 new, 1 in progress, 2 done */
 	ev_schema *schemas;    /* [nports] output schemas (owned) */
 	uint32_t nports;
@@ -736,8 +738,31 @@ static eddy_err build_nexmark(plan *p, pnode *n, cfg_error *err)
 
 /* ---- inputs and the topological walk ---- */
 
+/* input_stream finds the stream an input names (the scalar s) in *si. */
+static eddy_err input_stream(plan *p, const cfg_node *s, int *si, cfg_error *err)
+{
+	if ((*si = find_stream(p, s->str)) >= 0)
+		return EDDY_OK;
+	const char **names = rt_calloc(p->nstreams + 1, sizeof(char *));
+	if (names == NULL)
+		return EDDY_ENOMEM;
+	for (uint32_t j = 0; j < p->nstreams; j++)
+		names[j] = p->streams[j].name;
+	const char *near = cfg_nearest(s->str, names);
+	eddy_err e = cfg_errorf(err, s, "input '%s' names no source, operator or side output%s%s%s",
+	                        s->str, near ? " (did you mean '" : "", near ? near : "",
+	                        near ? "'?)" : "");
+	rt_free(names);
+	return e;
+}
+
+static bool is_join(const pnode *n);
+static eddy_err read_join_inputs(plan *p, pnode *n, cfg_error *err);
+
 static eddy_err read_inputs(plan *p, pnode *n, cfg_error *err)
 {
+	if (is_join(n))
+		return read_join_inputs(p, n, err);
 	const cfg_node *in = cfg_get(n->cfg, "input");
 	if (in == NULL)
 		return cfg_errorf(err, n->cfg, "'%s' is missing required key 'input'", n->id);
@@ -753,20 +778,9 @@ static eddy_err read_inputs(plan *p, pnode *n, cfg_error *err)
 		eddy_err e = need_scalar(s, "an input", err);
 		if (e != EDDY_OK)
 			return e;
-		int si = find_stream(p, s->str);
-		if (si < 0) {
-			const char **names = rt_calloc(p->nstreams + 1, sizeof(char *));
-			if (names == NULL)
-				return EDDY_ENOMEM;
-			for (uint32_t j = 0; j < p->nstreams; j++)
-				names[j] = p->streams[j].name;
-			const char *near = cfg_nearest(s->str, names);
-			e = cfg_errorf(err, s, "input '%s' names no source, operator or side output%s%s%s",
-			               s->str, near ? " (did you mean '" : "", near ? near : "",
-			               near ? "'?)" : "");
-			rt_free(names);
+		int si;
+		if ((e = input_stream(p, s, &si, err)) != EDDY_OK)
 			return e;
-		}
 		n->inputs[i] = si;
 		n->input_nodes[i] = s;
 	}
@@ -811,7 +825,7 @@ static eddy_err visit(plan *p, uint32_t i, cfg_error *err)
 /* ---- operators ---- */
 
 static const char *const op_types[] = { "filter", "map",   "window", "union",
-	                                "native", "top_n", "split",  NULL };
+	                                "native", "top_n", "split",  "join", NULL };
 static const char *const filter_keys[] = { "id", "type", "input", "where", "parallelism", NULL };
 static const char *const map_keys[] = { "id", "type", "input", "select", "parallelism", NULL };
 static const char *const union_keys[] = { "id", "type", "input", "parallelism", NULL };
@@ -1639,11 +1653,322 @@ static eddy_err build_sink(plan *p, pnode *n, const ev_schema *in, cfg_error *er
 	return e;
 }
 
+/* ---- joins (operators/join.c) ---- */
+
+static const char *const join_keys[] = {"id",
+                                        "type",
+                                        "kind",
+                                        "left",
+                                        "right",
+                                        "left_key",
+                                        "right_key",
+                                        "prefix",
+                                        "where",
+                                        "window",
+                                        "allowed_lateness",
+                                        "late_output",
+                                        "lower",
+                                        "upper",
+                                        "ttl",
+                                        "parallelism",
+                                        NULL};
+
+/* is_join: an operator of type join (its inputs are `left` and `right`). */
+static bool is_join(const pnode *n)
+{
+	const cfg_node *t = n->role == ROLE_OP ? cfg_get(n->cfg, "type") : NULL;
+	return t && t->kind == CFG_SCALAR && strcmp(t->str, "join") == 0;
+}
+
+/* read_join_inputs reads a join's `left` and `right` streams as its inputs 0 and 1. */
+static eddy_err read_join_inputs(plan *p, pnode *n, cfg_error *err)
+{
+	static const char *const sides[] = {"left", "right"};
+	if (cfg_get(n->cfg, "input"))
+		return cfg_errorf(err, cfg_get(n->cfg, "input"),
+		                  "a join reads 'left' and 'right', not 'input'");
+	n->inputs = rt_calloc(2, sizeof(int));
+	n->input_nodes = rt_calloc(2, sizeof(cfg_node *));
+	if (n->inputs == NULL || n->input_nodes == NULL)
+		return EDDY_ENOMEM;
+	for (int i = 0; i < 2; i++) {
+		const cfg_node *s = cfg_get(n->cfg, sides[i]);
+		if (s == NULL)
+			return cfg_errorf(err, n->cfg,
+			                  "a join is missing required key '%s' (a stream id)",
+			                  sides[i]);
+		eddy_err e = need_scalar(s, sides[i], err);
+		if (e == EDDY_OK)
+			e = input_stream(p, s, &n->inputs[i], err);
+		if (e != EDDY_OK)
+			return e;
+		n->input_nodes[i] = s;
+	}
+	n->ninputs = 2;
+	return EDDY_OK;
+}
+
+/* add_join_late_outputs registers a join's late_output streams, {left: NAME, right:
+ * NAME} (ports 1 and 2), in the first pass, so inputs may name them. */
+static eddy_err add_join_late_outputs(plan *p, uint32_t node, cfg_error *err)
+{
+	const pnode *n = &p->nodes[node];
+	const cfg_node *lo = is_join(n) ? cfg_get(n->cfg, "late_output") : NULL;
+	if (lo == NULL || lo->kind != CFG_MAP)
+		return EDDY_OK; /* checked when the join is built */
+	static const char *const sides[] = {"left", "right", NULL};
+	eddy_err e = cfg_check_keys(lo, sides, "late_output", err);
+	for (int i = 0; i < 2 && e == EDDY_OK; i++) {
+		const cfg_node *s = cfg_get(lo, sides[i]);
+		if (s && (e = need_scalar(s, sides[i], err)) == EDDY_OK && s->str[0])
+			e = add_stream(p, s->str, (int)node, (uint32_t)(1 + i), s, err);
+	}
+	return e;
+}
+
+/* signed_duration reads key k of map m as a duration that may be negative ("-5s"). */
+static eddy_err signed_duration(const cfg_node *m, const char *k, int64_t *out, cfg_error *err)
+{
+	const cfg_node *v = cfg_get(m, k);
+	if (v == NULL)
+		return cfg_errorf(err, m,
+		                  "an interval join is missing required key '%s' (a "
+		                  "duration such as -5s, 0s or 10m)",
+		                  k);
+	if (v->kind != CFG_SCALAR || v->str[0] != '-')
+		return cfg_node_duration_ms(v, k, out, err);
+	cfg_node pos = *v;
+	pos.str = v->str + 1;
+	eddy_err e = cfg_node_duration_ms(&pos, k, out, err);
+	*out = -*out;
+	return e;
+}
+
+/* join_keys_of compiles one side's key list (left_key or right_key) against its input. */
+static eddy_err join_keys_of(const cfg_node *kl, const char *what, const ev_schema *in, expr **keys,
+                             uint32_t n, cfg_error *err)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const cfg_node *x = kl->kind == CFG_SEQ ? kl->items[i] : kl;
+		eddy_err e = need_scalar(x, "a key", err);
+		if (e == EDDY_OK)
+			e = expr_at(x, x->str, 0, what, in, &keys[i], err);
+		if (e != EDDY_OK)
+			return e;
+		if (expr_type(keys[i]) == EV_NULL)
+			return cfg_errorf(err, x, "%s: a key cannot be the null literal", what);
+	}
+	return EDDY_OK;
+}
+
+/* join_window reads a window join's `window` and `allowed_lateness`. */
+static eddy_err join_window(pnode *n, join_conf *c, cfg_error *err)
+{
+	const cfg_node *w = cfg_get(n->cfg, "window");
+	if (w == NULL)
+		return cfg_errorf(err, n->cfg,
+		                  "a window join is missing required key 'window' "
+		                  "({type: tumbling|sliding|session, ...})");
+	static const char *const kinds[] = {"tumbling", "sliding", "session", NULL};
+	static const char *const tumbling_keys[] = {"type", "size", NULL};
+	static const char *const sliding_keys[] = {"type", "size", "slide", NULL};
+	static const char *const session_keys[] = {"type", "gap", NULL};
+	int kind;
+	eddy_err e = cfg_enum(w, "type", true, kinds, &kind, err);
+	if (e != EDDY_OK)
+		return e;
+	c->win = kind == 0 ? WIN_TUMBLING : kind == 1 ? WIN_SLIDING : WIN_SESSION;
+	if (kind == 0 &&
+	    (e = cfg_check_keys(w, tumbling_keys, "a tumbling window", err)) == EDDY_OK)
+		e = cfg_duration_ms(w, "size", true, &c->size_ms, err);
+	if (kind == 1 &&
+	    (e = cfg_check_keys(w, sliding_keys, "a sliding window", err)) == EDDY_OK &&
+	    (e = cfg_duration_ms(w, "size", true, &c->size_ms, err)) == EDDY_OK)
+		e = cfg_duration_ms(w, "slide", true, &c->slide_ms, err);
+	if (kind == 2 && (e = cfg_check_keys(w, session_keys, "a session window", err)) == EDDY_OK)
+		e = cfg_duration_ms(w, "gap", true, &c->gap_ms, err);
+	if (e != EDDY_OK)
+		return e;
+	if (kind < 2 && c->size_ms <= 0)
+		return cfg_errorf(err, cfg_get(w, "size"), "size must be more than 0");
+	if (kind == 1 && c->slide_ms <= 0)
+		return cfg_errorf(err, cfg_get(w, "slide"), "slide must be more than 0");
+	if (kind == 1 && c->size_ms / c->slide_ms > 10000)
+		return cfg_errorf(err, w, "size / slide is over 10000 windows per record");
+	if (kind == 2 && c->gap_ms <= 0)
+		return cfg_errorf(err, cfg_get(w, "gap"), "gap must be more than 0");
+	if ((e = opt(cfg_duration_ms(n->cfg, "allowed_lateness", false, &c->lateness_ms, err))) !=
+	    EDDY_OK)
+		return e;
+	if (kind == 2 && c->lateness_ms > 0)
+		return cfg_errorf(err, cfg_get(n->cfg, "allowed_lateness"),
+		                  "a session window join has no allowed lateness (not supported)");
+	return EDDY_OK;
+}
+
+/* build_join: type join (operators/join.c). Inputs 0 and 1 are `left` and `right`, each
+ * hash-partitioned by its own key (in_keys); the output is the left fields, then the
+ * right ones, renamed by `prefix`. */
+static eddy_err build_join(plan *p, pnode *n, cfg_error *err)
+{
+	join_conf *c = rt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EDDY_ENOMEM;
+	n->conf = c;
+	n->op = &join_op;
+	eddy_err e = cfg_check_keys(n->cfg, join_keys, "a join", err);
+	if (e != EDDY_OK)
+		return e;
+	static const char *const kinds[] = {"window", "interval", "regular", NULL};
+	int kind;
+	if ((e = cfg_enum(n->cfg, "kind", true, kinds, &kind, err)) != EDDY_OK)
+		return e;
+	c->kind = (join_kind)kind;
+	/* options of another kind are mistakes, not silently ignored */
+	static const char *const only[][2] = {{"window", "window"},
+	                                      {"allowed_lateness", "window"},
+	                                      {"lower", "interval"},
+	                                      {"upper", "interval"},
+	                                      {"ttl", "regular"}};
+	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++)
+		if (cfg_get(n->cfg, only[i][0]) && strcmp(kinds[kind], only[i][1]) != 0)
+			return cfg_errorf(err, cfg_get(n->cfg, only[i][0]),
+			                  "'%s' is an option of a join of kind: %s, not %s",
+			                  only[i][0], only[i][1], kinds[kind]);
+	c->in[0] = stream_schema(p, n->inputs[0]);
+	c->in[1] = stream_schema(p, n->inputs[1]);
+	/* keys: the same count, pairwise the same type (so equal keys hash alike) */
+	const cfg_node *kl[2] = {cfg_get(n->cfg, "left_key"), cfg_get(n->cfg, "right_key")};
+	uint32_t cnt[2];
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "right_key" : "left_key";
+		if (kl[i] == NULL)
+			return cfg_errorf(err, n->cfg,
+			                  "a join is missing required key '%s' (a field, "
+			                  "an expression or a list of them)",
+			                  name);
+		if (kl[i]->kind == CFG_MAP || (kl[i]->kind == CFG_SEQ && kl[i]->n == 0))
+			return cfg_errorf(err, kl[i],
+			                  "%s must be a field, an expression or a list of them",
+			                  name);
+		cnt[i] = kl[i]->kind == CFG_SEQ ? (uint32_t)kl[i]->n : 1;
+	}
+	if (cnt[0] != cnt[1])
+		return cfg_errorf(err, kl[1],
+		                  "right_key has %u key%s and left_key %u: they pair up "
+		                  "in order",
+		                  cnt[1], cnt[1] == 1 ? "" : "s", cnt[0]);
+	if ((n->keys = rt_calloc(cnt[0], sizeof(expr *))) == NULL ||
+	    (c->keys[1] = rt_calloc(cnt[0], sizeof(expr *))) == NULL)
+		return EDDY_ENOMEM;
+	c->keys[0] = n->keys;
+	n->nkeys = c->nkeys = cnt[0]; /* the plan frees them (NULL until compiled) */
+	n->in_keys = c->keys;
+	if ((e = join_keys_of(kl[0], "left_key", c->in[0], c->keys[0], cnt[0], err)) != EDDY_OK ||
+	    (e = join_keys_of(kl[1], "right_key", c->in[1], c->keys[1], cnt[0], err)) != EDDY_OK)
+		return e;
+	for (uint32_t i = 0; i < c->nkeys; i++) {
+		ev_type lt = expr_type(c->keys[0][i]), rt = expr_type(c->keys[1][i]);
+		if (lt != rt)
+			return cfg_errorf(
+			    err, kl[1]->kind == CFG_SEQ ? kl[1]->items[i] : kl[1],
+			    "right_key: key %u is %s but left_key's is %s: paired keys "
+			    "must have the same type",
+			    i + 1, ev_type_name(rt), ev_type_name(lt));
+	}
+	/* the output: left fields, then right fields, each side's with its prefix */
+	const cfg_node *px = cfg_get(n->cfg, "prefix");
+	const char *pre[2] = {"", ""};
+	if (px) {
+		static const char *const sides[] = {"left", "right", NULL};
+		if (px->kind != CFG_MAP)
+			return cfg_errorf(err, px,
+			                  "prefix must be a map such as {left: l_, right: r_}");
+		if ((e = cfg_check_keys(px, sides, "prefix", err)) != EDDY_OK ||
+		    (e = opt(cfg_str(px, "left", false, &pre[0], err))) != EDDY_OK ||
+		    (e = opt(cfg_str(px, "right", false, &pre[1], err))) != EDDY_OK)
+			return e;
+	}
+	if ((e = ports(n, 3)) != EDDY_OK)
+		return e;
+	for (int i = 0; i < 2; i++)
+		for (uint32_t f = 0; f < c->in[i]->n; f++) {
+			char name[512];
+			const char *fn = c->in[i]->fields[f].name;
+			if ((size_t)snprintf(name, sizeof(name), "%s%s", pre[i], fn) >=
+			    sizeof(name))
+				return cfg_errorf(err, px, "prefix: the name '%s%s' is too long",
+				                  pre[i], fn);
+			e = schema_add(&n->schemas[0], name, c->in[i]->fields[f].type);
+			if (e == EDDY_EEXIST)
+				return cfg_errorf(
+				    err, px ? px : n->input_nodes[1],
+				    "the output would have two fields '%s' (left's and "
+				    "right's): set prefix: {left: ..., right: ...} to name "
+				    "them apart",
+				    name);
+			if (e == EDDY_EFULL)
+				return cfg_errorf(
+				    err, n->input_nodes[1],
+				    "the join's output would have %u fields, more than %d",
+				    c->in[0]->n + c->in[1]->n, EV_MAX_FIELDS);
+			if (e != EDDY_OK)
+				return e;
+		}
+	c->out = &n->schemas[0];
+	if ((e = schema_copy(&n->schemas[1], c->in[0])) != EDDY_OK ||
+	    (e = schema_copy(&n->schemas[2], c->in[1])) != EDDY_OK)
+		return e;
+	const cfg_node *w = cfg_get(n->cfg, "where");
+	if (w) {
+		if ((e = need_scalar(w, "where", err)) != EDDY_OK ||
+		    (e = expr_at(w, w->str, 0, "where", c->out, &c->where, err)) != EDDY_OK)
+			return e;
+		if (expr_type(c->where) != EV_BOOL)
+			return cfg_errorf(err, w, "where: the condition must be bool, got %s",
+			                  ev_type_name(expr_type(c->where)));
+	}
+	const cfg_node *lo = cfg_get(n->cfg, "late_output");
+	if (lo && lo->kind == CFG_SCALAR && lo->str[0] == '\0' && !lo->quoted)
+		lo = NULL; /* "late_output:" with nothing */
+	if (lo && lo->kind != CFG_MAP)
+		return cfg_errorf(err, lo,
+		                  "a join's late_output is a map {left: STREAM, right: "
+		                  "STREAM} (either may be left out)");
+	for (int i = 0; lo && i < 2; i++) {
+		const cfg_node *s = cfg_get(lo, i ? "right" : "left");
+		c->has_late_output[i] = s && s->kind == CFG_SCALAR && s->str[0];
+	}
+	switch (c->kind) {
+	case JOIN_WINDOW: return join_window(n, c, err);
+	case JOIN_INTERVAL:
+		if ((e = signed_duration(n->cfg, "lower", &c->lower_ms, err)) != EDDY_OK ||
+		    (e = signed_duration(n->cfg, "upper", &c->upper_ms, err)) != EDDY_OK)
+			return e;
+		if (c->lower_ms > c->upper_ms)
+			return cfg_errorf(
+			    err, cfg_get(n->cfg, "upper"),
+			    "upper (%lld ms) is below lower (%lld ms): no pair could match",
+			    (long long)c->upper_ms, (long long)c->lower_ms);
+		return EDDY_OK;
+	case JOIN_REGULAR:
+		if ((e = opt(cfg_duration_ms(n->cfg, "ttl", false, &c->ttl_ms, err))) != EDDY_OK)
+			return e;
+		if (lo && c->ttl_ms == 0)
+			return cfg_errorf(err, lo,
+			                  "a regular join without ttl has no late elements");
+		return EDDY_OK;
+	}
+	return EDDY_OK;
+}
+
 static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 {
 	pnode *n = &p->nodes[i];
 	if (n->role == ROLE_SOURCE)
 		return EDDY_OK; /* built in the first pass */
+	if (is_join(n)) /* two inputs of their own schemas */
+		return build_join(p, n, err);
 	const ev_schema *in = NULL;
 	eddy_err e = one_input_schema(p, n, &in, err);
 	if (e != EDDY_OK)
@@ -1664,6 +1989,8 @@ static eddy_err build_node(plan *p, uint32_t i, cfg_error *err)
 		return build_native(p, n, err);
 	case 5: return build_topn(p, n, in, err);
 	case 6: return build_split(p, n, in, err);
+	case 7:
+		return build_join(p, n, err);
 	default:
 		n->op = &union_op;
 		if ((e = cfg_check_keys(n->cfg, union_keys, "a union", err)) != EDDY_OK ||
@@ -1816,7 +2143,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 		    (e = add_stream(p, late->str, (int)p->nnodes - 1, 1, late, err)))
 			goto fail;
 		if ((e = add_side_outputs(p, p->nnodes - 1, err)) != EDDY_OK ||
-		    (e = add_split_outputs(p, p->nnodes - 1, err)) != EDDY_OK)
+		    (e = add_split_outputs(p, p->nnodes - 1, err)) != EDDY_OK ||
+		    (e = add_join_late_outputs(p, p->nnodes - 1, err)) != EDDY_OK)
 			goto fail;
 	}
 	static const char *const sink_connectors[] = { "file", "print", NULL };
@@ -2102,7 +2430,7 @@ static eddy_err wire(plan *p)
 			rt->part = part_of(p, c, c->inputs[k]);
 			rt->ntargets = c->parallelism;
 			rt->channel_base = base;
-			rt->keys = c->keys;
+			rt->keys = c->in_keys ? c->in_keys[k] : c->keys;
 			rt->nkeys = c->nkeys;
 			rt->max_parallelism = p->max_parallelism;
 			if ((rt->target_paths = rt_calloc(c->parallelism, sizeof(char *))) == NULL)
@@ -2257,7 +2585,8 @@ void plan_print(const plan *p, FILE *f)
 			part_kind pk = part_of(p, n, n->inputs[k]);
 			fprintf(f, "      <- %s [%s", st->name, part_kind_name(pk));
 			if (pk == PART_HASH) {
-				const cfg_node *kb = cfg_get(n->cfg, "key_by");
+				const cfg_node *kb = cfg_get(
+					n->cfg, n->in_keys ? (k == 0 ? "left_key" : "right_key") : "key_by");
 				fprintf(f, " by ");
 				for (uint32_t i = 0; i < n->nkeys; i++) {
 					const cfg_node *x = kb->kind == CFG_SEQ ? kb->items[i] : kb;
@@ -2322,6 +2651,12 @@ static void free_conf(pnode *n)
 		rt_free(c->side_names);
 		if (c->dl)
 			dlclose(c->dl);
+	} else if (n->op == &join_op) {
+		join_conf *c = n->conf;
+		for (uint32_t i = 0; c->keys[1] && i < c->nkeys; i++)
+			expr_free(c->keys[1][i]);
+		rt_free(c->keys[1]);
+		expr_free(c->where);
 	} else if (n->op == &datagen_op) {
 		datagen_conf *c = n->conf;
 		for (uint32_t i = 0; c->fields && c->schema && i < c->schema->n; i++)

@@ -99,6 +99,41 @@ typedef struct split_conf {
 } split_conf;
 extern const op_def split_op;
 
+/* ---- joins (operators/join.c) ---- */
+
+typedef enum join_kind { JOIN_WINDOW, JOIN_INTERVAL, JOIN_REGULAR } join_kind;
+
+/* join: an inner equi-join of two keyed streams, input 0 (left) and input 1 (right),
+ * each partitioned by its own key (keys[0], keys[1]: the same count, pairwise of the
+ * same type, so equal keys hash to the same key group). Output record: the left fields
+ * then the right fields (renamed by the job's prefix), kept when `where` is true.
+ *  - JOIN_WINDOW: Flink's window join (JoinedStreams): pairs of one key in one window
+ *    (tumbling, sliding, session), emitted when the window fires, event time end - 1;
+ *  - JOIN_INTERVAL: Flink's interval join: left.ts + lower <= right.ts <= left.ts +
+ *    upper, emitted when the second arrives, event time the larger of the two;
+ *  - JOIN_REGULAR: unbounded (Flink SQL's regular join), event time the arriving
+ *    element's; with ttl_ms, elements whose event times differ by ttl or more never
+ *    join and an element leaves the state when the watermark passes its time + ttl.
+ * Ports: 0 the joined records, 1 and 2 the late elements of the left and the right
+ * input (their schemas). */
+typedef struct join_conf {
+	join_kind kind;
+	win_kind win;               /* JOIN_WINDOW: WIN_TUMBLING, WIN_SLIDING or WIN_SESSION */
+	int64_t size_ms;            /* tumbling, sliding */
+	int64_t slide_ms;           /* sliding */
+	int64_t gap_ms;             /* session */
+	int64_t lateness_ms;        /* window: allowed lateness */
+	int64_t lower_ms, upper_ms; /* interval bounds (inclusive, may be negative) */
+	int64_t ttl_ms;             /* regular: 0 keeps elements forever */
+	expr **keys[2];             /* left_key, right_key (keys[0] is the plan node's) */
+	uint32_t nkeys;
+	expr *where;                /* over the output record, or NULL */
+	bool has_late_output[2];    /* late elements of the side go to port 1 + side */
+	const ev_schema *in[2];     /* the inputs' schemas */
+	const ev_schema *out;       /* left fields, then right fields */
+} join_conf;
+extern const op_def join_op;
+
 /* ---- user operators in shared libraries (operators/native.c, include/eddy/operator.h) ---- */
 
 struct ev_operator;

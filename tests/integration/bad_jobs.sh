@@ -142,7 +142,7 @@ config() { # config NAME MESSAGE: eddy run tests/bad/NAME.yaml exits 2 printing 
 }
 config invalid_yaml "7:6: invalid YAML: did not find expected ',' or '}' while parsing a flow mapping at 6:13"
 config unknown_connector "4:16: 'connector' must be one of file, datagen, nexmark, got 'kafak'"
-config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, top_n, split, got 'filtre' (did you mean 'filter'?)"
+config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, top_n, split, join, got 'filtre' (did you mean 'filter'?)"
 config unknown_key "2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
 config unknown_input "10:34: input 'flihgts' names no source, operator or side output (did you mean 'flights'?)"
 config cycle "10:34: the graph has a cycle through 'a': an operator cannot consume its own output"
@@ -178,6 +178,26 @@ setcase_file topn_session tests/bad/topn.yaml "--set operators.top.window.type: 
 setcase_file topn_order tests/bad/topn.yaml "--set operators.top.order: 'order' must be one of desc, asc, got 'down'" operators.top.order=down
 setcase_file topn_rank_field tests/bad/topn.yaml "--set operators.top.rank_field: the input already has a column 'delay': name the rank column with rank_field" operators.top.rank_field=delay
 setcase_file split_pred tests/bad/split.yaml "--set operators.kinds.outputs.late: outputs.late: the predicate must be bool, got int" operators.kinds.outputs.late=delay
+
+# joins (operators/join.c): keys, names and bounds are checked when the plan is built
+config join_no_right_key "11:5: a join is missing required key 'right_key' (a field, an expression or a list of them)"
+config join_key_count "17:16: right_key has 1 key and left_key 2: they pair up in order"
+config join_key_type "17:25: right_key: key 2 is int but left_key's is string: paired keys must have the same type"
+config join_clash "14:12: the output would have two fields 'date' (left's and right's): set prefix: {left: ..., right: ...} to name them apart"
+config join_bounds "20:12: upper (-5000 ms) is below lower (5000 ms): no pair could match"
+config join_late_scalar "21:18: a join's late_output is a map {left: STREAM, right: STREAM} (either may be left out)"
+run join_ok 0 run tests/bad/join.yaml --control none --set "sinks.out.path=$work/out-join"
+summary join_ok bad 3 5 0 0 0
+echo "ok: join_ok (the join fixture works)"
+run join_input 2 run tests/bad/join.yaml --set operators.j.input=flights
+only join_input "eddy run: --set operators.j.input: a join reads 'left' and 'right', not 'input'"
+echo "ok: join_input"
+run join_kind_option 2 run tests/bad/join.yaml --set operators.j.ttl=1m
+only join_kind_option "eddy run: --set operators.j.ttl: 'ttl' is an option of a join of kind: regular, not window"
+echo "ok: join_kind_option"
+run join_where 2 run tests/bad/join.yaml --set "operators.j.where=a_delay + b_origin > 0"
+only join_where "eddy run: --set operators.j.where: where: operator '+' cannot add int and string"
+echo "ok: join_where"
 
 # native operators (include/eddy/operator.h): the library is loaded and checked when the
 # plan is built, so every problem is a config error (exit 2) before anything runs
