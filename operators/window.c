@@ -83,6 +83,7 @@ typedef struct wstate {
 	uint32_t klen, kg;    /* the current key */
 	int argf[EV_MAX_FIELDS];  /* per aggregate: its argument's field, or -1 */
 	int keyf[EV_MAX_FIELDS];  /* per key: its field, or -1 */
+	bool keys_are_fields;     /* every key is a field (key_encode's fast path) */
 	ev_val kvals[EV_MAX_FIELDS]; /* the current record's key values */
 	/* per-batch pre-aggregation (tumbling, sliding): one group per (key, window) */
 	uint32_t *slots;      /* open addressing: group index + 1, 0 empty */
@@ -95,9 +96,6 @@ typedef struct wstate {
 	size_t garena_len, garena_cap;
 	uint8_t *gvals;       /* the groups' working copies, vlen bytes each (aligned) */
 	size_t gvcap;
-	uint32_t *links;      /* per assignment: its row, then the group's next assignment */
-	uint32_t nlinks;
-	size_t lcap;
 } wstate;
 
 /* One (key, window) of a batch: its rows' aggregates so far and the rows themselves (a
@@ -107,7 +105,6 @@ typedef struct wgroup {
 	size_t koff;
 	uint32_t klen, kg;
 	int64_t start;
-	uint32_t first, last; /* assignments (links), first to last, UINT32_MAX: none */
 } wgroup;
 
 static int64_t floor_mod(int64_t a, int64_t b)
@@ -134,9 +131,13 @@ static eddy_err key_reserve(wstate *s, size_t need)
 /* key_encode writes row r's key into kbuf (s->klen) and its values into kvals: per
  * value its type byte, then 8 bytes (int, timestamp, float bits, bool) or a 4-byte length
  * and the bytes (string). */
+static eddy_err key_encode_fields(wstate *s, const ev_batch *b, uint32_t r);
+
 static eddy_err key_encode(wstate *s, task *t, const ev_batch *b, uint32_t r)
 {
 	const window_conf *c = s->c;
+	if (s->keys_are_fields)
+		return key_encode_fields(s, b, r);
 	expr_scratch *sc = task_scratch(t);
 	ev_val *vals = s->kvals;
 	size_t need = 0;
@@ -169,6 +170,57 @@ static eddy_err key_encode(wstate *s, task *t, const ev_batch *b, uint32_t r)
 		}
 	}
 	s->klen = (uint32_t)(p - s->kbuf);
+	return EDDY_OK;
+}
+
+/* key_encode_fields is key_encode when every key is a field: one pass over the record's
+ * slots (the same bytes; kvals filled too). */
+static eddy_err key_encode_fields(wstate *s, const ev_batch *b, uint32_t r)
+{
+	uint32_t nk = s->c->nkeys;
+	uint64_t nulls = b->nulls[r];
+	const uint64_t *slots = &b->cols[(size_t)r * b->ncols];
+	size_t o = 0;
+	for (uint32_t k = 0; k < nk; k++) {
+		uint32_t f = (uint32_t)s->keyf[k];
+		ev_val *v = &s->kvals[k];
+		if ((nulls >> f) & 1u) {
+			v->type = EV_NULL;
+			if (o + 1 > s->kcap && key_reserve(s, o + 1) != EDDY_OK)
+				return EDDY_ENOMEM;
+			s->kbuf[o++] = (char)EV_NULL;
+			continue;
+		}
+		v->type = b->schema->fields[f].type;
+		uint64_t x = slots[f];
+		if (v->type == EV_STRING) {
+			v->s.len = (uint32_t)x;
+			v->s.p = b->arena + (x >> 32);
+			if (o + 5 + v->s.len > s->kcap && key_reserve(s, o + 5 + v->s.len) != EDDY_OK)
+				return EDDY_ENOMEM;
+			s->kbuf[o] = (char)EV_STRING;
+			memcpy(s->kbuf + o + 1, &v->s.len, 4);
+			memcpy(s->kbuf + o + 5, v->s.p, v->s.len);
+			o += 5 + v->s.len;
+			continue;
+		}
+		if (o + 9 > s->kcap && key_reserve(s, o + 9) != EDDY_OK)
+			return EDDY_ENOMEM;
+		if (v->type == EV_FLOAT) {
+			memcpy(&v->f, &x, 8);
+			if (v->f == 0.0) /* -0.0 and 0.0 are one key */
+				x = 0;
+		} else if (v->type == EV_BOOL) {
+			v->b = x != 0;
+			x = v->b;
+		} else {
+			v->i = (int64_t)x;
+		}
+		s->kbuf[o] = (char)v->type;
+		memcpy(s->kbuf + o + 1, &x, 8);
+		o += 9;
+	}
+	s->klen = (uint32_t)o;
 	return EDDY_OK;
 }
 
@@ -883,8 +935,7 @@ static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup 
 				return EDDY_ENOMEM;
 			wgroup *w = &s->groups[s->ngroups];
 			*w = (wgroup){ .hash = h, .koff = s->garena_len, .klen = s->klen,
-				       .kg = task_key_group(t, s->kvals, s->c->nkeys), .start = start,
-				       .first = UINT32_MAX, .last = UINT32_MAX };
+				       .kg = task_key_group(t, s->kvals, s->c->nkeys), .start = start };
 			memcpy(s->garena + s->garena_len, s->kbuf, s->klen);
 			s->garena_len += s->klen;
 			whdr *gh = (whdr *)(s->gvals + (size_t)s->ngroups * s->vlen);
@@ -906,30 +957,18 @@ static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup 
 	}
 }
 
-/* group_add adds row r to group w (its aggregates and its row list). */
+/* group_add adds row r to group w's aggregates. */
 static eddy_err group_add(task *t, wstate *s, wgroup *w, const ev_batch *b, uint32_t r)
 {
 	uint32_t gi = (uint32_t)(w - s->groups);
 	whdr *gh = (whdr *)(s->gvals + (size_t)gi * s->vlen);
-	eddy_err e = update(t, s, gh, (accf *)(gh + 1), b, r);
-	if (e == EDDY_OK)
-		e = rt_grow((void **)&s->links, &s->lcap, 2 * ((size_t)s->nlinks + 1), sizeof(uint32_t),
-		            128);
-	if (e != EDDY_OK)
-		return e;
-	uint32_t l = s->nlinks++;
-	s->links[2 * l] = r;
-	s->links[2 * l + 1] = UINT32_MAX;
-	if (w->last != UINT32_MAX)
-		s->links[2 * w->last + 1] = l;
-	else
-		w->first = l;
-	w->last = l;
-	return EDDY_OK;
+	return update(t, s, gh, (accf *)(gh + 1), b, r);
 }
 
-/* group_apply meets group w's window in the keyed state. */
-static eddy_err group_apply(task *t, wstate *s, wgroup *w, const ev_batch *b)
+/* group_apply meets group w's window in the keyed state. Its window has not fired (its
+ * end - 1 is after the watermark: process_grouped takes rows of fired windows one by
+ * one), so its rows merge into one update. */
+static eddy_err group_apply(task *t, wstate *s, wgroup *w)
 {
 	whdr *gh = (whdr *)(s->gvals + (size_t)(w - s->groups) * s->vlen);
 	memcpy(s->kbuf, s->garena + w->koff, w->klen); /* kbuf holds the largest key: fits */
@@ -949,18 +988,23 @@ static eddy_err group_apply(task *t, wstate *s, wgroup *w, const ev_batch *b)
 		return timer_set(t, s, gh->end - 1);
 	}
 	memcpy(s->h, p, s->vlen);
-	if (!s->h->fired) {
-		if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) != EDDY_OK)
-			return e;
-		memcpy(p, s->h, s->vlen);
-		return EDDY_OK;
-	}
-	/* fired: every row re-fires it, as without grouping */
-	for (uint32_t l = w->first; l != UINT32_MAX && e == EDDY_OK; l = s->links[2 * l + 1]) {
-		expr_scratch_reset(task_scratch(t));
-		e = add_to_ns(t, s, w->start, w->start + s->c->size_ms, true, b, s->links[2 * l], NULL);
-	}
-	return e;
+	if (s->h->fired)
+		return task_fail(t, "window [%lld, %lld) fired before the watermark passed its end",
+		                 (long long)w->start, (long long)(w->start + s->c->size_ms));
+	if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) != EDDY_OK)
+		return e;
+	memcpy(p, s->h, s->vlen);
+	return EDDY_OK;
+}
+
+/* add_fired adds row r (key in kbuf) to window [start, start + size), which the
+ * watermark has passed (within the allowed lateness): one by one, as without grouping,
+ * so every row fires it again, as Flink's late firings. */
+static eddy_err add_fired(task *t, wstate *s, int64_t start, const ev_batch *b, uint32_t r)
+{
+	s->kg = task_key_group(t, s->kvals, s->c->nkeys);
+	eddy_err e = set_key(t, s);
+	return e ? e : add_to_window(t, s, start, start + s->c->size_ms, b, r);
 }
 
 /* process_grouped handles a batch of a tumbling or sliding window without strings. */
@@ -972,7 +1016,7 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 		want *= 2;
 	if (slots_reset(s, want) != EDDY_OK)
 		return EDDY_ENOMEM;
-	s->ngroups = s->nlinks = 0;
+	s->ngroups = 0;
 	s->garena_len = 0;
 	eddy_err err = EDDY_OK;
 	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
@@ -986,6 +1030,8 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 			int64_t start = ts - floor_mod(ts, c->size_ms);
 			if (start + c->size_ms - 1 <= late_bound)
 				err = ts <= late_bound ? late_row(t, s, b, r) : EDDY_OK;
+			else if (start + c->size_ms - 1 <= s->wm)
+				err = add_fired(t, s, start, b, r);
 			else if ((err = group_of(t, s, kh, start, &w)) == EDDY_OK)
 				err = group_add(t, s, w, b, r);
 			continue;
@@ -996,14 +1042,16 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 			if (st + c->size_ms - 1 <= late_bound)
 				continue;
 			assigned = true;
-			if ((err = group_of(t, s, kh, st, &w)) == EDDY_OK)
+			if (st + c->size_ms - 1 <= s->wm)
+				err = add_fired(t, s, st, b, r);
+			else if ((err = group_of(t, s, kh, st, &w)) == EDDY_OK)
 				err = group_add(t, s, w, b, r);
 		}
 		if (err == EDDY_OK && !assigned && ts <= late_bound)
 			err = late_row(t, s, b, r);
 	}
 	for (uint32_t g = 0; g < s->ngroups && err == EDDY_OK; g++)
-		err = group_apply(t, s, &s->groups[g], b);
+		err = group_apply(t, s, &s->groups[g]);
 	return err;
 }
 
@@ -1139,7 +1187,6 @@ static void window_close(task *t, void *state)
 	rt_free(s->groups);
 	rt_free(s->garena);
 	rt_free(s->gvals);
-	rt_free(s->links);
 	rt_free(s->sess);
 	rt_free(s->sbuf);
 	rt_free(s->kbuf);
@@ -1173,8 +1220,11 @@ static eddy_err window_open(task *t, void **state)
 	s->a2 = (accf *)(s->h2 + 1);
 	for (uint32_t a = 0; a < c->naggs; a++)
 		s->argf[a] = c->aggs[a].arg ? expr_field(c->aggs[a].arg) : -1;
-	for (uint32_t k = 0; k < c->nkeys; k++)
+	s->keys_are_fields = true;
+	for (uint32_t k = 0; k < c->nkeys; k++) {
 		s->keyf[k] = expr_field(c->keys[k]);
+		s->keys_are_fields = s->keys_are_fields && s->keyf[k] >= 0;
+	}
 	eddy_err e = reg(t, s, "acc", &s->acc_id);
 	for (uint32_t a = 0; a < c->naggs && e == EDDY_OK; a++) {
 		if (!(s->is_str[a] = is_str_agg(&c->aggs[a])))

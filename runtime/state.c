@@ -1204,6 +1204,8 @@ static inline bool tk_before(const st_hitem *x, const st_hitem *y)
 		return x->time < y->time;
 	if (x->pfx != y->pfx)
 		return x->pfx < y->pfx;
+	if (x->pfx2 != y->pfx2)
+		return x->pfx2 < y->pfx2;
 	const ment *a = x->e, *b = y->e;
 	uint32_t n = a->klen < b->klen ? a->klen : b->klen;
 	int c = memcmp(a->data, b->data, n);
@@ -1255,10 +1257,12 @@ static eddy_err heap_reserve(st_heap *h)
 static void heap_push(st_heap *h, ment *e)
 {
 	assert(h->n < h->cap);
-	uint64_t pfx = 0;
+	uint64_t pfx = 0, pfx2 = 0;
 	for (uint32_t i = TK_HDR; i < TK_HDR + 8; i++)
 		pfx = pfx << 8 | (i < e->klen ? e->data[i] : 0);
-	h->a[h->n] = (st_hitem){ tk_time(e), pfx, e };
+	for (uint32_t i = TK_HDR + 8; i < TK_HDR + 16; i++)
+		pfx2 = pfx2 << 8 | (i < e->klen ? e->data[i] : 0);
+	h->a[h->n] = (st_hitem){ tk_time(e), pfx, pfx2, e };
 	heap_up(h, h->n++);
 }
 

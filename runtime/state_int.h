@@ -252,7 +252,9 @@ struct ev_state_out {
  * entry — many timers share a time (every key's window ends at once). */
 typedef struct st_hitem {
 	int64_t time;
-	uint64_t pfx; /* the 8 entry bytes after domain and time, big-endian, zero-padded */
+	uint64_t pfx, pfx2; /* the 16 entry bytes after domain and time, big-endian,
+	                     * zero-padded: most ties of one time order without the entries
+	                     * (key group, key length and a short key's first bytes) */
 	ment *e;
 } st_hitem;
 
