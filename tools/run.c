@@ -558,11 +558,15 @@ static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o
 }
 
 /* Injected failures (--inject-failures N --seed S): at random moments 20-150 ms apart, a
- * random task fails as if its callback had failed. */
+ * random task fails as if its callback had failed. With checkpoints, a failure after the
+ * first waits until a checkpoint completed since the one before, so restores from
+ * checkpoints are exercised (not only restarts from the beginning). */
 typedef struct injector {
 	uint32_t left, total;
 	uint64_t rng;
 	int64_t next_ms;
+	const ckpt_log *log;  /* the plan whose checkpoints count (NULL: none) */
+	uint64_t done_before; /* checkpoints completed when the last failure was injected */
 } injector;
 
 static uint64_t inj_rand(injector *in)
@@ -582,6 +586,19 @@ static void inject_maybe(injector *in, plan *pl, asys *sys)
 {
 	if (in->left == 0 || mono_ms() < in->next_ms)
 		return;
+	uint64_t done = 0, aborted = 0;
+	ckpt_log *log = plan_checkpoint_log(pl);
+	if (log && plan_checkpoint_conf(pl)) {
+		if (log != in->log) { /* a new plan (the job restarted whole): counts anew */
+			in->log = log;
+			in->done_before = 0;
+		}
+		ckpt_log_counts(log, &done, &aborted);
+		if (in->left < in->total && done == in->done_before) {
+			in->next_ms = mono_ms() + 5; /* no checkpoint since the last failure yet */
+			return;
+		}
+	}
 	uint32_t n = plan_tasks(pl);
 	const char *path = plan_task_path(pl, (uint32_t)(inj_rand(in) % (n ? n : 1)));
 	actor *a = path ? asys_find(sys, path) : NULL;
@@ -601,6 +618,7 @@ static void inject_maybe(injector *in, plan *pl, asys *sys)
 		return;
 	}
 	in->left--;
+	in->done_before = done;
 	inject_schedule(in);
 }
 
