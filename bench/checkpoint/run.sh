@@ -87,7 +87,7 @@ sed -n 's/.*running again \([0-9]*\) ms after the failure.*/\1/p' "$work/inj.err
 nrec=$(wc -l < "$work/rec")
 med=$(awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "-" }' "$work/rec")
 max=$(tail -1 "$work/rec")
-echo "recovery: $nrec job restarts from checkpoints, running again after: median ${med} ms, max ${max:--} ms (backoff 0)"
+echo "recovery: $nrec restarts (of failover regions) from checkpoints, running again after: median ${med} ms, max ${max:--} ms (backoff 0)"
 
 # state-heavy: 1,000,000 keys, one tumbling window each, counted (datagen, event time)
 cat > "$work/keys.yaml" <<'YAML'
