@@ -20,7 +20,7 @@ flink_build() {
 	if ((stale)); then
 		command -v mvn >/dev/null || { echo "flink peer: mvn (Apache Maven) is not installed" >&2; return 2; }
 		command -v java >/dev/null || { echo "flink peer: java (JDK 17+) is not installed" >&2; return 2; }
-		echo "flink peer: building with Maven (first time online from Maven Central)" >&2
+		echo "flink peer: building target/ with Maven" >&2
 		if ! (cd "$flink_dir" && mvn -q -o package >/dev/null 2>&1); then
 			(cd "$flink_dir" && mvn -q package) >&2 || { echo "flink peer: the Maven build failed" >&2; return 1; }
 		fi

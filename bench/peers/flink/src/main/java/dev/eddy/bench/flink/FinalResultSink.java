@@ -90,7 +90,8 @@ final class FinalResultSink implements Sink<Row> {
             if (!endOfInput) {
                 return;
             }
-            try (BufferedWriter w = Files.newBufferedWriter(Path.of(path), StandardCharsets.UTF_8)) {
+            Path p = Path.of(path);
+            try (BufferedWriter w = Files.newBufferedWriter(p, StandardCharsets.UTF_8)) {
                 w.write(String.join(",", columns));
                 w.write('\n');
                 for (Map.Entry<String, Long> e : new TreeMap<>(counts).entrySet()) {
