@@ -41,7 +41,7 @@ import org.apache.flink.types.Row;
  * remove one) and at the end of the input writes the final result of the query, updating ones
  * (q4) included, to FILE (see FinalResultSink for the format).
  *
- * <p>Output on stdout, one line per run:
+ * <p>Output on stdout, two lines per run (single-threaded: main runs everything but the job):
  *
  * <pre>
  * FLINK query=qN parallelism=P events=N seconds=S eps=E
