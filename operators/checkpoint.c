@@ -640,6 +640,25 @@ static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *sta
 		complete(self, c);
 }
 
+/* sources_ready: every source that has not finished runs, so a trigger can reach it. A
+ * source that just finished is stopped before its final snapshot reaches us (it is then
+ * counted as finished), and one restarting with its region comes back: wait for either
+ * rather than start a checkpoint (or a savepoint: the request would be lost) bound to
+ * abort. */
+static bool sources_ready(actor *self, const coord *c)
+{
+	for (uint32_t i = 0; i < c->a->nsources; i++) {
+		int ti = task_index(c, c->a->source_paths[i]);
+		if (ti >= 0 && c->final_data[ti])
+			continue;
+		actor *src = asys_find(actor_system(self), c->a->source_paths[i]);
+		actor_status st = src ? actor_get_status(src) : ACTOR_STOPPED;
+		if (st == ACTOR_STOPPED || st == ACTOR_RESTARTING || st == ACTOR_NEW)
+			return false;
+	}
+	return true;
+}
+
 static void tick(actor *self, coord *c)
 {
 	int64_t now = now_ms(self);
@@ -674,6 +693,8 @@ static void tick(actor *self, coord *c)
 			if (resetting > 0)
 				return; /* a region is restarting: once it runs again */
 		}
+		if (!sources_ready(self, c))
+			return; /* next tick */
 		c->now_requested = false;
 		trigger(self, c);
 	}
