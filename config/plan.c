@@ -1045,8 +1045,10 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 	const cfg_node *w = cfg_get(n->cfg, "window");
 	if (w == NULL)
 		return cfg_errorf(err, n->cfg, "a window operator is missing required key 'window'");
-	static const char *const kinds[] = { "tumbling", "sliding", "session", "count", NULL };
+	static const char *const kinds[] = {"tumbling", "sliding", "session",
+	                                    "count",    "global",  NULL};
 	static const char *const tumbling_keys[] = { "type", "size", NULL };
+	static const char *const global_keys[] = {"type", NULL};
 	static const char *const sliding_keys[] = { "type", "size", "slide", NULL };
 	static const char *const session_keys[] = { "type", "gap", NULL };
 	int kind;
@@ -1079,6 +1081,7 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 		if ((e = cfg_check_keys(w, tumbling_keys, "a count window", err)) == EDDY_OK)
 			e = cfg_int(w, "size", true, 1, INT64_MAX, &c->count, err);
 		break;
+	case WIN_GLOBAL: e = cfg_check_keys(w, global_keys, "a global window", err); break;
 	}
 	if (e != EDDY_OK)
 		return e;
@@ -1103,6 +1106,13 @@ static eddy_err build_window(plan *p, pnode *n, const ev_schema *in, cfg_error *
 	    e != EDDY_ENOENT)
 		return e;
 	c->has_late_output = late != NULL;
+	if (c->kind == WIN_GLOBAL && (c->lateness_ms != 0 || late != NULL)) {
+		const cfg_node *x = cfg_get(n->cfg, late ? "late_output" : "allowed_lateness");
+		return cfg_errorf(err, x,
+		                  "a global window fires at the end of the input and has "
+		                  "no late records: remove %s",
+		                  late ? "late_output" : "allowed_lateness");
+	}
 	if ((e = ports(n, 2)) != EDDY_OK)
 		return e;
 	ev_schema *out = &n->schemas[0];

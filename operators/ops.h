@@ -28,7 +28,7 @@ extern const op_def union_op;
 
 /* ---- windows (operators/window.c) ---- */
 
-typedef enum win_kind { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_COUNT } win_kind;
+typedef enum win_kind { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_COUNT, WIN_GLOBAL } win_kind;
 typedef enum agg_fn { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_FIRST, AGG_LAST } agg_fn;
 
 typedef struct agg_spec {
@@ -40,7 +40,10 @@ typedef struct agg_spec {
 /* window: keyed (or global) windows with incremental aggregates, as Flink's
  * WindowOperator with an aggregate function. Output record: window_start, window_end,
  * key fields, aggregates; its event time is window_end - 1 (Flink's maxTimestamp). Port
- * 1 is the late side output (the late records, input schema). */
+ * 1 is the late side output (the late records, input schema). WIN_GLOBAL is one window
+ * per key over all of time (Flink's GlobalWindows) that fires once, at the end of the
+ * input (the +inf watermark); its window_start/window_end are the smallest event time
+ * of its records and the largest + 1 ms, and nothing is late for it. */
 typedef struct window_conf {
 	win_kind kind;
 	int64_t size_ms;     /* tumbling, sliding */

@@ -13,13 +13,17 @@
  *  - count windows fire after `count` records of a key and are then purged (Flink's
  *    countWindow: a GlobalWindow with a purging CountTrigger); a partial count window
  *    never fires, also not at the end of the input. Its window_start/window_end are the
- *    smallest event time and the largest + 1 ms of its records.
+ *    smallest event time and the largest + 1 ms of its records;
+ *  - global windows (Flink's GlobalWindows) hold every record of a key and fire once,
+ *    when the watermark reaches +inf at the end of the input (a timer at WM_MAX), with
+ *    window_start/window_end as a count window's; nothing is late for them. This is
+ *    the final result of a non-windowed GROUP BY over a bounded input (Nexmark q4).
  *
  * State lives in the task's keyed state (include/eddy/state.h, memory or LevelDB backend),
  * so checkpoints snapshot it asynchronously and a restore at another parallelism
  * redistributes it by key group. As Flink's WindowOperator, the window is the namespace:
  *  - "acc" (value state, namespace = the window's start, 8 bytes; a session's own id;
- *    empty for count windows): a fixed-size record, whdr then one accf per aggregate,
+ *    empty for count and global windows): a fixed-size record, whdr then one accf per aggregate,
  *    changed in place (ev_value_ref: one lookup per record and window);
  *  - "s<i>" (value state, same namespace): the string of aggregate i when it is a
  *    min/max/first/last of a string;
@@ -882,6 +886,19 @@ static eddy_err add_to_count(task *t, wstate *s, const ev_batch *b, uint32_t r)
 	return e;
 }
 
+/* add_to_global adds record r to its key's global window, made with a timer at WM_MAX
+ * (the end of the input) when it is new. */
+static eddy_err add_to_global(task *t, wstate *s, const ev_batch *b, uint32_t r)
+{
+	whdr *h;
+	eddy_err e = set_ns(t, s, NULL);
+	if (e == EDDY_OK)
+		e = add_to_ns(t, s, 0, 0, false, b, r, &h);
+	if (e == EDDY_OK && h->records == 1)
+		e = timer_set(t, s, WM_MAX);
+	return e;
+}
+
 /* ---- per-batch pre-aggregation (tumbling and sliding windows without string
  * aggregates): the batch's rows are first aggregated per (key, window) in a table of the
  * batch, then each group meets the keyed state once (one lookup instead of one per row);
@@ -1105,6 +1122,7 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 		case WIN_COUNT:
 			err = add_to_count(t, s, b, r);
 			break;
+		case WIN_GLOBAL: err = add_to_global(t, s, b, r); break;
 		}
 	}
 	batch_free(b);
@@ -1121,7 +1139,8 @@ static eddy_err window_process(task *t, void *state, ev_batch *b, uint32_t input
 
 /* fire handles the timer at `time` of the current key and namespace ns: the window's
  * end - 1 fires it (kept until end - 1 + lateness if there is any), a later one purges
- * it. A timer whose window is gone does nothing. */
+ * it; a global window's (at WM_MAX) fires and purges it. A timer whose window is gone
+ * does nothing. */
 static eddy_err fire(task *t, wstate *s, int64_t time, int64_t ns, int64_t wm)
 {
 	const window_conf *c = s->c;
@@ -1130,6 +1149,11 @@ static eddy_err fire(task *t, wstate *s, int64_t time, int64_t ns, int64_t wm)
 	if (e != EDDY_OK || !found)
 		return e;
 	whdr *h = s->h;
+	if (c->kind == WIN_GLOBAL) { /* the end of the input: fire and purge */
+		if ((e = emit_row(t, s, s->a, h->min_ts, h->max_ts + 1)) != EDDY_OK)
+			return e;
+		return clear_window(t, s);
+	}
 	if (!h->fired && time == h->end - 1) {
 		if ((e = emit_row(t, s, s->a, h->start, h->end)) != EDDY_OK)
 			return e;

@@ -179,6 +179,17 @@ setcase_file topn_order tests/bad/topn.yaml "--set operators.top.order: 'order' 
 setcase_file topn_rank_field tests/bad/topn.yaml "--set operators.top.rank_field: the input already has a column 'delay': name the rank column with rank_field" operators.top.rank_field=delay
 setcase_file split_pred tests/bad/split.yaml "--set operators.kinds.outputs.late: outputs.late: the predicate must be bool, got int" operators.kinds.outputs.late=delay
 
+# global windows (operators/window.c): fired once at the end of the input, nothing late
+config window_global "17:23: a global window fires at the end of the input and has no late records: remove allowed_lateness"
+setcase_file window_global_late tests/bad/window_global.yaml "--set operators.all_time.late_output: a global window fires at the end of the input and has no late records: remove late_output" operators.all_time.late_output=late
+setcase_file window_global_size tests/bad/window_global.yaml "--set operators.all_time.window.size: unknown key 'size' in a global window" operators.all_time.window.size=1h
+run window_global_ok 0 run tests/bad/window_global.yaml --control none --set operators.all_time.allowed_lateness=0s \
+  --set "sinks.out.path=$work/out-window_global"
+rows window_global_ok "$work/out-window_global" "window_start,window_end,origin,flights,total_delay,worst
+2001-01-01 00:01:00,2001-01-01 00:01:00.001,ANC,1,-13,-13
+2001-01-01 00:02:00,2001-01-01 00:03:00.001,ROC,2,12,7"
+echo "ok: window_global_ok (one row per key at the end, its extent as window_start/window_end)"
+
 # joins (operators/join.c): keys, names and bounds are checked when the plan is built
 config join_no_right_key "11:5: a join is missing required key 'right_key' (a field, an expression or a list of them)"
 config join_key_count "17:16: right_key has 1 key and left_key 2: they pair up in order"

@@ -879,6 +879,72 @@ Test(format, write_floats_shortest_and_non_finite)
 	schema_clear(&s);
 }
 
+/* ref_f64: the float text by its definition (the shortest of %.15g/%.16g/%.17g that reads
+ * back equal, ".0" added when integral), to check the writer's fast path against. */
+static void ref_f64(char *dst, double v)
+{
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(dst, 40, "%.*g", prec, v);
+		if (prec == 17 || strtod(dst, NULL) == v)
+			break;
+	}
+	if (strpbrk(dst, ".e") == NULL)
+		strcpy(dst + n, ".0");
+}
+
+Test(format, write_floats_as_their_definition)
+{
+	ev_schema s = {0};
+	cr_assert_eq(schema_add(&s, "x", EV_FLOAT), EDDY_OK);
+	ev_batch *b = batch_new(&s, 1);
+	fmt_buf out = {0};
+	uint64_t x = 88172645463325252ull; /* xorshift64 */
+	uint32_t r = batch_append_row(b);
+	const double edge[] = {1e-4,
+	                       0.00012,
+	                       9.99e-5,
+	                       999999999999999.0,
+	                       1e15,
+	                       99999999999999.9,
+	                       0.1 + 0.2,
+	                       0.5,
+	                       2.5,
+	                       1e14 + 0.5,
+	                       123456.789012,
+	                       0.908 * 27057114,
+	                       0.908 * 4655640,
+	                       -7.25,
+	                       1e-7,
+	                       4.35,
+	                       1.005};
+	for (int i = 0; i < 200000; i++) {
+		double v;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i < (int)(sizeof(edge) / sizeof(edge[0])))
+			v = edge[i];
+		else if (i % 4 == 0) /* a price times 0.908, as Nexmark q1 */
+			v = 0.908 * (double)(x % 100000000 + 100);
+		else if (i % 4 == 1) /* a short decimal, maybe not the nearest double's */
+			v = (double)(int64_t)(x % 2000000000000) / 1000.0 - 1e9;
+		else if (i % 4 == 2) /* any bits of a finite double */
+			memcpy(&v, &x, 8), v = isfinite(v) ? v : 1.5;
+		else /* numbers near the fast path's limits */
+			v = ldexp((double)(x >> 11), (int)(x % 100) - 100);
+		batch_set_float(b, r, 0, v);
+		out.len = 0;
+		cr_assert_eq(fmt_write_row(FMT_CSV, b, r, &out), EDDY_OK);
+		char want[48];
+		ref_f64(want, v);
+		strcat(want, "\n");
+		cr_assert(out.len == strlen(want) && memcmp(out.p, want, out.len) == 0,
+		          "value %.17g: wrote '%.*s', want '%s'", v, (int)out.len, out.p, want);
+	}
+	fmt_buf_free(&out);
+	batch_free(b);
+	schema_clear(&s);
+}
+
 /* Fills b with rows that exercise the writer: quoting, empty vs null, float precision,
  * extreme ints, timestamps with ms. */
 static void fill_mixed(ev_batch *b)
