@@ -18,12 +18,13 @@
 #       B.dateTime BETWEEN window_end - 10 s AND window_end (both ends): auction, bidder,
 #       price, dateTime, extra
 # Windows are aligned to the epoch, [start, end). Event time as Flink's with the suite's
-# watermark (dateTime - 4 s) emitted after every bid in file order: a bid is late when its
-# 10 s window (q7) or its 2 s slice (q5) ends at or before the watermark + 1 ms, the watermark
-# being the largest earlier dateTime - 4 s. Late bids are left out of the counts (q5) and the
-# maxima (q7), as Flink's window aggregates drop them; q7's outer join is a regular join in
-# Flink, so a late bid still joins a window's maximum. With no late bid (the generator's files)
-# these are the plain batch queries. Timestamps are written as eddy's file sink writes them:
+# watermark (dateTime - 4 s) emitted after every bid in file order, the watermark before a bid
+# being the largest earlier dateTime - 4 s: a window has fired before a bid when its end - 1 ms
+# is at or before that watermark. As in Flink's (slicing) window aggregates, a bid counts in
+# those of its windows that had not fired (q5: its later windows; q7: its one window), and is
+# left out of the others; q7's outer join is a regular join in Flink, so every bid, late or
+# not, joins a window's maximum. With no late bid (the generator's files) these are the plain
+# batch queries. Timestamps are written as eddy's file sink writes them:
 # '.mmm' only when the milliseconds are not 0.
 set -eu
 bids=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -52,8 +53,8 @@ query() { # query NAME [WINDOW]: the SQL of that expected file
   q5)
     [ -z "${2:-}" ] || win="$(ts 'epoch_ms(c.ws)') AS window_start, $(ts 'epoch_ms(c.ws + 10000)') AS window_end,"
     echo "WITH $X,
-      ontime AS (SELECT * FROM x WHERE wm IS NULL OR NOT ((t // 2000) * 2000 + 2000 - 1 <= wm)),
-      w AS (SELECT auction, (t // 2000) * 2000 - k * 2000 AS ws FROM ontime, range(0, 5) AS r(k)),
+      a AS (SELECT auction, wm, (t // 2000) * 2000 - k * 2000 AS ws FROM x, range(0, 5) AS r(k)),
+      w AS (SELECT auction, ws FROM a WHERE wm IS NULL OR NOT (ws + 10000 - 1 <= wm)),
       c AS (SELECT ws, auction, count(*) AS num FROM w GROUP BY ws, auction),
       m AS (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
       SELECT $win c.auction, c.num FROM c JOIN m ON c.ws = m.ws AND c.num >= m.maxn ORDER BY ALL" ;;
