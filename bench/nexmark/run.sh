@@ -162,17 +162,14 @@ measure() {
 	((kib <= ${rss[$name]:-0})) || rss[$name]=$kib
 }
 
-# rows FILE_OR_DIR: the data rows (part files: each has a header)
+# rows FILE_OR_DIR: the data rows (each file, a part file too, starts with a header)
 rows() {
-	local n=0 f
-	if [[ -d $1 ]]; then
-		for f in "$1"/*; do
-			[[ -f $f ]] || continue
-			n=$((n + $(wc -l <"$f") - 1))
-		done
-	else
-		n=$(($(wc -l <"$1") - 1))
-	fi
+	local n=0 f l
+	for f in "$1" "$1"/*; do
+		[[ -f $f ]] || continue
+		l=$(wc -l <"$f")
+		((l == 0)) || n=$((n + l - 1))
+	done
 	echo "$n"
 }
 
