@@ -173,7 +173,8 @@ rows() {
 	echo "$n"
 }
 
-# digest FILE_OR_DIR: "header rows digest" of a CSV result, the rows as a multiset (order-free)
+# digest FILE_OR_DIR: "header rows digest" of a CSV result, the rows as a multiset (order-free);
+# decimal numbers count by value to 12 significant digits
 digest() {
 	PYTHONHASHSEED=0 python3 -c '
 import os, sys
@@ -186,7 +187,15 @@ for f in files:
         if header is None: header = h
         elif h != header: sys.exit(f"{f}: header {h!r}, not {header!r}")
         for line in fh:
-            total = (total + hash(line.rstrip(b"\r\n"))) & 0xFFFFFFFFFFFFFFFF
+            line = line.rstrip(b"\r\n")
+            if b"." in line:  # floats by value, to 12 significant digits (a DECIMAL 11357.264
+                fs = line.split(b",")  # and the double 11357.264000000001 are one value)
+                for i, x in enumerate(fs):
+                    if b"." in x and b":" not in x:
+                        try: fs[i] = b"%.12g" % float(x)
+                        except ValueError: pass
+                line = b",".join(fs)
+            total = (total + hash(line)) & 0xFFFFFFFFFFFFFFFF
             rows += 1
 print((header or b"").decode(), rows, format(total, "016x"))' "$1"
 }
