@@ -124,8 +124,7 @@ for q in tumbling ttl; do
     --set "checkpoint.dir=$work/$name-ck" --stop-with-savepoint "$sp" \
     > /dev/null 2> "$work/$name.stderr" &
   pid=$!
-  sleep 0.4
-  kill -TERM $pid
+  stop_soon $pid
   rc=0; wait $pid || rc=$?
   [ $rc -eq 0 ] || { cat "$work/$name.stderr"; fail "$name: stop with a savepoint exited $rc"; }
   grep -q "savepoint [0-9]* written to $sp" "$work/$name.stderr" ||

@@ -49,3 +49,19 @@ run_job() {
   "$eddy" run "$@" > "$work/$name.stdout" 2> "$work/$name.stderr" || rc=$?
   [ $rc -eq 0 ] || { cat "$work/$name.stderr"; fail "$name: eddy run $* exited $rc"; }
 }
+
+# stop_soon PID: SIGTERM to a starting `eddy run` once it handles SIGTERM (the process is
+# eddy and its handler is installed: bit 15 of SigCgt in /proc/PID/status), 50 ms later — a fixed sleep is no good:
+# on a quiet machine a job reading a file may be done in 0.3 s, on a busy one not started.
+stop_soon() {
+  local pid=$1 m
+  for _ in $(seq 1000); do
+    m=$(awk '/^SigCgt:/ { print $2 }' "/proc/$pid/status" 2> /dev/null)
+    # eddy itself (not a wrapper script that execs it) with its handler
+    [[ $(readlink "/proc/$pid/exe" 2> /dev/null) == */eddy ]] && [ -n "$m" ] &&
+      (( (16#$m >> 14) & 1 )) && break
+    sleep 0.005
+  done
+  sleep 0.05
+  kill -TERM "$pid"
+}
