@@ -2239,7 +2239,6 @@ static void region_restart(actor *sup, void *arg, const char *failed)
 	r->restore_id = p->gate.done_id;
 	snprintf(r->restore_dir, sizeof(r->restore_dir), "%s", p->gate.done_dir);
 	pthread_mutex_unlock(&p->gate.mu);
-	p->stats.region_restarts++;
 	r->failed_ms = clock_now_ms(clock_system());
 	char why[300] = "";
 	actor *fa = asys_find(actor_system(sup), failed);

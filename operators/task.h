@@ -59,7 +59,6 @@ typedef struct job_stats {
 	_Atomic uint64_t dead_letters; /* bad records sent to a dead-letter stream */
 	_Atomic uint64_t unmatched;    /* records a split dropped: no predicate held, no default */
 	_Atomic uint32_t tasks_done;   /* tasks that ended normally */
-	_Atomic uint32_t region_restarts; /* failover-region restarts (checkpointed jobs) */
 	_Atomic int stop;              /* set to stop the sources (SIGINT/SIGTERM) */
 } job_stats;
 
