@@ -84,7 +84,12 @@ pid=$!
 trap 'kill -9 $pid 2> /dev/null' EXIT
 up() { "$eddy" shell "ipc://$work/c.sock" -c jobs > /dev/null 2>&1; }
 for _ in $(seq 100); do up && break; sleep 0.05; done
-"$eddy" shell "ipc://$work/c.sock" -c checkpoint > "$work/trigger.out" || fail "checkpoint: exit $?"
+# The control socket is up before the job's actors are: until the coordinator runs,
+# 'checkpoint' says it is not running (exit 1), so it is retried.
+trigger() { "$eddy" shell "ipc://$work/c.sock" -c checkpoint > "$work/trigger.out" 2>&1; }
+ok=0
+for _ in $(seq 100); do trigger && { ok=1; break; }; sleep 0.05; done
+[ $ok = 1 ] || fail "checkpoint: $(cat "$work/trigger.out")"
 done_one() {
   "$eddy" shell "ipc://$work/c.sock" -c checkpoints --json > "$work/list.json" &&
     jq -e '[.[] | select(.status == "completed")] | length >= 1' "$work/list.json" > /dev/null
