@@ -27,9 +27,10 @@
  *    the boundary;
  *  - one event-time timer per (key, window) at end - 1.
  *
- * A batch is handled in one pass: each row's (key, window) assignments are sorted by
- * (key, window, order), each group is cut to its own top n (a row outside the batch's
- * top n cannot be in the window's), and each group then meets the keyed state once: one
+ * A batch is handled in one pass: each row's (key, window) assignments are gathered by
+ * (key, window) in a hash table, each group keeping only its own top n as a list, best
+ * first (a row outside the batch's top n cannot be in the window's; most rows cost one
+ * comparison with the list's last), and each group then meets the keyed state once: one
  * read, and one write only when one of its rows gets in. No allocation per record: the
  * buffers grow with the largest batch and stay.
  */
@@ -54,7 +55,7 @@ typedef struct ordv {
 
 /* One assignment of a batch row to a window (several for sliding windows). */
 typedef struct cand {
-	uint64_t gh;    /* hash of (key, window): groups sort together */
+	uint64_t gh;    /* hash of (key, window) */
 	int64_t ws, we; /* the window */
 	size_t koff;    /* the key's bytes in karena */
 	uint32_t klen, kg;
@@ -62,7 +63,16 @@ typedef struct cand {
 	uint32_t row;
 	ordv o;         /* o.p is set once karena stops growing */
 	const char *kp; /* the key's bytes (set with o.p) */
+	uint32_t next;  /* the next kept candidate of its group, best first; NONE ends */
 } cand;
+
+#define NONE UINT32_MAX
+
+/* A (key, window) of a batch: its kept candidates as a list, best first, cut at the
+ * batch's own rank n (ties of the n-th kept). */
+typedef struct cgroup {
+	uint32_t head, tail, n;
+} cgroup;
 
 /* A stored row of a window's state (borrowed from the state) or a batch row. */
 typedef struct ent {
@@ -86,6 +96,12 @@ typedef struct tstate {
 	ev_batch *out, *late;
 	cand *cands; /* this batch's assignments */
 	size_t ncands, ccap;
+	cgroup *groups; /* this batch's (key, window) groups, in order of first row */
+	size_t ngroups, gcap;
+	uint32_t *slots; /* open addressing: group index + 1, 0 empty */
+	size_t nslots;
+	cand *sorted; /* a group's kept candidates, contiguous for apply_group */
+	size_t scap;
 	char *karena; /* this batch's keys and string order values */
 	size_t klen, kcap;
 	ent *ents; /* a window's stored rows, parsed */
@@ -438,29 +454,98 @@ static eddy_err add_cand(tstate *s, size_t koff, uint32_t klen, uint32_t kg, uin
 	return EDDY_OK;
 }
 
-static int cand_cmp(const void *pa, const void *pb, void *ctx)
-{
-	const cand *a = pa, *b = pb;
-	if (a->gh != b->gh)
-		return a->gh < b->gh ? -1 : 1;
-	if (a->ws != b->ws)
-		return a->ws < b->ws ? -1 : 1;
-	if (a->we != b->we)
-		return a->we < b->we ? -1 : 1;
-	if (a->klen != b->klen)
-		return a->klen < b->klen ? -1 : 1;
-	int c = a->klen ? memcmp(a->kp, b->kp, a->klen) : 0;
-	if (c == 0)
-		c = ord_cmp(ctx, &a->o, &b->o);
-	if (c == 0)
-		c = (a->row > b->row) - (a->row < b->row);
-	return c;
-}
-
 static bool same_group(const cand *a, const cand *b)
 {
 	return a->gh == b->gh && a->ws == b->ws && a->we == b->we && a->klen == b->klen &&
 	       (a->klen == 0 || memcmp(a->kp, b->kp, a->klen) == 0);
+}
+
+/* keep adds candidate i to group g's list, best first (ties in row order), and cuts the
+ * list after the rows tied with its n-th. Most candidates are worse than a full list's
+ * last and cost one comparison. */
+static void keep(tstate *s, cgroup *g, uint32_t i)
+{
+	const uint32_t n = s->c->n;
+	cand *x = &s->cands[i];
+	x->next = NONE;
+	if (g->n == 0) {
+		g->head = g->tail = i;
+		g->n = 1;
+		return;
+	}
+	int c = ord_cmp(s, &s->cands[g->tail].o, &x->o);
+	if (c <= 0) { /* at the end: worse than the last or tied with it */
+		if (g->n >= n && c < 0)
+			return; /* past rank n */
+		s->cands[g->tail].next = i;
+		g->tail = i;
+		g->n++;
+		return;
+	}
+	/* better than the last: after the rows better than or tied with it */
+	uint32_t *link = &g->head;
+	while (ord_cmp(s, &s->cands[*link].o, &x->o) <= 0)
+		link = &s->cands[*link].next;
+	x->next = *link;
+	*link = i;
+	g->n++;
+	if (g->n <= n)
+		return;
+	/* cut after the n-th and its ties */
+	uint32_t k = 1, p = g->head;
+	for (; k < n; k++)
+		p = s->cands[p].next;
+	uint32_t q = s->cands[p].next;
+	while (q != NONE && ord_cmp(s, &s->cands[p].o, &s->cands[q].o) == 0) {
+		p = q;
+		q = s->cands[q].next;
+		k++;
+	}
+	s->cands[p].next = NONE;
+	g->tail = p;
+	g->n = k;
+}
+
+/* group_cands gathers the batch's candidates by (key, window) into s->groups, each cut
+ * at the batch's own rank n (a row outside it cannot be in the window's top n). */
+static eddy_err group_cands(tstate *s)
+{
+	size_t want = 16;
+	while (want < 2 * s->ncands)
+		want *= 2;
+	if (want > s->nslots) {
+		uint32_t *n = rt_realloc(s->slots, want * sizeof(*n));
+		if (n == NULL)
+			return EDDY_ENOMEM;
+		s->slots = n;
+		s->nslots = want;
+	}
+	memset(s->slots, 0, want * sizeof(*s->slots));
+	if (rt_grow((void **)&s->groups, &s->gcap, s->ncands, sizeof(cgroup), 64) != EDDY_OK)
+		return EDDY_ENOMEM;
+	s->ngroups = 0;
+	size_t mask = want - 1;
+	for (size_t i = 0; i < s->ncands; i++) {
+		const cand *x = &s->cands[i];
+		size_t j = x->gh & mask;
+		uint32_t g;
+		for (;; j = (j + 1) & mask) {
+			g = s->slots[j];
+			if (g == 0) {
+				s->groups[s->ngroups] = (cgroup){.head = NONE, .tail = NONE};
+				g = s->slots[j] = (uint32_t)++s->ngroups;
+				break;
+			}
+			if (same_group(&s->cands[s->groups[g - 1].head], x))
+				break;
+		}
+		keep(s, &s->groups[g - 1], (uint32_t)i);
+	}
+	size_t most = 0;
+	for (size_t g = 0; g < s->ngroups; g++)
+		if (s->groups[g].n > most)
+			most = s->groups[g].n;
+	return rt_grow((void **)&s->sorted, &s->scap, most, sizeof(cand), 64);
 }
 
 /* apply_group merges the batch's rows of one (key, window), g[0 .. m) best first and cut
@@ -595,7 +680,6 @@ static eddy_err topn_process(task *t, void *state, ev_batch *b, uint32_t input)
 {
 	(void)input;
 	tstate *s = state;
-	const topn_conf *c = s->c;
 	eddy_err err = EDDY_OK;
 	s->ncands = 0;
 	s->klen = 0;
@@ -610,15 +694,12 @@ static eddy_err topn_process(task *t, void *state, ev_batch *b, uint32_t input)
 			if (s->str && !x->o.null)
 				x->o.p = s->karena + x->soff;
 		}
-		qsort_r(s->cands, s->ncands, sizeof(cand), cand_cmp, s);
-		for (size_t i = 0; i < s->ncands && err == EDDY_OK;) {
-			size_t j = i + 1, cut = 0;
-			for (; j < s->ncands && same_group(&s->cands[i], &s->cands[j]); j++)
-				if (cut == 0 && j - i >= c->n &&
-				    ord_cmp(s, &s->cands[j - 1].o, &s->cands[j].o) != 0)
-					cut = j; /* past the batch's own rank n */
-			err = apply_group(t, s, b, &s->cands[i], (cut ? cut : j) - i);
-			i = j;
+		err = group_cands(s);
+		for (size_t g = 0; g < s->ngroups && err == EDDY_OK; g++) {
+			size_t m = 0;
+			for (uint32_t i = s->groups[g].head; i != NONE; i = s->cands[i].next)
+				s->sorted[m++] = s->cands[i];
+			err = apply_group(t, s, b, s->sorted, m);
 		}
 	}
 	batch_free(b);
@@ -685,6 +766,9 @@ static void topn_close(task *t, void *state)
 	if (s == NULL)
 		return;
 	rt_free(s->cands);
+	rt_free(s->groups);
+	rt_free(s->slots);
+	rt_free(s->sorted);
 	rt_free(s->karena);
 	rt_free(s->ents);
 	rt_free(s->merged);
