@@ -2055,6 +2055,28 @@ static eddy_err add_node(plan *p, role r, const cfg_node *m, cfg_error *err)
 	return EDDY_OK;
 }
 
+static bool is_forward(const plan *p, const pnode *consumer, int stream);
+
+/* check_channels refuses an operator with more input channels (one per producer subtask
+ * of each input that is not forward) than a message's channel field holds. */
+static eddy_err check_channels(const plan *p, cfg_error *err)
+{
+	for (uint32_t i = 0; i < p->nnodes; i++) {
+		const pnode *n = &p->nodes[i];
+		uint64_t nc = 0;
+		for (uint32_t k = 0; k < n->ninputs; k++)
+			nc += is_forward(p, n, n->inputs[k])
+			          ? 1
+			          : p->nodes[p->streams[n->inputs[k]].node].parallelism;
+		if (nc > TASK_CHANNEL_MASK)
+			return cfg_errorf(err, cfg_get(n->cfg, "id"),
+			                  "'%s' would have %llu input channels (the parallelism of its "
+			                  "inputs added up); at most %u",
+			                  n->id, (unsigned long long)nc, TASK_CHANNEL_MASK);
+	}
+	return EDDY_OK;
+}
+
 eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 {
 	*out = NULL;
@@ -2178,6 +2200,8 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 	for (uint32_t i = 0; i < p->nnodes; i++)
 		if ((e = visit(p, i, err)) != EDDY_OK)
 			goto fail;
+	if ((e = check_channels(p, err)) != EDDY_OK)
+		goto fail;
 	*out = p;
 	return EDDY_OK;
 fail:

@@ -145,6 +145,7 @@ config unknown_connector "4:16: 'connector' must be one of file, datagen, nexmar
 config unknown_operator "10:19: 'type' must be one of filter, map, window, union, native, top_n, split, join, got 'filtre' (did you mean 'filter'?)"
 config unknown_key "2:1: unknown key 'paralelism' in the job (did you mean 'parallelism'?)"
 config unknown_input "10:34: input 'flihgts' names no source, operator or side output (did you mean 'flights'?)"
+config channels "8:10: 'both' would have 65536 input channels (the parallelism of its inputs added up); at most 65535"
 config cycle "10:34: the graph has a cycle through 'a': an operator cannot consume its own output"
 config type_error_plus "10:57: where: operator '+' cannot add string and int"
 config type_error_notbool "10:50: where: the condition must be bool, got int"
