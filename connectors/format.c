@@ -1253,13 +1253,15 @@ void fmt_buf_free(fmt_buf *b)
 	b->len = b->cap = 0;
 }
 
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324"
+                                  "25262728293031323334353637383940414243444546474849"
+                                  "50515253545556575859606162636465666768697071727374"
+                                  "75767778798081828384858687888990919293949596979899";
+
 /* put_i64 writes v in decimal at dst (>= 20 bytes); returns the length. */
 static size_t put_i64(char *dst, int64_t v)
 {
-	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
-	                            "25262728293031323334353637383940414243444546474849"
-	                            "50515253545556575859606162636465666768697071727374"
-	                            "75767778798081828384858687888990919293949596979899";
+	const char *pairs = digit_pairs;
 	char tmp[24];
 	char *t = tmp + sizeof(tmp);
 	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
@@ -1282,12 +1284,18 @@ static size_t put_i64(char *dst, int64_t v)
 	return n;
 }
 
-/* put_dec writes the decimal m / 10^d (m < 10^15) with sign, d decimals and ".0" when d is
+/* put_dec writes the decimal m / 10^d (m < 10^17, d <= 20) with sign, d decimals and ".0" when d is
  * 0, at dst; returns the length. */
 static size_t put_dec(char *dst, bool neg, uint64_t m, int d)
 {
-	char tmp[24];
+	char tmp[24]; /* the digits, last first */
 	int n = 0;
+	while (m >= 100) {
+		unsigned q = (unsigned)(m % 100);
+		m /= 100;
+		tmp[n++] = digit_pairs[q * 2 + 1];
+		tmp[n++] = digit_pairs[q * 2];
+	}
 	do {
 		tmp[n++] = (char)('0' + m % 10);
 		m /= 10;
@@ -1308,24 +1316,128 @@ static size_t put_dec(char *dst, bool neg, uint64_t m, int d)
 	return len;
 }
 
+typedef unsigned __int128 u128;
+
+static const uint64_t pow5[] = {1ull,
+                                5ull,
+                                25ull,
+                                125ull,
+                                625ull,
+                                3125ull,
+                                15625ull,
+                                78125ull,
+                                390625ull,
+                                1953125ull,
+                                9765625ull,
+                                48828125ull,
+                                244140625ull,
+                                1220703125ull,
+                                6103515625ull,
+                                30517578125ull,
+                                152587890625ull,
+                                762939453125ull,
+                                3814697265625ull,
+                                19073486328125ull,
+                                95367431640625ull};
+
+/* scaled_round: M * 2^E * 10^k rounded to an integer, half to even, exactly
+ * (M < 2^53, 0 <= k <= 20, the result < 2^64, -128 < k + E). */
+static uint64_t scaled_round(uint64_t M, int E, int k)
+{
+	u128 x = (u128)M * pow5[k];
+	int s = k + E;
+	if (s >= 0)
+		return (uint64_t)(x << s);
+	s = -s;
+	u128 q = x >> s, r = x - (q << s), half = (u128)1 << (s - 1);
+	if (r > half || (r == half && (q & 1)))
+		q++;
+	return (uint64_t)q;
+}
+
+/* reads_back: whether the decimal N / 10^j (N < 10^17, 0 <= j <= 20) is nearest to the
+ * double M * 2^E (2^52 <= M < 2^53, -67 <= E < 0) among the doubles, ties to the even
+ * mantissa — whether strtod of it gives that double back. Scaled by 10^j * 2^(1-E), the
+ * distance between them is |N * 2^(1-E) - 2 M 10^j| and half the gap to the next double
+ * is 10^j (half of that below a power of two). */
+static bool reads_back(uint64_t N, int j, uint64_t M, int E)
+{
+	u128 p10 = (u128)pow5[j] << j;
+	u128 lhs = (u128)N << (1 - E), rhs = (u128)M * 2 * p10;
+	u128 d2, bound2; /* doubled, so half a gap stays whole */
+	if (lhs >= rhs) {
+		d2 = 2 * (lhs - rhs);
+		bound2 = 2 * p10;
+	} else {
+		d2 = 2 * (rhs - lhs);
+		bound2 = M == (1ull << 52) ? p10 : 2 * p10;
+	}
+	return d2 < bound2 || (d2 == bound2 && (M & 1) == 0);
+}
+
 /* put_f64 writes finite v, shortest of %.15g/%.16g/%.17g that reads back equal, at dst
  * (>= 32 bytes), with ".0" added to an integral value so a float always reads as one
  * (32.0, as DuckDB, Flink and Python write doubles); returns the length.
- * Fast path, the same text without snprintf and strtod: when v is the double nearest to a
- * decimal m / 10^d with m < 10^15 and d <= 6 (m / 10^d, both exact, divides to it), that
- * decimal reads back as v and, for 1e-4 <= |v| < 1e15, is what %.15g prints (no exponent,
- * trailing zeros dropped: the smallest such d). Prices times 0.908 (Nexmark q1) take it. */
+ * For 1e-4 <= |v| < 1e15 (no exponent in %g) without snprintf and strtod: v = M * 2^E
+ * exactly, its P-digit rounding N / 10^k is computed in 128-bit integers (as printf
+ * rounds: the exact value, half to even) and checked to read back by the distance to v
+ * (reads_back); %g's text is then N / 10^k without trailing zeros. Prices times 0.908
+ * (Nexmark q1) take it, also those that need 17 digits (24567859.512000002). */
 static size_t put_f64(char *dst, double v)
 {
-	static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+	static const uint64_t p10[] = {1ull,
+	                               10ull,
+	                               100ull,
+	                               1000ull,
+	                               10000ull,
+	                               100000ull,
+	                               1000000ull,
+	                               10000000ull,
+	                               100000000ull,
+	                               1000000000ull,
+	                               10000000000ull,
+	                               100000000000ull,
+	                               1000000000000ull,
+	                               10000000000000ull,
+	                               100000000000000ull,
+	                               1000000000000000ull,
+	                               10000000000000000ull,
+	                               100000000000000000ull};
 	double a = fabs(v);
 	if (a >= 1e-4 && a < 1e15) {
-		for (int d = 0; d <= 6; d++) {
-			double m = nearbyint(a * p10[d]);
-			if (m >= 1e15)
-				break;
-			if (m / p10[d] == a)
-				return put_dec(dst, v < 0, (uint64_t)m, d);
+		uint64_t bits;
+		memcpy(&bits, &a, sizeof(bits)); /* a normal double: M * 2^E, 2^52 <= M < 2^53 */
+		uint64_t M = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+		int E = (int)(bits >> 52) - 1075;
+		/* X = floor(log10(a)), exactly: 10^X <= a < 10^(X+1); log10(2) ~ 0.30103 gives
+		 * it within one, the comparisons (M * 10^-X >= 2^-E for X < 0, M >= 10^X 2^-E
+		 * else) settle it */
+		int X = (int)floor((E + 52) * 0.30102999566398120);
+		for (;;) {
+			bool ge = X >= 0 ? (u128)M >= ((u128)p10[X] << -E)
+			                 : (u128)M * p10[-X] >= ((u128)1 << -E);
+			if (!ge) {
+				X--;
+				continue;
+			}
+			bool lt_next = X + 1 >= 0 ? (u128)M < ((u128)p10[X + 1] << -E)
+			                          : (u128)M * p10[-(X + 1)] < ((u128)1 << -E);
+			if (!lt_next) {
+				X++;
+				continue;
+			}
+			break;
+		}
+		for (int P = 15; P <= 17; P++) {
+			int k = P - 1 - X;
+			uint64_t N = scaled_round(M, E, k);
+			if (N >= p10[P]) /* rounded up to 10^(X+1): cannot read back */
+				continue;
+			if (P < 17 && !reads_back(N, k, M, E))
+				continue;
+			while (k > 0 && N % 10 == 0)
+				N /= 10, k--;
+			return put_dec(dst, v < 0, N, k);
 		}
 	}
 	int n = 0;
@@ -1346,7 +1458,20 @@ static bool csv_needs_quotes(const char *p, size_t len)
 {
 	if (len == 0)
 		return true;
-	for (size_t i = 0; i < len; i++) {
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'),
+	              nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+	for (; i + 16 <= len; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+		__m128i hit =
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, comma), _mm_cmpeq_epi8(x, quote)),
+		                 _mm_or_si128(_mm_cmpeq_epi8(x, nl), _mm_cmpeq_epi8(x, cr)));
+		if (_mm_movemask_epi8(hit) != 0)
+			return true;
+	}
+#endif
+	for (; i < len; i++) {
 		char c = p[i];
 		if (c == ',' || c == '"' || c == '\n' || c == '\r')
 			return true;

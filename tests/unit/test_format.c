@@ -1224,3 +1224,45 @@ Test(format, a_stray_quote_does_not_swallow_later_records)
 	batch_free(b);
 	schema_clear(&s);
 }
+
+/* Long strings: CSV quotes a field when any of , " \n \r is anywhere in it (the writer
+ * scans 16 bytes at a time, then the tail). */
+Test(format, write_quotes_long_strings_wherever_the_special_byte_is)
+{
+	ev_schema s = {0};
+	cr_assert_eq(schema_add(&s, "x", EV_STRING), EDDY_OK);
+	ev_batch *b = batch_new(&s, 1);
+	fmt_buf out = {0};
+	uint32_t r = batch_append_row(b);
+	const char specials[] = {',', '"', '\n', '\r'};
+	char v[41], want[100];
+	for (size_t len = 1; len <= 40; len++) {
+		for (size_t at = 0; at <= len; at++) { /* at == len: no special byte */
+			for (size_t k = 0; k < (at < len ? 4 : 1); k++) {
+				memset(v, 'a', len);
+				if (at < len)
+					v[at] = specials[k];
+				cr_assert_eq(batch_set_str(b, r, 0, v, len), EDDY_OK);
+				out.len = 0;
+				cr_assert_eq(fmt_write_row(FMT_CSV, b, r, &out), EDDY_OK);
+				size_t n = 0;
+				if (at < len)
+					want[n++] = '"';
+				for (size_t i = 0; i < len; i++) {
+					if (v[i] == '"')
+						want[n++] = '"';
+					want[n++] = v[i];
+				}
+				if (at < len)
+					want[n++] = '"';
+				want[n++] = '\n';
+				cr_assert(out.len == n && memcmp(out.p, want, n) == 0,
+				          "length %zu, special byte %d at %zu: wrote '%.*s'", len,
+				          at < len ? v[at] : -1, at, (int)out.len, out.p);
+			}
+		}
+	}
+	fmt_buf_free(&out);
+	batch_free(b);
+	schema_clear(&s);
+}
