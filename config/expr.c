@@ -577,6 +577,15 @@ int expr_field(const expr *e)
 	return e->field;
 }
 
+uint64_t expr_fields(const expr *e)
+{
+	uint64_t m = 0;
+	for (uint32_t i = 0; e != NULL && i < e->nnodes; i++)
+		if (e->nodes[i].op == OP_FIELD)
+			m |= 1ull << e->nodes[i].u.field;
+	return m;
+}
+
 void expr_free(expr *e)
 {
 	if (e == NULL)

@@ -91,6 +91,10 @@ ev_type expr_type(const expr *e);
  * evaluating. */
 int expr_field(const expr *e);
 
+/* expr_fields returns the input fields e reads, bit i for field i (NULL e: none). May
+ * include a field that constant folding made unneeded. */
+uint64_t expr_fields(const expr *e);
+
 /* Bytes of strings made by functions (lower, upper, concat). The fields belong to this
  * module; a zeroed struct is an empty scratch. Memory is a chain of chunks, each twice
  * the size of the one before, so a string made earlier stays where it is when a later

@@ -2057,6 +2057,90 @@ static eddy_err add_node(plan *p, role r, const cfg_node *m, cfg_error *err)
 
 static bool is_forward(const plan *p, const pnode *consumer, int stream);
 
+static uint64_t exprs_fields(expr *const *es, uint32_t n)
+{
+	uint64_t m = 0;
+	for (uint32_t i = 0; es != NULL && i < n; i++)
+		m |= expr_fields(es[i]);
+	return m;
+}
+
+/* in_fields: the fields of input k that node n reads or passes on, given the fields of its
+ * output ports that its consumers read (out[q] for port q); every field for an operator
+ * this does not know (joins, native operators) and for sinks. */
+static uint64_t in_fields(const pnode *n, uint32_t k, const uint64_t *out)
+{
+	uint64_t m = exprs_fields(n->keys, n->nkeys); /* routing keys */
+	if (n->in_keys != NULL && n->in_keys[k] != NULL)
+		m |= exprs_fields(n->in_keys[k], n->nkeys);
+	if (n->role == ROLE_SINK)
+		return ~0ull;
+	if (n->op == &filter_op)
+		return m | out[0] | expr_fields(((const filter_conf *)n->conf)->where);
+	if (n->op == &map_op) {
+		const map_conf *c = n->conf;
+		return m | exprs_fields(c->exprs, c->n);
+	}
+	if (n->op == &union_op)
+		return m | out[0];
+	if (n->op == &window_op) {
+		const window_conf *c = n->conf;
+		m |= exprs_fields(c->keys, c->nkeys) | (n->nports > 1 ? out[1] : 0);
+		for (uint32_t i = 0; i < c->naggs; i++)
+			m |= expr_fields(c->aggs[i].arg);
+		return m;
+	}
+	if (n->op == &topn_op) {
+		const topn_conf *c = n->conf;
+		uint64_t all = c->in->n >= 64 ? ~0ull : (1ull << c->in->n) - 1;
+		m |= (out[0] >> c->in_off) & all; /* out field in_off + i is input field i */
+		m |= exprs_fields(c->keys, c->nkeys) | expr_fields(c->order_by);
+		if (c->window == TOPN_INPUT)
+			m |= 1ull << c->ws_field | 1ull << c->we_field;
+		return m | (n->nports > 1 ? out[1] : 0);
+	}
+	if (n->op == &split_op) {
+		const split_conf *c = n->conf;
+		m |= exprs_fields(c->preds, c->n);
+		for (uint32_t q = 0; q < n->nports; q++)
+			m |= out[q];
+		return m;
+	}
+	return ~0ull;
+}
+
+/* push_projections finds, from the sinks back to the sources, the fields each stream's
+ * consumers read, and has every file source parse only those of its records (and its
+ * event-time field): projection pushdown, as Flink's file source. */
+static eddy_err push_projections(plan *p)
+{
+	uint64_t *live = rt_calloc(p->nstreams ? p->nstreams : 1, sizeof(uint64_t));
+	uint64_t *out = rt_calloc(64, sizeof(uint64_t));
+	if (live == NULL || out == NULL) {
+		rt_free(live);
+		rt_free(out);
+		return EDDY_ENOMEM;
+	}
+	for (uint32_t o = p->norder; o-- > 0;) {
+		pnode *n = &p->nodes[p->order[o]];
+		memset(out, 0, 64 * sizeof(uint64_t));
+		for (uint32_t st = 0; st < p->nstreams; st++)
+			if (p->streams[st].node == (int)p->order[o] && p->streams[st].port < 64)
+				out[p->streams[st].port] |= live[st];
+		if (n->op == &file_source_op) {
+			file_source_conf *c = n->conf;
+			c->live = out[0];
+			if (c->time.time_field >= 0)
+				c->live |= 1ull << c->time.time_field;
+		}
+		for (uint32_t k = 0; k < n->ninputs; k++)
+			live[n->inputs[k]] |= in_fields(n, k, out);
+	}
+	rt_free(live);
+	rt_free(out);
+	return EDDY_OK;
+}
+
 /* check_channels refuses an operator with more input channels (one per producer subtask
  * of each input that is not forward) than a message's channel field holds. */
 static eddy_err check_channels(const plan *p, cfg_error *err)
@@ -2200,7 +2284,7 @@ eddy_err plan_build(const cfg_node *root, plan **out, cfg_error *err)
 	for (uint32_t i = 0; i < p->nnodes; i++)
 		if ((e = visit(p, i, err)) != EDDY_OK)
 			goto fail;
-	if ((e = check_channels(p, err)) != EDDY_OK)
+	if ((e = check_channels(p, err)) != EDDY_OK || (e = push_projections(p)) != EDDY_OK)
 		goto fail;
 	*out = p;
 	return EDDY_OK;
@@ -2612,6 +2696,23 @@ void plan_print(const plan *p, FILE *f)
 		if (n->op == &native_op || n->op == &native_keyed_op) {
 			const native_conf *c = n->conf;
 			fprintf(f, "      %s: '%s' in %s\n", c->def->name, c->symbol, c->library);
+		}
+		if (n->op == &file_source_op) {
+			const file_source_conf *c = n->conf;
+			uint32_t used = 0;
+			for (uint32_t i = 0; i < c->schema->n; i++)
+				used += (uint32_t)(c->live >> i & 1);
+			if (used < c->schema->n) {
+				fprintf(f, "      parses:");
+				for (uint32_t i = 0, j = 0; i < c->schema->n; i++)
+					if (c->live >> i & 1)
+						fprintf(f, "%s %s", j++ ? "," : "",
+						        c->schema->fields[i].name);
+				fprintf(
+				    f,
+				    " (%u of %u fields: the job reads no other; they stay null)\n",
+				    used, c->schema->n);
+			}
 		}
 		for (uint32_t k = 0; k < n->ninputs; k++) {
 			const pstream *st = &p->streams[n->inputs[k]];

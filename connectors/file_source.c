@@ -458,7 +458,7 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 			return EDDY_ENOMEM;
 		memset(&fe, 0, sizeof(fe));
 		const char *rec = cur.p;
-		err = fmt_parse_next((fmt_kind)c->format, c->schema, &cur, s->b, &fe);
+		err = fmt_parse_fields((fmt_kind)c->format, c->schema, c->live, &cur, s->b, &fe);
 		if (err == EDDY_EEMPTY)
 			break;
 		if (err == EDDY_EINVAL) {

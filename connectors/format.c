@@ -532,7 +532,8 @@ bad:
 	return EDDY_EINVAL;
 }
 
-static eddy_err csv_next(const ev_schema *schema, fmt_cursor *cur, ev_batch *out, fmt_error *err)
+static eddy_err csv_next(const ev_schema *schema, uint64_t live, fmt_cursor *cur, ev_batch *out,
+                         fmt_error *err)
 {
 	csv_rec x;
 	eddy_err e = csv_read(cur, &x, err);
@@ -559,6 +560,8 @@ static eddy_err csv_next(const ev_schema *schema, fmt_cursor *cur, ev_batch *out
 	for (uint32_t c = 0; c < schema->n; c++) {
 		const csv_field *f = &x.f[c];
 		ev_type t = schema->fields[c].type;
+		if (!(live >> c & 1))
+			continue; /* not read by the job: null */
 		if (t == EV_STRING) {
 			size_t off = out->arena_len;
 			if ((e = set_str(out, r, c, f->p, f->len)) != EDDY_OK)
@@ -662,6 +665,7 @@ typedef struct jctx {
 	const char *e;    /* end of the line (its '\n' or the input's end) */
 	int64_t lineno;
 	fmt_error *err;
+	uint64_t live; /* the fields to store (fmt_parse_fields) */
 } jctx;
 
 __attribute__((format(printf, 3, 4))) static const char *jfail(jctx *x, const char *at,
@@ -1061,6 +1065,8 @@ static eddy_err jobject(jctx *x, const ev_schema *schema, const char *s, ev_batc
 			            ? jfind(schema, kb, junescape(kb, k, (size_t)(ke - k)), hint)
 			            : -1;
 		}
+		if (c >= 0 && !(x->live >> c & 1))
+			c = -1; /* not read by the job: as an unknown key */
 		s = jws(ke + 1, e);
 		if (s == e || *s != ':') {
 			jfail(x, s, "invalid JSON: expected ':' after key");
@@ -1138,7 +1144,7 @@ done:
 	return EDDY_OK;
 }
 
-static eddy_err jsonl_next(const ev_schema *schema, fmt_cursor *cur, ev_batch *out,
+static eddy_err jsonl_next(const ev_schema *schema, uint64_t live, fmt_cursor *cur, ev_batch *out,
                            fmt_error *err)
 {
 	const char *p = cur->p, *end = cur->end;
@@ -1160,7 +1166,7 @@ static eddy_err jsonl_next(const ev_schema *schema, fmt_cursor *cur, ev_batch *o
 	const char *re = nl ? nl : end;
 	err->rec = p;
 	err->rec_len = (size_t)((re > p && re[-1] == '\r') ? re - 1 - p : re - p);
-	jctx x = { .line = p, .e = re, .lineno = cur->line, .err = err };
+	jctx x = {.line = p, .e = re, .lineno = cur->line, .err = err, .live = live};
 	eddy_err e = EDDY_EINVAL;
 	const char *nul = memchr(p, '\0', (size_t)(re - p));
 	if (nul == NULL && batch_full(out))
@@ -1186,15 +1192,21 @@ static eddy_err jsonl_next(const ev_schema *schema, fmt_cursor *cur, ev_batch *o
 eddy_err fmt_parse_next(fmt_kind kind, const ev_schema *schema, fmt_cursor *cur, ev_batch *out,
                         fmt_error *err)
 {
+	return fmt_parse_fields(kind, schema, ~0ull, cur, out, err);
+}
+
+eddy_err fmt_parse_fields(fmt_kind kind, const ev_schema *schema, uint64_t live, fmt_cursor *cur,
+                          ev_batch *out, fmt_error *err)
+{
 	fmt_error scratch;
 	if (err == NULL)
 		err = &scratch;
 	assert(out->ncols == schema->n);
 	assert(cur->p <= cur->end);
 	if (kind == FMT_CSV)
-		return csv_next(schema, cur, out, err);
+		return csv_next(schema, live, cur, out, err);
 	if (kind == FMT_JSONL)
-		return jsonl_next(schema, cur, out, err);
+		return jsonl_next(schema, live, cur, out, err);
 	err->line = cur->line;
 	err->col = 0;
 	err->rec = cur->p;

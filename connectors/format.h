@@ -98,6 +98,13 @@ typedef struct fmt_cursor {
 eddy_err fmt_parse_next(fmt_kind kind, const ev_schema *schema, fmt_cursor *cur, ev_batch *out,
                         fmt_error *err);
 
+/* fmt_parse_fields is fmt_parse_next for a job that reads only some fields (projection
+ * pushdown, as Flink's file source): field i is converted and checked only when bit i of
+ * live is set; the others are left null, whatever their text (a CSV record must still
+ * have schema->n fields and a JSON line must still be valid JSON). */
+eddy_err fmt_parse_fields(fmt_kind kind, const ev_schema *schema, uint64_t live, fmt_cursor *cur,
+                          ev_batch *out, fmt_error *err);
+
 /* fmt_check_header reads the CSV header record at cur (after any blank lines) and
  * checks that it names the schema's fields in order: same count, each name equal to the
  * schema's once spaces and tabs around it are trimmed (case-sensitive; quoted names are

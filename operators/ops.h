@@ -187,6 +187,8 @@ typedef struct file_source_conf {
 	const ev_schema *dead_schema;
 	source_time time;
 	uint32_t batch_size; /* records per batch; a watermark follows every batch */
+	uint64_t live;       /* the fields the job reads (bit i: field i), set by the plan;
+	                      * the others are not parsed and stay null (fmt_parse_fields) */
 } file_source_conf;
 extern const op_def file_source_op;
 

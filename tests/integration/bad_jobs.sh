@@ -89,6 +89,21 @@ input bad_int tests/bad/bad_int.csv 1
 failed bad_int "tests/bad/bad_int.csv:3:21: field 'delay': 'abc' is not an int"
 echo "ok: bad_int"
 
+# projection pushdown: the job reads date, delay and origin only; the others are not
+# parsed, so a bad int in 'distance' is no error until a job reads distance
+run check_parses 0 check "$job"
+grep -qx "      parses: date, delay, origin (3 of 5 fields: the job reads no other; they stay null)" \
+  "$work/check_parses.stdout" || { cat "$work/check_parses.stdout"; fail "check: the fields a file source parses"; }
+input bad_unread tests/bad/bad_unread.csv 0
+summary bad_unread bad 3 2 0 0 0
+rows bad_unread "$work/out-bad_unread" "$hdr
+$day,ANC,1,-13
+$day,ROC,2,12"
+run bad_read 1 run "$job" --set sources.flights.path=tests/bad/bad_unread.csv \
+  --set "sinks.out.path=$work/out-bad_read" --set "operators.daily.aggregates.total_delay=sum(distance)"
+failed bad_read "tests/bad/bad_unread.csv:3:23: field 'distance': 'abc' is not an int"
+echo "ok: bad_unread (a bad value in a field no operator reads is not parsed; read, it fails the job)"
+
 input bad_timestamp tests/bad/bad_ts.csv 1
 failed bad_timestamp "tests/bad/bad_ts.csv:3:1: field 'date': '2001-13-45 99:02:00' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 or epoch ms)"
 echo "ok: bad_timestamp"

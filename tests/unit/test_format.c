@@ -1266,3 +1266,46 @@ Test(format, write_quotes_long_strings_wherever_the_special_byte_is)
 	batch_free(b);
 	schema_clear(&s);
 }
+
+/* fmt_parse_fields: only the fields in `live` are converted and checked; the others stay
+ * null whatever their text (projection pushdown). The record's shape is still checked. */
+Test(format, parse_fields_reads_only_the_live_fields)
+{
+	ev_schema s;
+	flights(&s); /* date, delay, distance, origin, destination */
+	ev_batch *b = batch_new(&s, 8);
+	uint64_t live = 1u << 0 | 1u << 3; /* date, origin */
+	const char *csv = "2001-01-01 00:00:00,abc,\"2 3\",ABQ,DFW\n"
+	                  "2001-01-01 00:00:01,1,2,ROC\n";
+	fmt_cursor cur = cursor(csv);
+	fmt_error err;
+	cr_assert_eq(fmt_parse_fields(FMT_CSV, &s, live, &cur, b, &err), EDDY_OK);
+	cr_assert_eq(b->n, 1);
+	cr_assert_eq(batch_get_int(b, 0, 0), T2001);
+	cr_assert(batch_is_null(b, 0, 1) && batch_is_null(b, 0, 2) && batch_is_null(b, 0, 4));
+	ASSERT_STR(b, 0, 3, "ABQ");
+	/* a field missing is still an error */
+	cr_assert_eq(fmt_parse_fields(FMT_CSV, &s, live, &cur, b, &err), EDDY_EINVAL);
+	cr_assert_eq(b->n, 1);
+	/* a live field is checked */
+	cur = cursor("x,1,2,A,B\n");
+	cr_assert_eq(fmt_parse_fields(FMT_CSV, &s, live, &cur, b, &err), EDDY_EINVAL);
+	cr_assert(strstr(err.msg, "field 'date'") != NULL, "%s", err.msg);
+
+	const char *json = "{\"date\": \"2001-01-01 00:00:02\", \"delay\": {\"nested\": [1]}, "
+	                   "\"distance\": \"no\", \"origin\": \"SFO\", \"destination\": 5}\n";
+	cur = cursor(json);
+	cr_assert_eq(fmt_parse_fields(FMT_JSONL, &s, live, &cur, b, &err), EDDY_OK);
+	cr_assert_eq(b->n, 2);
+	cr_assert_eq(batch_get_int(b, 1, 0), T2001 + 2000);
+	cr_assert(batch_is_null(b, 1, 1) && batch_is_null(b, 1, 2) && batch_is_null(b, 1, 4));
+	ASSERT_STR(b, 1, 3, "SFO");
+	/* the line must still be JSON */
+	cur = cursor("{\"date\": \"2001-01-01 00:00:02\", \"delay\": }\n");
+	cr_assert_eq(fmt_parse_fields(FMT_JSONL, &s, live, &cur, b, &err), EDDY_EINVAL);
+	/* every field live: the same as fmt_parse_next */
+	cur = cursor(json);
+	cr_assert_eq(fmt_parse_fields(FMT_JSONL, &s, ~0ull, &cur, b, &err), EDDY_EINVAL);
+	batch_free(b);
+	schema_clear(&s);
+}
