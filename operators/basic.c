@@ -46,6 +46,11 @@ const op_def filter_op = {
 
 /* ---- map ---- */
 
+/* map_process evaluates the expressions per record. The output batch shares the input's
+ * string arena (one allocation, no copy): a bare field's slot is copied as it is, strings
+ * included, and any string value that lies in the arena (coalesce, case over fields) is
+ * stored by its offset; only strings made by functions (lower, concat, in the scratch)
+ * are appended to it. */
 static eddy_err map_process(task *t, void *state, ev_batch *b, uint32_t input)
 {
 	(void)state;
@@ -57,14 +62,43 @@ static eddy_err map_process(task *t, void *state, ev_batch *b, uint32_t input)
 		batch_free(b);
 		return EDDY_ENOMEM;
 	}
+	out->arena = b->arena; /* b keeps reading it until it is freed below */
+	out->arena_len = b->arena_len;
+	out->arena_cap = b->arena_cap;
+	int from[EV_MAX_FIELDS];
+	for (uint32_t i = 0; i < c->n; i++)
+		from[i] = expr_field(c->exprs[i]);
 	eddy_err err = EDDY_OK;
 	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
 		expr_scratch_reset(sc);
 		uint32_t o = batch_append_row(out);
 		out->ts[o] = b->ts[r];
-		for (uint32_t i = 0; i < c->n && err == EDDY_OK; i++)
-			err = batch_set_val(out, o, i, expr_eval(c->exprs[i], b, r, sc));
+		uint64_t nulls = ~(uint64_t)0;
+		for (uint32_t i = 0; i < c->n && err == EDDY_OK; i++) {
+			if (from[i] >= 0) { /* a bare field: its slot as it is */
+				uint32_t f = (uint32_t)from[i];
+				*batch_slot(out, o, i) = batch_slot_get(b, r, f);
+				if (!(b->nulls[r] >> f & 1))
+					nulls &= ~((uint64_t)1 << i);
+				continue;
+			}
+			ev_val v = expr_eval(c->exprs[i], b, r, sc);
+			uintptr_t a = (uintptr_t)out->arena, p = (uintptr_t)v.s.p;
+			if (v.type == EV_STRING && c->out->fields[i].type == EV_STRING && a != 0 &&
+			    p >= a && p + v.s.len <= a + out->arena_len) {
+				*batch_slot(out, o, i) =
+				    ((uint64_t)(p - a) << 32) | (uint32_t)v.s.len;
+				nulls &= ~((uint64_t)1 << i);
+				continue;
+			}
+			out->nulls[o] = nulls;
+			err = batch_set_val(out, o, i, v);
+			nulls = out->nulls[o];
+			b->arena = out->arena; /* where an append may have moved it */
+		}
+		out->nulls[o] = nulls;
 	}
+	b->arena = NULL; /* out's now */
 	batch_free(b);
 	if (err != EDDY_OK) {
 		batch_free(out);
