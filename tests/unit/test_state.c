@@ -2116,3 +2116,66 @@ BOTH(timers_pop_in_the_order_of_a_model)
 	tm_model_free(&at_snap);
 	finish(b);
 }
+
+/* Timer calls whose allocations fail (an injected failure before about half the calls,
+ * with a snapshot open so that removals copy on write) return EDDY_ENOMEM and change
+ * nothing: the model, updated only for calls that succeeded, stays the truth for every
+ * pop, ev_timer_next and count. */
+BOTH(timer_allocation_failures_change_nothing)
+{
+	start();
+	tm_sets();
+	ev_state_backend *b = backend(kind);
+	ev_state *st = open_range(b, "tmo", 0, 127);
+	tmodel m = {0};
+	int64_t base = 0;
+	ev_state_snapshot *s = NULL;
+	size_t failed = 0, popped = 0;
+	for (int op = 0; op < 40000; op++) {
+		if (op % 1000 == 999)
+			base += 2000;
+		if (op % 4000 == 0) {
+			ev_state_snapshot_release(s);
+			cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
+		}
+		uint64_t r = tm_rnd();
+		int d = (r >> 60) % 4 == 0 ? EV_TIME_PROCESSING : EV_TIME_EVENT;
+		int k = tm_pick(r >> 8), n = (int)((r >> 24) % TM_NS);
+		bool few = (op / 3000) % 2 == 0;
+		unsigned what = (unsigned)(r % 100);
+		if ((r >> 50) % 2 == 0)
+			rt_alloc_fail_after((int64_t)((r >> 52) % 3));
+		eddy_err e = EDDY_OK;
+		if (what < 50) {
+			e = tm_register(st, &m, d, tm_time(base, few), k, n);
+		} else if (what < 62) {
+			if (m.n[d] > 0) {
+				const mtimer *w = m.a[d][(r >> 32) % m.n[d]];
+				e = tm_delete(st, &m, d, w->time, w->k, w->n);
+			}
+		} else if (what < 97) {
+			int64_t upto = m.n[d] > 0 && what < 90 ? m.a[d][0]->time : base;
+			e = tm_pop(st, &m, d, upto, true);
+			popped += e == EDDY_OK;
+		} else if (what == 97) { /* a burst at one time: a large bucket */
+			int64_t time = tm_time(base, true);
+			for (int i = 0; i < 300 && e != EDDY_ENOMEM; i++) {
+				uint64_t x = tm_rnd();
+				e = tm_register(st, &m, d, time, tm_pick(x),
+				                (int)((x >> 32) % TM_NS));
+			}
+		}
+		rt_alloc_fail_after(-1);
+		cr_assert(e == EDDY_OK || e == EDDY_ENOMEM || e == EDDY_ENOENT, "op %d: %d %s", op,
+		          e, ev_state_errmsg(st));
+		failed += e == EDDY_ENOMEM;
+		tm_check_next(st, &m);
+	}
+	ev_state_snapshot_release(s);
+	popped += tm_drain_all(st, &m);
+	cr_assert_gt(failed, 100, "%zu calls failed", failed);
+	cr_assert_gt(popped, 10000, "%zu pops", popped);
+	ev_state_close(st);
+	tm_model_free(&m);
+	finish(b);
+}
