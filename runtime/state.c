@@ -2,7 +2,7 @@
  * Keyed state: backends, handles, the current key and namespace, the five kinds of state
  * and per-key timers (see include/eddy/state.h and state_int.h for the design). Snapshot
  * files are in state_snap.c, the LevelDB calls in state_ldb.c, the tables in
- * state_mtab.c.
+ * state_mtab.c, the timers' queue in state_tq.c.
  */
 #include "state_int.h"
 

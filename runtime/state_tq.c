@@ -86,7 +86,8 @@ static void merge_sort(st_titem *a, size_t n, st_titem *tmp)
 		memcpy(a, src, n * sizeof(*a));
 }
 
-#define TQ_BINBITS 10 /* distribute: at most 1024 bins */
+#define TQ_BINBITS 10   /* distribute: at most 1024 bins */
+#define TQ_RADIX_MIN 64 /* sort_range: merge-sort ranges this short */
 
 static inline uint64_t field(const st_titem *x, int f)
 {
@@ -112,12 +113,12 @@ static __attribute__((noinline)) void distribute(st_titem *a, size_t n, st_titem
 
 /* sort_range sorts a[0, n) (no two equal), whose items agree on the fields before f, with
  * tmp (room for n): an MSD radix sort on the bits in which field f varies (the key group
- * and the key's bytes, mostly), about 4 items per bin, down to runs of TQ_RUN that are
- * sorted by insertion; items equal on both fields are merge-sorted (they compare their
- * entries' bytes). O(n) passes of a few instructions per item and level. */
+ * and the key's bytes, mostly), about 4 items per bin, down to ranges of TQ_RADIX_MIN that
+ * are merge-sorted, as are items equal on both fields (they compare their entries' bytes).
+ * A few passes of a few instructions per item and level. */
 static void sort_range(st_titem *a, size_t n, st_titem *tmp, int f)
 {
-	if (n <= TQ_RUN) {
+	if (n <= TQ_RADIX_MIN) {
 		merge_sort(a, n, tmp);
 		return;
 	}
