@@ -1210,7 +1210,8 @@ eddy_err ev_timer_register(ev_state *st, ev_time_domain d, int64_t time)
 	uint64_t h = st_hash(st->tk, len);
 	if (mt_find(t, h, st->tk, (uint32_t)len, &pos) != NULL)
 		return EDDY_OK;
-	if (tq_reserve(&st->tq[d], time) != EDDY_OK)
+	uint32_t where;
+	if (tq_reserve(&st->tq[d], time, &where) != EDDY_OK)
 		return oom(st);
 	ment *e = ment_alloc(st->core, (uint32_t)len, 0);
 	if (e == NULL)
@@ -1221,7 +1222,7 @@ eddy_err ev_timer_register(ev_state *st, ev_time_domain d, int64_t time)
 		ment_free(st->core, e);
 		return oom(st);
 	}
-	tq_add(&st->tq[d], time, e); /* cannot fail after tq_reserve */
+	tq_add(&st->tq[d], where, time, e); /* cannot fail after tq_reserve */
 	st->written = true;
 	return EDDY_OK;
 }

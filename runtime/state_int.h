@@ -283,25 +283,34 @@ typedef struct st_titem {
 
 /* The timers of one time. */
 typedef struct st_tbucket {
-	int64_t time; /* ms */
-	st_titem *it; /* unsorted: [0, n) in arrival order; sorted: [head, n) in order */
-	size_t n, cap, head;
-	st_titem *late; /* sorted: timers registered since, a min-heap */
+	int64_t time;        /* ms */
+	st_titem *it;        /* the items if cap != 0, else the one item is `one` */
+	size_t n, cap, head; /* unsorted: items [0, n) in arrival order; sorted: [head, n) in
+	                      * order */
+	st_titem one;        /* a bucket that never held two timers: its item (no array) */
+	st_titem *late;      /* sorted: timers registered since, a min-heap */
 	size_t nlate, caplate;
-	size_t live;   /* timers in it and late; 0: the bucket is free */
-	uint32_t hpos; /* live: index in the queue's heap; free: next free bucket + 1 */
+	size_t live;   /* timers in the items and late; 0: dead or free */
+	uint32_t next; /* free: the next free bucket + 1 (0: none) */
 	bool sorted;
 } st_tbucket;
 
+/* A time and its bucket (heap items; map slots, where b is the bucket + 1, 0: empty). */
+typedef struct st_tref {
+	int64_t time;
+	uint32_t b;
+} st_tref;
+
 /* The timers of one domain of a handle. Used by the handle's thread only. */
 typedef struct st_tq {
-	st_tbucket *b; /* buckets, live and free (indices are stable) */
+	st_tbucket *b; /* buckets: live, dead (empty, in heap and map until they are the
+	                * earliest) and free (indices are stable) */
 	size_t nb, capb;
-	uint32_t free;  /* first free bucket + 1 (0: none) */
-	uint32_t last;  /* the bucket last looked up + 1 (0: none) */
-	uint32_t *heap; /* live buckets, a min-heap by time */
+	uint32_t free; /* first free bucket + 1 (0: none) */
+	uint32_t last; /* the bucket last looked up + 1 (0: none) */
+	st_tref *heap; /* live and dead buckets, a min-heap by time */
 	size_t nheap, capheap;
-	uint32_t *map;     /* time -> bucket + 1 (0: empty), linear probing, load <= 1/2 */
+	st_tref *map;      /* time -> bucket + 1, linear probing, load <= 1/2 */
 	size_t mapcap;     /* a power of two, or 0 */
 	unsigned mapshift; /* 64 - log2(mapcap) */
 	st_titem *scratch; /* for sorting: room for the largest unsorted bucket */
@@ -310,11 +319,12 @@ typedef struct st_tq {
 } st_tq;
 
 /* tq_reserve makes room for one more timer at time (ms), so that the tq_add after it
- * cannot fail. EDDY_ENOMEM: the queue is unchanged (some room may have been made). */
-eddy_err tq_reserve(st_tq *q, int64_t time);
-/* tq_add adds timer entry e (key in the timers table's format) at time, after a
- * tq_reserve for that time; sets e->aux. */
-void tq_add(st_tq *q, int64_t time, ment *e);
+ * cannot fail; *where is for that tq_add (nothing may change the queue in between).
+ * EDDY_ENOMEM: the queue holds the same timers (some room may have been made). */
+eddy_err tq_reserve(st_tq *q, int64_t time, uint32_t *where);
+/* tq_add adds timer entry e (key in the timers table's format) at time, with the *where
+ * of the tq_reserve just before; sets e->aux. */
+void tq_add(st_tq *q, uint32_t where, int64_t time, ment *e);
 /* tq_remove removes the timer at time whose entry's aux was aux (the entry itself is not
  * read: it may be freed already). */
 void tq_remove(st_tq *q, int64_t time, uint32_t aux);
@@ -322,7 +332,7 @@ void tq_remove(st_tq *q, int64_t time, uint32_t aux);
  * earliest bucket on its first peek (no allocation: tq_reserve made the room). */
 ment *tq_peek(st_tq *q, int64_t upto);
 /* tq_next: false if empty, else true and the earliest time in *time. */
-bool tq_next(const st_tq *q, int64_t *time);
+bool tq_next(st_tq *q, int64_t *time);
 /* tq_fini frees the queue's memory (not the entries); safe on a zeroed queue. */
 void tq_fini(st_tq *q);
 

@@ -210,54 +210,37 @@ static void late_remove(st_tbucket *b, size_t i)
 
 /* ---- the heap of buckets (by time; times are distinct) ---- */
 
-static inline void hp_set(st_tq *q, size_t i, uint32_t bi)
+static void hp_push(st_tq *q, st_tref r)
 {
-	q->heap[i] = bi;
-	q->b[bi].hpos = (uint32_t)i;
-}
-
-static void hp_up(st_tq *q, size_t i)
-{
-	uint32_t bi = q->heap[i];
-	int64_t t = q->b[bi].time;
+	size_t i = q->nheap++;
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
-		if (q->b[q->heap[p]].time <= t)
+		if (q->heap[p].time <= r.time)
 			break;
-		hp_set(q, i, q->heap[p]);
+		q->heap[i] = q->heap[p];
 		i = p;
 	}
-	hp_set(q, i, bi);
+	q->heap[i] = r;
 }
 
-static void hp_down(st_tq *q, size_t i)
+static void hp_pop(st_tq *q)
 {
-	uint32_t bi = q->heap[i];
-	int64_t t = q->b[bi].time;
+	assert(q->nheap > 0);
+	st_tref r = q->heap[--q->nheap];
+	size_t n = q->nheap, i = 0;
 	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		int64_t best = t;
-		if (l < q->nheap && q->b[q->heap[l]].time < best)
-			m = l, best = q->b[q->heap[l]].time;
-		if (r < q->nheap && q->b[q->heap[r]].time < best)
-			m = r;
-		if (m == i)
+		size_t l = 2 * i + 1, m = l;
+		if (l >= n)
 			break;
-		hp_set(q, i, q->heap[m]);
+		if (l + 1 < n && q->heap[l + 1].time < q->heap[l].time)
+			m = l + 1;
+		if (r.time <= q->heap[m].time)
+			break;
+		q->heap[i] = q->heap[m];
 		i = m;
 	}
-	hp_set(q, i, bi);
-}
-
-static void hp_remove(st_tq *q, size_t i)
-{
-	assert(i < q->nheap);
-	uint32_t last = q->heap[--q->nheap];
-	if (i == q->nheap)
-		return;
-	hp_set(q, i, last);
-	hp_up(q, i);
-	hp_down(q, q->b[last].hpos);
+	if (n > 0)
+		q->heap[i] = r;
 }
 
 /* ---- the map time -> bucket ---- */
@@ -274,39 +257,39 @@ static uint32_t map_find(const st_tq *q, int64_t time)
 		return 0;
 	size_t mask = q->mapcap - 1;
 	for (size_t i = map_home(q, time);; i = (i + 1) & mask) {
-		uint32_t s = q->map[i];
-		if (s == 0 || q->b[s - 1].time == time)
-			return s;
+		const st_tref *m = &q->map[i];
+		if (m->b == 0 || m->time == time)
+			return m->b;
 	}
 }
 
-static void map_put(st_tq *q, uint32_t s)
+/* map_put adds time -> s (bucket + 1; time is not in the map). */
+static void map_put(st_tq *q, int64_t time, uint32_t s)
 {
-	size_t mask = q->mapcap - 1, i = map_home(q, q->b[s - 1].time);
-	while (q->map[i] != 0)
+	size_t mask = q->mapcap - 1, i = map_home(q, time);
+	while (q->map[i].b != 0)
 		i = (i + 1) & mask;
-	q->map[i] = s;
+	q->map[i] = (st_tref){ time, s };
 }
 
 /* map_del removes time's slot (it is there), shifting back the slots after it. */
 static void map_del(st_tq *q, int64_t time)
 {
 	size_t mask = q->mapcap - 1, i = map_home(q, time);
-	while (q->b[q->map[i] - 1].time != time)
+	while (q->map[i].time != time || q->map[i].b == 0)
 		i = (i + 1) & mask;
 	for (size_t j = i;;) {
 		j = (j + 1) & mask;
-		uint32_t s = q->map[j];
-		if (s == 0)
+		if (q->map[j].b == 0)
 			break;
-		size_t k = map_home(q, q->b[s - 1].time);
-		/* s may move to i if its home is not in (i, j] (cyclically) */
+		size_t k = map_home(q, q->map[j].time);
+		/* slot j may move to i if its home is not in (i, j] (cyclically) */
 		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-			q->map[i] = s;
+			q->map[i] = q->map[j];
 			i = j;
 		}
 	}
-	q->map[i] = 0;
+	q->map[i].b = 0;
 }
 
 /* map_grow makes the map hold one more bucket at load <= 1/2. */
@@ -318,7 +301,7 @@ static eddy_err map_grow(st_tq *q)
 	unsigned shift = 64;
 	for (size_t c = cap; c > 1; c >>= 1)
 		shift--;
-	uint32_t *m = rt_calloc(cap, sizeof(*m));
+	st_tref *m = rt_calloc(cap, sizeof(*m));
 	if (m == NULL)
 		return EDDY_ENOMEM;
 	rt_free(q->map);
@@ -326,20 +309,27 @@ static eddy_err map_grow(st_tq *q)
 	q->mapcap = cap;
 	q->mapshift = shift;
 	for (size_t i = 0; i < q->nheap; i++)
-		map_put(q, q->heap[i] + 1);
+		map_put(q, q->heap[i].time, q->heap[i].b + 1);
 	return EDDY_OK;
 }
 
 /* ---- the queue ---- */
 
-/* find: the live bucket + 1 of time, 0 if none (remembered in q->last). */
+/* items: the bucket's items (its array, or the one inline item of a bucket that never
+ * held two). */
+static inline st_titem *items(st_tbucket *b)
+{
+	return b->cap != 0 ? b->it : &b->one;
+}
+
+/* find: the bucket + 1 of time (live or dead), 0 if none (remembered in q->last). */
 static inline uint32_t find(st_tq *q, int64_t time)
 {
 	uint32_t s = q->last;
-	if (s != 0 && q->b[s - 1].live != 0 && q->b[s - 1].time == time)
+	if (s != 0 && q->b[s - 1].time == time)
 		return s;
-	if (q->nheap != 0 && q->b[q->heap[0]].time == time)
-		s = q->heap[0] + 1;
+	if (q->nheap != 0 && q->heap[0].time == time)
+		s = q->heap[0].b + 1;
 	else if ((s = map_find(q, time)) == 0)
 		return 0;
 	q->last = s;
@@ -352,10 +342,32 @@ static inline eddy_err grow(void **p, size_t *cap, size_t need, size_t elem, siz
 	return need <= *cap ? EDDY_OK : rt_grow(p, cap, need, elem, min);
 }
 
-eddy_err tq_reserve(st_tq *q, int64_t time)
+/* recycle_top moves the earliest bucket (empty) to the free list, keeping its arrays. */
+static void recycle_top(st_tq *q)
+{
+	uint32_t s = q->heap[0].b + 1;
+	st_tbucket *b = &q->b[s - 1];
+	assert(b->live == 0 && b->n == 0 && b->nlate == 0 && !b->sorted);
+	hp_pop(q);
+	map_del(q, b->time);
+	b->next = q->free;
+	q->free = s;
+	if (q->last == s)
+		q->last = 0;
+}
+
+/* drop_dead recycles the dead buckets at the top of the heap. */
+static inline void drop_dead(st_tq *q)
+{
+	while (q->nheap != 0 && q->b[q->heap[0].b].live == 0)
+		recycle_top(q);
+}
+
+eddy_err tq_reserve(st_tq *q, int64_t time, uint32_t *where)
 {
 	uint32_t s = find(q, time);
 	st_tbucket *b;
+	*where = s;
 	if (s != 0) {
 		b = &q->b[s - 1];
 		if (b->sorted)
@@ -370,47 +382,58 @@ eddy_err tq_reserve(st_tq *q, int64_t time)
 				return EDDY_ENOMEM;
 			b = &q->b[q->nb];
 			memset(b, 0, sizeof(*b));
-			b->hpos = q->free;
+			b->next = q->free;
 			q->free = (uint32_t)++q->nb;
 		}
-		b = &q->b[q->free - 1];
 		if (grow((void **)&q->heap, &q->capheap, q->nheap + 1, sizeof(*q->heap), 16) !=
 		        EDDY_OK ||
 		    map_grow(q) != EDDY_OK)
 			return EDDY_ENOMEM;
+		b = &q->b[q->free - 1];
 		assert(b->n == 0);
+		return EDDY_OK; /* room for one: its array or the inline item */
 	}
-	if (b->n >= TQ_MAXN ||
-	    grow((void **)&b->it, &b->cap, b->n + 1, sizeof(*b->it), 4) != EDDY_OK)
+	if (b->n >= TQ_MAXN)
 		return EDDY_ENOMEM;
-	return grow((void **)&q->scratch, &q->capscratch, b->n + 1, sizeof(*q->scratch), 64);
+	if (b->n + 1 > (b->cap != 0 ? b->cap : 1)) {
+		bool was_inline = b->cap == 0;
+		if (rt_grow((void **)&b->it, &b->cap, b->n + 1, sizeof(*b->it), 4) != EDDY_OK)
+			return EDDY_ENOMEM;
+		if (was_inline && b->n != 0) {
+			b->it[0] = b->one;
+			b->it[0].e->aux = 0;
+		}
+	}
+	/* the sort needs room for n items from TQ_RUN + 1 on */
+	return b->n + 1 <= TQ_RUN
+	           ? EDDY_OK
+		   : grow((void **)&q->scratch, &q->capscratch, b->n + 1, sizeof(*q->scratch), 64);
 }
 
-void tq_add(st_tq *q, int64_t time, ment *e)
+void tq_add(st_tq *q, uint32_t where, int64_t time, ment *e)
 {
-	uint32_t s = find(q, time);
+	uint32_t s = where;
 	st_tbucket *b;
 	if (s == 0) {
 		s = q->free;
 		assert(s != 0);
 		b = &q->b[s - 1];
-		q->free = b->hpos;
+		q->free = b->next;
 		b->time = time;
-		b->n = b->head = b->nlate = 0;
-		b->sorted = false;
-		q->heap[q->nheap] = s - 1;
-		hp_up(q, q->nheap++);
-		map_put(q, s);
+		assert(b->n == 0 && b->nlate == 0 && !b->sorted);
+		hp_push(q, (st_tref){ time, s - 1 });
+		map_put(q, time, s);
 		q->last = s;
 	}
 	b = &q->b[s - 1];
+	assert(b->time == time);
 	if (b->sorted) {
 		assert(b->nlate < b->caplate);
 		b->late[b->nlate] = item_of(e);
 		late_up(b, b->nlate++);
 	} else {
-		assert(b->n < b->cap);
-		b->it[b->n] = item_of(e);
+		assert(b->n < (b->cap != 0 ? b->cap : 1));
+		items(b)[b->n] = item_of(e);
 		e->aux = (uint32_t)b->n++;
 	}
 	b->live++;
@@ -422,61 +445,62 @@ void tq_remove(st_tq *q, int64_t time, uint32_t aux)
 	uint32_t s = find(q, time);
 	assert(s != 0);
 	st_tbucket *b = &q->b[s - 1];
+	st_titem *it = items(b);
 	if (aux & TQ_LATE) {
 		late_remove(b, aux & ~TQ_LATE);
 	} else if (b->sorted) {
-		assert(aux < b->n && b->it[aux].e != NULL);
-		b->it[aux].e = NULL;
+		assert(aux < b->n && it[aux].e != NULL);
+		it[aux].e = NULL;
 	} else {
 		assert(aux < b->n);
-		st_titem last = b->it[--b->n];
+		st_titem last = it[--b->n];
 		if (aux != b->n) {
-			b->it[aux] = last;
+			it[aux] = last;
 			last.e->aux = aux;
 		}
 	}
 	q->count--;
 	if (--b->live != 0)
 		return;
-	/* empty: back to the free list, keeping its arrays */
-	hp_remove(q, b->hpos);
-	map_del(q, time);
+	/* empty: recycled now if it is the earliest, else dead until it surfaces (a timer
+	 * registered at its time meanwhile revives it) */
 	b->n = b->head = b->nlate = 0;
 	b->sorted = false;
-	b->hpos = q->free;
-	q->free = s;
-	if (q->last == s)
-		q->last = 0;
+	if (q->heap[0].b == s - 1)
+		recycle_top(q);
 }
 
 ment *tq_peek(st_tq *q, int64_t upto)
 {
-	if (q->nheap == 0)
+	drop_dead(q);
+	if (q->nheap == 0 || q->heap[0].time > upto)
 		return NULL;
-	st_tbucket *b = &q->b[q->heap[0]];
-	if (b->time > upto)
-		return NULL;
+	st_tbucket *b = &q->b[q->heap[0].b];
+	st_titem *it = items(b);
 	if (!b->sorted) {
-		sort_items(b->it, b->n, q->scratch);
-		for (size_t i = 0; i < b->n; i++)
-			b->it[i].e->aux = (uint32_t)i;
+		if (b->n > 1) {
+			sort_items(it, b->n, q->scratch);
+			for (size_t i = 0; i < b->n; i++)
+				it[i].e->aux = (uint32_t)i;
+		}
 		b->sorted = true;
 		b->head = 0;
 	}
-	while (b->head < b->n && b->it[b->head].e == NULL)
+	while (b->head < b->n && it[b->head].e == NULL)
 		b->head++;
-	const st_titem *x = b->head < b->n ? &b->it[b->head] : NULL;
+	const st_titem *x = b->head < b->n ? &it[b->head] : NULL;
 	if (b->nlate != 0 && (x == NULL || ti_before(&b->late[0], x)))
 		x = &b->late[0];
 	assert(x != NULL);
 	return x->e;
 }
 
-bool tq_next(const st_tq *q, int64_t *time)
+bool tq_next(st_tq *q, int64_t *time)
 {
+	drop_dead(q);
 	if (q->nheap == 0)
 		return false;
-	*time = q->b[q->heap[0]].time;
+	*time = q->heap[0].time;
 	return true;
 }
 
