@@ -38,8 +38,12 @@
  * in its bucket: in the items while the bucket is unsorted (delete: swap with the last)
  * or sorted (delete: a hole); with TQ_LATE set, in the bucket's *late* min-heap, where a
  * timer registered into an already sorted bucket goes (a timer set while its time is
- * firing). Emptied buckets go to a free list with their arrays, so the steady state
- * allocates nothing per timer or per time.
+ * firing); pop takes the smaller of the two heads. A bucket that never held two timers
+ * keeps its one item inline (no array per time: processing-time timers, sessions). An
+ * emptied bucket goes to a free list with its arrays if it is the earliest, else it stays
+ * *dead* in heap and map until it is (a timer registered at its time revives it), so the
+ * heap never needs positions; the steady state allocates nothing per timer or per time.
+ * The heap and map hold (time, bucket) pairs: ordering and lookups visit no bucket.
  */
 #ifndef EDDY_RUNTIME_STATE_INT_H
 #define EDDY_RUNTIME_STATE_INT_H

@@ -33,7 +33,7 @@ static inline uint64_t be64_at(const ment *e, uint32_t off)
 
 static inline st_titem item_of(ment *e)
 {
-	return (st_titem){be64_at(e, ST_TK_HDR), be64_at(e, ST_TK_HDR + 8), e};
+	return (st_titem){ be64_at(e, ST_TK_HDR), be64_at(e, ST_TK_HDR + 8), e };
 }
 
 /* ti_before: whether x's key sorts before y's (both of one time: the bytes before
