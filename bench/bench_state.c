@@ -8,6 +8,10 @@
  *   BENCH state.<backend>.snapshot_begin ms=...      the task thread's pause
  *   BENCH state.<backend>.snapshot_write mb_per_s=... bytes=...   (fsync included)
  *   BENCH state.<backend>.restore mb_per_s=...
+ *   BENCH state.timers.<shape> register_ops_per_s=... pop_ops_per_s=...   (memory backend;
+ *     timers are the same on both): shape "window": every key registers one timer at each
+ *     of 5 times (windows ending at once), then all pop in order; "distinct": one timer
+ *     per key, each at its own time (processing-time timers, sessions)
  * Keys are visited in a scrambled order (i * an odd constant mod N) each pass; every op
  * sets the key (and its key group) first, as a task does per record.
  * Usage: bench_state [keys] [dir] [memory|leveldb]   (dir: for the LevelDB database and
@@ -149,6 +153,45 @@ static void run(ev_state_backend_kind kind, const char *dir)
 	unlink(snap);
 }
 
+/* timers registers a timer for each of N keys at each of ntimes times (distinct: one
+ * per key at time k), pops them all and prints the rates. */
+static void timers(const char *shape, uint64_t ntimes, int distinct)
+{
+	char err[256];
+	ev_state_backend_opts o = {.kind = EV_STATE_MEMORY};
+	ev_state_backend *b;
+	ev_state *st;
+	if (ev_state_backend_create(&o, &b, err, sizeof(err)) != EDDY_OK ||
+	    ev_state_open(b, "timers", 128, 0, 127, &st) != EDDY_OK)
+		die("timers: open", NULL);
+	uint64_t ns = 1000; /* a namespace: the window's start, 8 bytes */
+	double t0 = now_s();
+	for (uint64_t t = 0; t < ntimes; t++)
+		for (uint64_t i = 0; i < n_keys; i++) {
+			uint64_t k = scrambled(i, t);
+			set_key(st, k);
+			if (ev_state_set_namespace(st, &ns, sizeof(ns)) != EDDY_OK ||
+			    ev_timer_register(st, EV_TIME_EVENT,
+			                      distinct ? (int64_t)k : (int64_t)(t * 2000 + 1999)) !=
+			        EDDY_OK)
+				die("timers: register", st);
+		}
+	double reg = now_s() - t0;
+	uint64_t n = ntimes * n_keys, popped = 0;
+	ev_timer tm;
+	t0 = now_s();
+	while (ev_timer_pop(st, EV_TIME_EVENT, INT64_MAX, &tm) == EDDY_OK)
+		popped++;
+	double pop = now_s() - t0;
+	if (popped != n)
+		die("timers: popped fewer than registered", st);
+	printf("BENCH state.timers.%s register_ops_per_s=%.0f pop_ops_per_s=%.0f timers=%llu\n",
+	       shape, (double)n / reg, (double)n / pop, (unsigned long long)n);
+	fflush(stdout);
+	ev_state_close(st);
+	ev_state_backend_destroy(b);
+}
+
 int main(int argc, char **argv)
 {
 	n_keys = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
@@ -158,8 +201,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *only = argc > 3 ? argv[3] : "";
-	if (strcmp(only, "leveldb") != 0)
+	if (strcmp(only, "leveldb") != 0) {
+		timers("window", 5, 0);
+		timers("distinct", 1, 1);
 		run(EV_STATE_MEMORY, dir);
+	}
 	if (strcmp(only, "memory") != 0)
 		run(EV_STATE_LEVELDB, dir);
 	return 0;

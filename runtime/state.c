@@ -2,7 +2,7 @@
  * Keyed state: backends, handles, the current key and namespace, the five kinds of state
  * and per-key timers (see include/eddy/state.h and state_int.h for the design). Snapshot
  * files are in state_snap.c, the LevelDB calls in state_ldb.c, the tables in
- * state_mtab.c.
+ * state_mtab.c, the timers' queue in state_tq.c.
  */
 #include "state_int.h"
 
@@ -272,8 +272,8 @@ void ev_state_close(ev_state *st)
 	rt_free(st->ents);
 	rt_free(st->tmp);
 	rt_free(st->tk);
-	rt_free(st->heap[0].a);
-	rt_free(st->heap[1].a);
+	tq_fini(&st->tq[0]);
+	tq_fini(&st->tq[1]);
 	if (st->lval)
 		leveldb_free(st->lval);
 	if (st->wb)
@@ -1173,108 +1173,19 @@ out:
 
 /* ---- timers ---- */
 
-#define TK_HDR 9 /* domain (1) | time (8) */
-
-static inline int64_t tk_time(const ment *e)
-{
-	uint64_t u = 0;
-	for (int i = 1; i < TK_HDR; i++)
-		u = u << 8 | e->data[i];
-	return (int64_t)(u ^ (1ull << 63));
-}
-
 /* timer_key builds domain | time | kg | key | ns in st->tk; returns its length. */
 static eddy_err timer_key(ev_state *st, ev_time_domain d, int64_t time, size_t *len)
 {
 	size_t body = st->pfx - 4;
-	if (st_reserve(&st->tk, &st->tkcap, TK_HDR + body) != EDDY_OK)
+	if (st_reserve(&st->tk, &st->tkcap, ST_TK_HDR + body) != EDDY_OK)
 		return oom(st);
 	uint64_t u = (uint64_t)time ^ (1ull << 63);
 	st->tk[0] = (uint8_t)d;
 	for (int i = 8; i >= 1; i--, u >>= 8)
 		st->tk[i] = (uint8_t)u;
-	memcpy(st->tk + TK_HDR, st->kb + 4, body);
-	*len = TK_HDR + body;
+	memcpy(st->tk + ST_TK_HDR, st->kb + 4, body);
+	*len = ST_TK_HDR + body;
 	return EDDY_OK;
-}
-
-static inline bool tk_before(const st_hitem *x, const st_hitem *y)
-{
-	if (x->time != y->time)
-		return x->time < y->time;
-	if (x->pfx != y->pfx)
-		return x->pfx < y->pfx;
-	if (x->pfx2 != y->pfx2)
-		return x->pfx2 < y->pfx2;
-	const ment *a = x->e, *b = y->e;
-	uint32_t n = a->klen < b->klen ? a->klen : b->klen;
-	int c = memcmp(a->data, b->data, n);
-	return c < 0 || (c == 0 && a->klen < b->klen);
-}
-
-static void heap_set(st_heap *h, size_t i, st_hitem it)
-{
-	h->a[i] = it;
-	it.e->aux = (uint32_t)i;
-}
-
-static void heap_up(st_heap *h, size_t i)
-{
-	st_hitem it = h->a[i];
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!tk_before(&it, &h->a[p]))
-			break;
-		heap_set(h, i, h->a[p]);
-		i = p;
-	}
-	heap_set(h, i, it);
-}
-
-static void heap_down(st_heap *h, size_t i)
-{
-	st_hitem it = h->a[i];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		const st_hitem *best = &it;
-		if (l < h->n && tk_before(&h->a[l], best))
-			m = l, best = &h->a[l];
-		if (r < h->n && tk_before(&h->a[r], best))
-			m = r;
-		if (m == i)
-			break;
-		heap_set(h, i, h->a[m]);
-		i = m;
-	}
-	heap_set(h, i, it);
-}
-
-static eddy_err heap_reserve(st_heap *h)
-{
-	return rt_grow((void **)&h->a, &h->cap, h->n + 1, sizeof(*h->a), 64);
-}
-
-static void heap_push(st_heap *h, ment *e)
-{
-	assert(h->n < h->cap);
-	uint64_t pfx = 0, pfx2 = 0;
-	for (uint32_t i = TK_HDR; i < TK_HDR + 8; i++)
-		pfx = pfx << 8 | (i < e->klen ? e->data[i] : 0);
-	for (uint32_t i = TK_HDR + 8; i < TK_HDR + 16; i++)
-		pfx2 = pfx2 << 8 | (i < e->klen ? e->data[i] : 0);
-	h->a[h->n] = (st_hitem){ tk_time(e), pfx, pfx2, e };
-	heap_up(h, h->n++);
-}
-
-static void heap_remove(st_heap *h, size_t i)
-{
-	assert(i < h->n);
-	st_hitem last = h->a[--h->n];
-	if (i == h->n)
-		return;
-	heap_set(h, i, last);
-	heap_up(h, i);
-	heap_down(h, last.e->aux);
 }
 
 static eddy_err timer_check(ev_state *st, ev_time_domain d)
@@ -1299,7 +1210,8 @@ eddy_err ev_timer_register(ev_state *st, ev_time_domain d, int64_t time)
 	uint64_t h = st_hash(st->tk, len);
 	if (mt_find(t, h, st->tk, (uint32_t)len, &pos) != NULL)
 		return EDDY_OK;
-	if (heap_reserve(&st->heap[d]) != EDDY_OK)
+	uint32_t where;
+	if (tq_reserve(&st->tq[d], time, &where) != EDDY_OK)
 		return oom(st);
 	ment *e = ment_alloc(st->core, (uint32_t)len, 0);
 	if (e == NULL)
@@ -1310,20 +1222,20 @@ eddy_err ev_timer_register(ev_state *st, ev_time_domain d, int64_t time)
 		ment_free(st->core, e);
 		return oom(st);
 	}
-	heap_push(&st->heap[d], e);
+	tq_add(&st->tq[d], where, time, e); /* cannot fail after tq_reserve */
 	st->written = true;
 	return EDDY_OK;
 }
 
-/* timer_remove removes timer entry e (at pos in the table) from its heap and table. */
+/* timer_remove removes timer entry e (at pos in the table) from the table and its queue;
+ * on failure from neither. */
 static eddy_err timer_remove(ev_state *st, ev_time_domain d, ment *e, size_t pos)
 {
-	st_heap *hp = &st->heap[d];
-	heap_remove(hp, e->aux);
-	if (mt_remove_at(&st->core->timers, pos) != EDDY_OK) {
-		heap_push(hp, e); /* room: it was just removed */
+	int64_t time = st_tk_time(e);
+	uint32_t aux = e->aux;
+	if (mt_remove_at(&st->core->timers, pos) != EDDY_OK) /* frees or retires e */
 		return oom(st);
-	}
+	tq_remove(&st->tq[d], time, aux);
 	st->written = true;
 	return EDDY_OK;
 }
@@ -1347,17 +1259,16 @@ eddy_err ev_timer_pop(ev_state *st, ev_time_domain d, int64_t upto, ev_timer *ou
 	eddy_err err = timer_check(st, d);
 	if (err != EDDY_OK)
 		return err;
-	st_heap *hp = &st->heap[d];
-	if (hp->n == 0 || hp->a[0].time > upto)
+	ment *e = tq_peek(&st->tq[d], upto);
+	if (e == NULL)
 		return EDDY_ENOENT;
-	ment *e = hp->a[0].e;
 	st_kparts kp;
-	if (!st_parse_key(e->data + TK_HDR, e->klen - TK_HDR, &kp))
+	if (!st_parse_key(e->data + ST_TK_HDR, e->klen - ST_TK_HDR, &kp))
 		return st_fail(st, EDDY_EINVAL, "corrupt timer");
 	if ((err = ev_state_set_namespace(st, kp.ns, kp.nslen)) != EDDY_OK ||
 	    (err = ev_state_set_key(st, kp.key, kp.klen, kp.kg)) != EDDY_OK)
 		return err;
-	int64_t time = tk_time(e);
+	int64_t time = st_tk_time(e);
 	size_t pos;
 	ment *f = mt_find(&st->core->timers, e->hash, e->data, e->klen, &pos);
 	assert(f == e);
@@ -1377,15 +1288,12 @@ eddy_err ev_timer_next(ev_state *st, ev_time_domain d, int64_t *time)
 	eddy_err err = timer_check(st, d);
 	if (err != EDDY_OK)
 		return err;
-	if (st->heap[d].n == 0)
-		return EDDY_ENOENT;
-	*time = st->heap[d].a[0].time;
-	return EDDY_OK;
+	return tq_next(&st->tq[d], time) ? EDDY_OK : EDDY_ENOENT;
 }
 
 size_t ev_timer_count(const ev_state *st, ev_time_domain d)
 {
-	return d == EV_TIME_EVENT || d == EV_TIME_PROCESSING ? st->heap[d].n : 0;
+	return d == EV_TIME_EVENT || d == EV_TIME_PROCESSING ? st->tq[d].count : 0;
 }
 
 /* ---- restore helpers (state_snap.c) ---- */

@@ -27,8 +27,23 @@
  * one main-table entry whose value is a nested mtab (map key -> value), deep-copied when
  * written while frozen (as Flink's heap backend copies a map on write). Timers are keys
  * domain (1) | time (8, BE, sign flipped) | key group | key | namespace (as above) in the
- * timers table, with a min-heap per domain over the entries (ment.aux = heap index).
+ * timers table (both backends), ordered by those bytes: time, key group, key, namespace.
  * Lists are one value: items framed as varint length + bytes.
+ *
+ * Timer queue (state_tq.c): per domain, a *bucket* per distinct time holding its timers
+ * (items: the entry and its 16 key bytes after the time), a min-heap over the buckets'
+ * times and a hash map time -> bucket. Many timers share a time (every key's window ends
+ * at once), so registering is a map lookup and an append, and a bucket is sorted once,
+ * when its first timer is popped, then handed out in order. ment.aux is the timer's slot
+ * in its bucket: in the items while the bucket is unsorted (delete: swap with the last)
+ * or sorted (delete: a hole); with TQ_LATE set, in the bucket's *late* min-heap, where a
+ * timer registered into an already sorted bucket goes (a timer set while its time is
+ * firing); pop takes the smaller of the two heads. A bucket that never held two timers
+ * keeps its one item inline (no array per time: processing-time timers, sessions). An
+ * emptied bucket goes to a free list with its arrays if it is the earliest, else it stays
+ * *dead* in heap and map until it is (a timer registered at its time revives it), so the
+ * heap never needs positions; the steady state allocates nothing per timer or per time.
+ * The heap and map hold (time, bucket) pairs: ordering and lookups visit no bucket.
  */
 #ifndef EDDY_RUNTIME_STATE_INT_H
 #define EDDY_RUNTIME_STATE_INT_H
@@ -52,7 +67,7 @@ typedef struct ment {
 	uint32_t vlen;  /* value bytes at data[klen] */
 	uint32_t vcap;  /* room for the value */
 	uint32_t epoch; /* core epoch when created */
-	uint32_t aux;   /* timers: index in the domain's heap */
+	uint32_t aux;   /* timers: slot in its bucket (TQ_LATE: in the late heap) */
 	uint8_t cls;    /* slab class, SLAB_BIG for a malloc'd one */
 	uint8_t flags;  /* MF_* */
 	uint16_t pad;
@@ -247,21 +262,83 @@ struct ev_state_out {
 	bool oom;
 };
 
-/* A timer heap item: the timer's time and the first bytes after it beside its entry, so
- * that ordering (by the entry's bytes: time, key group, key, namespace) rarely visits the
- * entry — many timers share a time (every key's window ends at once). */
-typedef struct st_hitem {
-	int64_t time;
-	uint64_t pfx, pfx2; /* the 16 entry bytes after domain and time, big-endian,
-	                     * zero-padded: most ties of one time order without the entries
-	                     * (key group, key length and a short key's first bytes) */
-	ment *e;
-} st_hitem;
+/* ---- the timer queue (state_tq.c) ---- */
 
-typedef struct st_heap {
-	st_hitem *a;
-	size_t n, cap;
-} st_heap;
+#define ST_TK_HDR 9 /* a timer key's domain (1) | time (8) */
+
+/* st_tk_time: the time (ms) of timer entry e. */
+static inline int64_t st_tk_time(const ment *e)
+{
+	uint64_t u = 0;
+	for (int i = 1; i < ST_TK_HDR; i++)
+		u = u << 8 | e->data[i];
+	return (int64_t)(u ^ (1ull << 63));
+}
+
+#define TQ_LATE 0x80000000u /* ment.aux: in the bucket's late heap */
+
+/* A timer in a bucket. */
+typedef struct st_titem {
+	uint64_t pfx, pfx2; /* the 16 key bytes after domain and time, big-endian, zero-padded:
+	                     * most ties of one time order without visiting the entries (key
+	                     * group, key length and a short key's first bytes) */
+	ment *e;            /* NULL: a hole (deleted or handed out, sorted buckets only) */
+} st_titem;
+
+/* The timers of one time. */
+typedef struct st_tbucket {
+	int64_t time;        /* ms */
+	st_titem *it;        /* the items if cap != 0, else the one item is `one` */
+	size_t n, cap, head; /* unsorted: items [0, n) in arrival order; sorted: [head, n) in
+	                      * order */
+	st_titem one;        /* a bucket that never held two timers: its item (no array) */
+	st_titem *late;      /* sorted: timers registered since, a min-heap */
+	size_t nlate, caplate;
+	size_t live;   /* timers in the items and late; 0: dead or free */
+	uint32_t next; /* free: the next free bucket + 1 (0: none) */
+	bool sorted;
+} st_tbucket;
+
+/* A time and its bucket (heap items; map slots, where b is the bucket + 1, 0: empty). */
+typedef struct st_tref {
+	int64_t time;
+	uint32_t b;
+} st_tref;
+
+/* The timers of one domain of a handle. Used by the handle's thread only. */
+typedef struct st_tq {
+	st_tbucket *b; /* buckets: live, dead (empty, in heap and map until they are the
+	                * earliest) and free (indices are stable) */
+	size_t nb, capb;
+	uint32_t free; /* first free bucket + 1 (0: none) */
+	uint32_t last; /* the bucket last looked up + 1 (0: none) */
+	st_tref *heap; /* live and dead buckets, a min-heap by time */
+	size_t nheap, capheap;
+	st_tref *map;      /* time -> bucket + 1, linear probing, load <= 1/2 */
+	size_t mapcap;     /* a power of two, or 0 */
+	unsigned mapshift; /* 64 - log2(mapcap) */
+	st_titem *scratch; /* for sorting: room for the largest unsorted bucket */
+	size_t capscratch;
+	size_t count; /* timers */
+} st_tq;
+
+/* tq_reserve makes room for one more timer at time (ms), so that the tq_add after it
+ * cannot fail; *where is for that tq_add (nothing may change the queue in between).
+ * EDDY_ENOMEM: the queue holds the same timers (some room may have been made). */
+eddy_err tq_reserve(st_tq *q, int64_t time, uint32_t *where);
+/* tq_add adds timer entry e (key in the timers table's format) at time, with the *where
+ * of the tq_reserve just before; sets e->aux. */
+void tq_add(st_tq *q, uint32_t where, int64_t time, ment *e);
+/* tq_remove removes the timer at time whose entry's aux was aux (the entry itself is not
+ * read: it may be freed already). */
+void tq_remove(st_tq *q, int64_t time, uint32_t aux);
+/* tq_peek: the earliest timer's entry if its time is <= upto, else NULL. Sorts the
+ * earliest bucket on its first peek (no allocation: tq_reserve made the room). */
+ment *tq_peek(st_tq *q, int64_t upto);
+/* tq_next: false if empty, else true and the earliest time in *time. */
+bool tq_next(st_tq *q, int64_t *time);
+/* tq_fini frees the queue's memory (not the entries); safe on a zeroed queue. */
+void tq_fini(st_tq *q);
 
 struct ev_state {
 	ev_state_backend *be;
@@ -291,7 +368,7 @@ struct ev_state {
 	size_t tmpcap;
 	uint8_t *tk;             /* a timer key */
 	size_t tkcap;
-	st_heap heap[2];         /* timers per domain */
+	st_tq tq[2]; /* timers per domain */
 	/* LevelDB */
 	char *lval;              /* the last leveldb_get result (leveldb_free) */
 	leveldb_writebatch_t *wb;

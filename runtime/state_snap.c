@@ -1089,7 +1089,7 @@ eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 	sfile *files = rt_calloc(n, sizeof(*files));
 	int32_t *owner = rt_malloc(nkg * sizeof(*owner));
 	st_core *old = st->core, *fresh = NULL;
-	st_heap oldh[2] = { st->heap[0], st->heap[1] };
+	st_tq oldq[2] = {st->tq[0], st->tq[1]};
 	eddy_err err = EDDY_OK;
 	if (files == NULL || owner == NULL || n > INT32_MAX) {
 		err = st_fail(st, EDDY_ENOMEM, "out of memory");
@@ -1111,7 +1111,7 @@ eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 		goto out;
 	}
 	st->core = fresh;
-	memset(st->heap, 0, sizeof(st->heap));
+	memset(st->tq, 0, sizeof(st->tq));
 	for (size_t i = 0; i < n && err == EDDY_OK; i++) {
 		sfile *f = &files[i];
 		for (uint32_t j = 0; j < f->nstates && err == EDDY_OK; j++)
@@ -1126,19 +1126,19 @@ eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 	if (err != EDDY_OK) {
 		char msg[sizeof(st->err)];
 		memcpy(msg, st->err, sizeof(msg));
-		rt_free(st->heap[0].a);
-		rt_free(st->heap[1].a);
+		tq_fini(&st->tq[0]);
+		tq_fini(&st->tq[1]);
 		core_unref(fresh);
 		st->core = old;
-		st->heap[0] = oldh[0];
-		st->heap[1] = oldh[1];
+		st->tq[0] = oldq[0];
+		st->tq[1] = oldq[1];
 		if (st->be->kind == EV_STATE_LEVELDB)
 			ldb_clear_range(st, st->first, st->last);
 		memcpy(st->err, msg, sizeof(msg));
 		goto out;
 	}
-	rt_free(oldh[0].a);
-	rt_free(oldh[1].a);
+	tq_fini(&oldq[0]);
+	tq_fini(&oldq[1]);
 	core_unref(old);
 	st->written = true;
 	st->has_key = false;

@@ -1647,3 +1647,535 @@ Test(state, backend_errors)
 	ev_state_backend_destroy(b1);
 	finish(NULL);
 }
+
+/* ---- timers against a model ----
+ *
+ * Random sequences of timer registrations, deletions and pops (with registrations and
+ * deletions while popping, as an on_timer does) on both domains, each pop and
+ * ev_timer_next checked against a model: a sorted array per domain of the timers' keys
+ * encoded here as the order is defined (time, key group, key, namespace, as the bytes
+ * time (8, BE, sign flipped) | kg (2, BE) | varint len | key | varint len | namespace).
+ * Few distinct times (large buckets), many (one timer per time), extreme times, keys and
+ * namespaces that agree on their first 16 bytes and more. Then a snapshot taken in the
+ * middle is restored (with the timers pending at its begin) into one handle and into two
+ * (rescaling: each keeps its key groups' timers) and checked the same way. */
+
+#define TM_KEYS 1500
+#define TM_NS 7
+
+static uint8_t tm_key[TM_KEYS][48];
+static size_t tm_klen[TM_KEYS];
+static uint32_t tm_kg[TM_KEYS];
+static uint8_t tm_ns[TM_NS][24];
+static size_t tm_nslen[TM_NS];
+static uint64_t tm_seed;
+
+static uint32_t tm_first = 0, tm_last = 127; /* the key groups of the handle under test */
+
+static uint64_t tm_rnd(void)
+{
+	tm_seed ^= tm_seed << 13;
+	tm_seed ^= tm_seed >> 7;
+	tm_seed ^= tm_seed << 17;
+	return tm_seed;
+}
+
+static void tm_sets(void)
+{
+	tm_seed = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < TM_KEYS; i++) {
+		uint8_t *k = tm_key[i];
+		size_t n = 0;
+		switch (i % 4) {
+		case 0: /* the canonical encoding of an int (tag, 8 bytes BE) */
+			k[n++] = 2;
+			for (int j = 7; j >= 0; j--)
+				k[n++] = (uint8_t)((uint64_t)(i * 7919) >> (8 * j));
+			break;
+		case 1: /* short, any bytes (0 and 255 too) */
+			for (size_t j = tm_rnd() % 4; j > 0; j--)
+				k[n++] = (uint8_t)(tm_rnd() % 3 == 0   ? 0
+				                   : tm_rnd() % 3 == 0 ? 255
+				                                       : tm_rnd());
+			break;
+		case 2: /* 20 shared bytes, then the difference */
+			memset(k, 'p', 20);
+			n = 20;
+			break;
+		default: /* long, any bytes */
+			for (size_t j = 7 + tm_rnd() % 30; j > 0; j--)
+				k[n++] = (uint8_t)tm_rnd();
+			break;
+		}
+		if (i > 0) { /* unique: ends with i */
+			k[n++] = (uint8_t)(i >> 8);
+			k[n++] = (uint8_t)i;
+		}
+		tm_klen[i] = n;
+		/* a third by hash; the rest crowd two key groups (large runs of one key group
+		 * in a bucket: the sort goes past the key group) */
+		tm_kg[i] = i % 3 == 0 ? kg_of(k, n) : 5 + (uint32_t)(i % 2) * 60;
+	}
+	const int64_t starts[2] = { 1000, 3000 };
+	tm_nslen[0] = 0;
+	tm_ns[1][0] = 0;
+	tm_nslen[1] = 1;
+	for (int j = 0; j < 2; j++) { /* window starts, 8 bytes little-endian */
+		memcpy(tm_ns[2 + j], &starts[j], 8);
+		tm_nslen[2 + j] = 8;
+	}
+	tm_ns[4][0] = 'n';
+	tm_nslen[4] = 1;
+	memset(tm_ns[5], 'q', 20);
+	tm_ns[5][20] = 'x';
+	tm_nslen[5] = 21;
+	memset(tm_ns[6], 'q', 20);
+	tm_nslen[6] = 20;
+}
+
+typedef struct mtimer {
+	int64_t time;
+	int k, n; /* key and namespace (indices) */
+	size_t len;
+	uint8_t enc[8 + 2 + 5 + 48 + 5 + 24];
+} mtimer;
+
+typedef struct tmodel {
+	mtimer **a[2]; /* per domain, sorted */
+	size_t n[2], cap[2];
+} tmodel;
+
+static size_t tm_varint(uint8_t *p, size_t v)
+{
+	size_t n = 0;
+	for (; v >= 0x80; v >>= 7)
+		p[n++] = (uint8_t)(v | 0x80);
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static void tm_encode(mtimer *t)
+{
+	uint64_t u = (uint64_t)t->time ^ (1ull << 63);
+	uint8_t *p = t->enc;
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(u >> (56 - 8 * i));
+	p[8] = (uint8_t)(tm_kg[t->k] >> 8);
+	p[9] = (uint8_t)tm_kg[t->k];
+	size_t o = 10 + tm_varint(p + 10, tm_klen[t->k]);
+	memcpy(p + o, tm_key[t->k], tm_klen[t->k]);
+	o += tm_klen[t->k];
+	o += tm_varint(p + o, tm_nslen[t->n]);
+	memcpy(p + o, tm_ns[t->n], tm_nslen[t->n]);
+	t->len = o + tm_nslen[t->n];
+}
+
+static int tm_cmp(const mtimer *x, const mtimer *y)
+{
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->enc, y->enc, n);
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* tm_find: whether t is in the model's domain d; *pos: where it is or would go. */
+static bool tm_find(const tmodel *m, int d, const mtimer *t, size_t *pos)
+{
+	size_t lo = 0, hi = m->n[d];
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = tm_cmp(m->a[d][mid], t);
+		if (c == 0) {
+			*pos = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return false;
+}
+
+static void tm_model_add(tmodel *m, int d, const mtimer *t)
+{
+	size_t pos;
+	if (tm_find(m, d, t, &pos))
+		return;
+	if (m->n[d] == m->cap[d]) {
+		m->cap[d] = m->cap[d] ? m->cap[d] * 2 : 256;
+		m->a[d] = realloc(m->a[d], m->cap[d] * sizeof(*m->a[d]));
+		cr_assert_not_null(m->a[d]);
+	}
+	mtimer *c = malloc(sizeof(*c));
+	cr_assert_not_null(c);
+	*c = *t;
+	memmove(&m->a[d][pos + 1], &m->a[d][pos], (m->n[d] - pos) * sizeof(*m->a[d]));
+	m->a[d][pos] = c;
+	m->n[d]++;
+}
+
+static void tm_model_del_at(tmodel *m, int d, size_t pos)
+{
+	free(m->a[d][pos]);
+	memmove(&m->a[d][pos], &m->a[d][pos + 1], (m->n[d] - pos - 1) * sizeof(*m->a[d]));
+	m->n[d]--;
+}
+
+/* tm_model_copy: a copy of m with only the timers of key groups [first, last]. */
+static tmodel tm_model_copy(const tmodel *m, uint32_t first, uint32_t last)
+{
+	tmodel c = { 0 };
+	for (int d = 0; d < 2; d++)
+		for (size_t i = 0; i < m->n[d]; i++) {
+			uint32_t kg = tm_kg[m->a[d][i]->k];
+			if (kg >= first && kg <= last)
+				tm_model_add(&c, d, m->a[d][i]);
+		}
+	return c;
+}
+
+static void tm_model_free(tmodel *m)
+{
+	for (int d = 0; d < 2; d++) {
+		for (size_t i = 0; i < m->n[d]; i++)
+			free(m->a[d][i]);
+		free(m->a[d]);
+	}
+	memset(m, 0, sizeof(*m));
+}
+
+/* tm_pick: a key (index) of the handle's key groups, from a random number. */
+static int tm_pick(uint64_t r)
+{
+	int k = (int)(r % TM_KEYS);
+	while (tm_kg[k] < tm_first || tm_kg[k] > tm_last)
+		k = (k + 1) % TM_KEYS;
+	return k;
+}
+
+static eddy_err tm_set(ev_state *st, int k, int n)
+{
+	eddy_err e = ev_state_set_key(st, tm_key[k], tm_klen[k], tm_kg[k]);
+	if (e == EDDY_OK)
+		e = ev_state_set_namespace(st, tm_ns[n], tm_nslen[n]);
+	return e;
+}
+
+/* tm_register registers timer (d, time, key k, namespace n) in st and, if that succeeded,
+ * in the model; returns the call's result. */
+static eddy_err tm_register(ev_state *st, tmodel *m, int d, int64_t time, int k, int n)
+{
+	eddy_err e = tm_set(st, k, n);
+	if (e == EDDY_OK)
+		e = ev_timer_register(st, (ev_time_domain)d, time);
+	if (e == EDDY_OK) {
+		mtimer t = { .time = time, .k = k, .n = n };
+		tm_encode(&t);
+		tm_model_add(m, d, &t);
+	}
+	return e;
+}
+
+static eddy_err tm_delete(ev_state *st, tmodel *m, int d, int64_t time, int k, int n)
+{
+	eddy_err e = tm_set(st, k, n);
+	if (e == EDDY_OK)
+		e = ev_timer_delete(st, (ev_time_domain)d, time);
+	if (e == EDDY_OK) {
+		mtimer t = { .time = time, .k = k, .n = n };
+		tm_encode(&t);
+		size_t pos;
+		if (tm_find(m, d, &t, &pos))
+			tm_model_del_at(m, d, pos);
+	}
+	return e;
+}
+
+/* tm_check_next checks ev_timer_next and ev_timer_count of both domains. */
+static void tm_check_next(ev_state *st, const tmodel *m)
+{
+	for (int d = 0; d < 2; d++) {
+		int64_t next;
+		eddy_err e = ev_timer_next(st, (ev_time_domain)d, &next);
+		cr_assert_eq(ev_timer_count(st, (ev_time_domain)d), m->n[d],
+		             "domain %d: %zu timers, model %zu", d,
+		             ev_timer_count(st, (ev_time_domain)d), m->n[d]);
+		if (m->n[d] == 0) {
+			cr_assert_eq(e, EDDY_ENOENT, "domain %d: next without timers", d);
+			continue;
+		}
+		cr_assert_eq(e, EDDY_OK);
+		cr_assert_eq(next, m->a[d][0]->time, "domain %d: next %lld, model %lld", d,
+		             (long long)next, (long long)m->a[d][0]->time);
+	}
+}
+
+/* tm_pop pops one timer <= upto of domain d and checks it against the model; returns the
+ * call's result (EDDY_ENOMEM allowed only when ENOMEM_ok: then nothing changed). */
+static eddy_err tm_pop(ev_state *st, tmodel *m, int d, int64_t upto, bool enomem_ok)
+{
+	ev_timer t;
+	eddy_err e = ev_timer_pop(st, (ev_time_domain)d, upto, &t);
+	if (e == EDDY_ENOMEM && enomem_ok)
+		return e;
+	if (m->n[d] == 0 || m->a[d][0]->time > upto) {
+		cr_assert_eq(e, EDDY_ENOENT, "domain %d upto %lld: a timer popped, model has none",
+		             d, (long long)upto);
+		return e;
+	}
+	const mtimer *w = m->a[d][0];
+	cr_assert_eq(e, EDDY_OK, "domain %d: pop: %s", d, ev_state_errmsg(st));
+	cr_assert_eq(t.domain, (ev_time_domain)d);
+	cr_assert_eq(t.time, w->time, "domain %d: popped time %lld, model %lld", d,
+	             (long long)t.time, (long long)w->time);
+	cr_assert_eq(t.key_group, tm_kg[w->k]);
+	cr_assert(t.key.len == tm_klen[w->k] && memcmp(t.key.p, tm_key[w->k], t.key.len) == 0,
+	          "domain %d time %lld: popped another key than the model's key %d", d,
+	          (long long)w->time, w->k);
+	cr_assert(t.ns.len == tm_nslen[w->n] && memcmp(t.ns.p, tm_ns[w->n], t.ns.len) == 0,
+	          "domain %d time %lld key %d: popped another namespace than %d", d,
+	          (long long)w->time, w->k, w->n);
+	tm_model_del_at(m, d, 0);
+	return e;
+}
+
+/* tm_time: a timer time near base: few distinct times (every key's window ending at
+ * once), many, or extreme. */
+static int64_t tm_time(int64_t base, bool few)
+{
+	uint64_t r = tm_rnd();
+	if (r % 997 == 0) {
+		const int64_t x[] = { INT64_MIN, INT64_MIN + 1, -1, 0, INT64_MAX - 1, INT64_MAX };
+		return x[(r >> 10) % 6];
+	}
+	if (few)
+		return base + (int64_t)((r >> 10) % 6) * 1000 - 1;
+	return base + (int64_t)((r >> 10) % 20000) - 1000;
+}
+
+/* tm_drain pops every timer <= upto of domain d, registering and deleting timers
+ * between pops as an on_timer may; returns the pops. */
+static size_t tm_drain(ev_state *st, tmodel *m, int d, int64_t upto)
+{
+	size_t pops = 0;
+	while (tm_pop(st, m, d, upto, false) == EDDY_OK) {
+		pops++;
+		/* the popped timer: the model's one just removed; its key is current */
+		uint64_t r = tm_rnd();
+		int k = tm_pick(r >> 8), n = (int)((r >> 24) % TM_NS);
+		int64_t now = upto == INT64_MAX ? 0 : upto;
+		switch (r % 16) {
+		case 0: /* the same time: the bucket being handed out (sorted) */
+		case 1:
+			cr_assert_eq(tm_register(st, m, d, upto == INT64_MAX ? upto : now, k, n),
+			             EDDY_OK);
+			break;
+		case 2: /* an earlier time, due now */
+			cr_assert_eq(tm_register(st, m, d, now - (int64_t)((r >> 32) % 5000), k, n),
+			             EDDY_OK);
+			break;
+		case 3: /* later, maybe due */
+			cr_assert_eq(tm_register(st, m, d, tm_time(now, (r >> 40) & 1), k, n),
+			             EDDY_OK);
+			break;
+		case 4: /* delete a pending timer, often of the bucket being handed out */
+		case 5:
+			if (m->n[d] > 0) {
+				size_t i = (r >> 32) % (m->n[d] < 50 ? m->n[d] : 50);
+				const mtimer *w = m->a[d][i];
+				cr_assert_eq(tm_delete(st, m, d, w->time, w->k, w->n), EDDY_OK);
+			}
+			break;
+		case 6: /* the other domain */
+			cr_assert_eq(tm_register(st, m, 1 - d, tm_time(now, true), k, n), EDDY_OK);
+			break;
+		default: break;
+		}
+		if (r % 7 == 0)
+			tm_check_next(st, m);
+	}
+	return pops;
+}
+
+/* tm_ops runs nops random operations on st, checking them against m; returns the number
+ * of timers popped. *base (the moving "watermark") advances. */
+static size_t tm_ops(ev_state *st, tmodel *m, int nops, int64_t *base)
+{
+	size_t pops = 0;
+	for (int op = 0; op < nops; op++) {
+		if (op % 1000 == 999)
+			*base += 2000;
+		bool few = (op / 5000) % 2 == 0;
+		uint64_t r = tm_rnd();
+		int d = (r >> 60) % 4 == 0 ? EV_TIME_PROCESSING : EV_TIME_EVENT;
+		int k = tm_pick(r >> 8), n = (int)((r >> 24) % TM_NS);
+		unsigned what = (unsigned)(r % 100);
+		if (what < 55) {
+			cr_assert_eq(tm_register(st, m, d, tm_time(*base, few), k, n), EDDY_OK,
+			             "%s", ev_state_errmsg(st));
+		} else if (what < 65) { /* a pending timer */
+			if (m->n[d] > 0) {
+				const mtimer *w = m->a[d][(r >> 32) % m->n[d]];
+				cr_assert_eq(tm_delete(st, m, d, w->time, w->k, w->n), EDDY_OK);
+			}
+		} else if (what < 72) { /* mostly absent */
+			cr_assert_eq(tm_delete(st, m, d, tm_time(*base, few), k, n), EDDY_OK);
+		} else if (what < 88) { /* one pop: a bucket partly handed out */
+			int64_t upto = m->n[d] > 0 && (r >> 32) % 4 != 0 ? m->a[d][0]->time
+			                                                 : tm_time(*base, few);
+			pops += tm_pop(st, m, d, upto, false) == EDDY_OK;
+		} else if (what < 90) { /* everything due at the watermark */
+			pops += tm_drain(st, m, d, *base);
+		} else if (what < 91) {
+			pops += tm_drain(st, m, d, (r >> 32) % 50 == 0 ? INT64_MAX : *base + 5000);
+		} else if (what < 92 && (r >> 40) % 10 == 0) { /* a window's end for many keys */
+			int64_t time = tm_time(*base, true);
+			for (int i = 0; i < TM_KEYS; i++) {
+				uint64_t x = tm_rnd();
+				cr_assert_eq(tm_register(st, m, d, time, tm_pick(x),
+				                         (int)((x >> 32) % TM_NS)),
+				             EDDY_OK);
+			}
+		}
+		tm_check_next(st, m);
+	}
+	return pops;
+}
+
+/* tm_drain_all pops every timer of both domains and checks the model is then empty. */
+static size_t tm_drain_all(ev_state *st, tmodel *m)
+{
+	size_t pops = 0;
+	for (int round = 0; round < 2 || m->n[0] + m->n[1] > 0; round++)
+		for (int d = 0; d < 2; d++)
+			pops += tm_drain(st, m, d, INT64_MAX);
+	tm_check_next(st, m);
+	return pops;
+}
+
+BOTH(timers_pop_in_the_order_of_a_model)
+{
+	start();
+	tm_sets();
+	ev_state_backend *b = backend(kind);
+	ev_state *st = open_range(b, "tm", 0, 127);
+	tmodel m = { 0 }, at_snap = { 0 };
+	int64_t base = 100000;
+	size_t pops = tm_ops(st, &m, 40000, &base);
+	/* a snapshot with timers pending, written while the handle goes on (copy on write) */
+	ev_state_snapshot *s;
+	cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
+	at_snap = tm_model_copy(&m, 0, 127);
+	int64_t base_at_snap = base;
+	cr_assert_gt(at_snap.n[0], 500, "%zu event timers pending", at_snap.n[0]);
+	cr_assert_gt(at_snap.n[1], 0);
+	pops += tm_ops(st, &m, 30000, &base);
+	const char *path = tmp_path("tm");
+	cr_assert_eq(ev_state_snapshot_write(s, path, NULL), EDDY_OK, "%s",
+	             ev_state_snapshot_errmsg(s));
+	ev_state_snapshot_release(s);
+	pops += tm_ops(st, &m, 40000, &base);
+	pops += tm_drain_all(st, &m);
+	cr_assert_gt(pops, 50000, "%zu pops", pops);
+	ev_state_close(st);
+	tm_model_free(&m);
+
+	/* restore: the timers pending at the snapshot's begin, in order, and the handle
+	 * works on */
+	const char *paths[] = { path };
+	st = open_range(b, "tm", 0, 127);
+	cr_assert_eq(ev_state_restore(st, paths, 1), EDDY_OK, "%s", ev_state_errmsg(st));
+	m = tm_model_copy(&at_snap, 0, 127);
+	tm_check_next(st, &m);
+	base = base_at_snap;
+	tm_ops(st, &m, 20000, &base);
+	tm_drain_all(st, &m);
+	ev_state_close(st);
+	tm_model_free(&m);
+
+	/* rescaling: two handles, each with its key groups' timers only */
+	ev_state *lo = open_range(b, "tm", 0, 63), *hi = open_range(b, "tm", 64, 127);
+	cr_assert_eq(ev_state_restore(lo, paths, 1), EDDY_OK, "%s", ev_state_errmsg(lo));
+	cr_assert_eq(ev_state_restore(hi, paths, 1), EDDY_OK, "%s", ev_state_errmsg(hi));
+	tmodel mlo = tm_model_copy(&at_snap, 0, 63), mhi = tm_model_copy(&at_snap, 64, 127);
+	cr_assert_gt(mlo.n[0], 0);
+	cr_assert_gt(mhi.n[0], 0);
+	cr_assert_eq(mlo.n[0] + mhi.n[0], at_snap.n[0]);
+	tm_check_next(lo, &mlo);
+	tm_check_next(hi, &mhi);
+	tm_first = 0, tm_last = 63;
+	tm_drain_all(lo, &mlo);
+	tm_first = 64, tm_last = 127;
+	tm_drain_all(hi, &mhi);
+	tm_first = 0, tm_last = 127;
+	ev_state_close(lo);
+	ev_state_close(hi);
+	tm_model_free(&mlo);
+	tm_model_free(&mhi);
+	tm_model_free(&at_snap);
+	finish(b);
+}
+
+/* Timer calls whose allocations fail (an injected failure before about half the calls,
+ * with a snapshot open so that removals copy on write) return EDDY_ENOMEM and change
+ * nothing: the model, updated only for calls that succeeded, stays the truth for every
+ * pop, ev_timer_next and count. */
+BOTH(timer_allocation_failures_change_nothing)
+{
+	start();
+	tm_sets();
+	ev_state_backend *b = backend(kind);
+	ev_state *st = open_range(b, "tmo", 0, 127);
+	tmodel m = {0};
+	int64_t base = 0;
+	ev_state_snapshot *s = NULL;
+	size_t failed = 0, popped = 0;
+	for (int op = 0; op < 40000; op++) {
+		if (op % 1000 == 999)
+			base += 2000;
+		if (op % 4000 == 0) {
+			ev_state_snapshot_release(s);
+			cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
+		}
+		uint64_t r = tm_rnd();
+		int d = (r >> 60) % 4 == 0 ? EV_TIME_PROCESSING : EV_TIME_EVENT;
+		int k = tm_pick(r >> 8), n = (int)((r >> 24) % TM_NS);
+		bool few = (op / 3000) % 2 == 0;
+		unsigned what = (unsigned)(r % 100);
+		if ((r >> 50) % 2 == 0)
+			rt_alloc_fail_after((int64_t)((r >> 52) % 3));
+		eddy_err e = EDDY_OK;
+		if (what < 50) {
+			e = tm_register(st, &m, d, tm_time(base, few), k, n);
+		} else if (what < 62) {
+			if (m.n[d] > 0) {
+				const mtimer *w = m.a[d][(r >> 32) % m.n[d]];
+				e = tm_delete(st, &m, d, w->time, w->k, w->n);
+			}
+		} else if (what < 97) {
+			int64_t upto = m.n[d] > 0 && what < 90 ? m.a[d][0]->time : base;
+			e = tm_pop(st, &m, d, upto, true);
+			popped += e == EDDY_OK;
+		} else if (what == 97) { /* a burst at one time: a large bucket */
+			int64_t time = tm_time(base, true);
+			for (int i = 0; i < 300 && e != EDDY_ENOMEM; i++) {
+				uint64_t x = tm_rnd();
+				e = tm_register(st, &m, d, time, tm_pick(x),
+				                (int)((x >> 32) % TM_NS));
+			}
+		}
+		rt_alloc_fail_after(-1);
+		cr_assert(e == EDDY_OK || e == EDDY_ENOMEM || e == EDDY_ENOENT, "op %d: %d %s", op,
+		          e, ev_state_errmsg(st));
+		failed += e == EDDY_ENOMEM;
+		tm_check_next(st, &m);
+	}
+	ev_state_snapshot_release(s);
+	popped += tm_drain_all(st, &m);
+	cr_assert_gt(failed, 100, "%zu calls failed", failed);
+	cr_assert_gt(popped, 10000, "%zu pops", popped);
+	ev_state_close(st);
+	tm_model_free(&m);
+	finish(b);
+}
