@@ -216,15 +216,24 @@ static char *put2(char *p, unsigned v)
 	return p + 2;
 }
 
+/* the date of the last timestamp ev_ts_format wrote with a 4-digit year (per thread) */
+static _Thread_local int64_t fmt_days = INT64_MIN;
+static _Thread_local char fmt_date[10];
+
 size_t ev_ts_format(int64_t ms, char *buf)
 {
 	int64_t days = floor_div(ms, 86400000);
 	int64_t rem = ms - days * 86400000;
+	unsigned secs = (unsigned)(rem / 1000), milli = (unsigned)(rem % 1000);
+	char *p = buf;
+	if (days == fmt_days) {
+		memcpy(p, fmt_date, 10);
+		p += 10;
+		goto time;
+	}
 	int64_t y;
 	unsigned m, d;
 	ev_civil_from_days(days, &y, &m, &d);
-	unsigned secs = (unsigned)(rem / 1000), milli = (unsigned)(rem % 1000);
-	char *p = buf;
 	if (y >= 0 && y <= 9999) {
 		unsigned yy = (unsigned)y;
 		*p++ = (char)('0' + yy / 1000);
@@ -238,6 +247,11 @@ size_t ev_ts_format(int64_t ms, char *buf)
 	p = put2(p, m);
 	*p++ = '-';
 	p = put2(p, d);
+	if (p - buf == 10) {
+		memcpy(fmt_date, buf, 10);
+		fmt_days = days;
+	}
+time:
 	*p++ = ' ';
 	p = put2(p, secs / 3600);
 	*p++ = ':';

@@ -4,7 +4,9 @@
 
 #include "../../runtime/alloc.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 Test(value, timestamp_round_trip_and_formats)
 {
@@ -39,6 +41,43 @@ Test(value, timestamp_round_trip_and_formats)
 		unsigned m, dd;
 		ev_civil_from_days(d, &y, &m, &dd);
 		cr_assert_eq(ev_days_from_civil(y, m, dd), d);
+	}
+}
+
+/* ev_ts_format against gmtime_r and strftime, on runs of one day (its date is cached per
+ * thread) mixed with jumps across years 0..9999 and before/after 1970. */
+Test(value, timestamp_format_matches_gmtime)
+{
+	uint64_t x = 88172645463325252ull;                            /* xorshift64 */
+	const int64_t lo = -62167219200000LL, hi = 253402300799999LL; /* 0000-01-01 .. 9999 */
+	int64_t ms = 978307200000LL;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i % 8 == 0) /* anywhere */
+			ms = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+		else if (i % 8 == 1) /* the next or the previous day */
+			ms += (x & 1 ? 1 : -1) * 86400000LL;
+		else /* the same day, another time */
+			ms = ms - (ms % 86400000 + 86400000) % 86400000 + (int64_t)(x % 86400000);
+		if (ms < lo || ms > hi)
+			ms = 978307200000LL;
+		char got[40], want[40];
+		size_t n = ev_ts_format(ms, got);
+		int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+		unsigned milli = (unsigned)(ms - sec * 1000);
+		time_t t = (time_t)sec;
+		struct tm tm;
+		cr_assert(gmtime_r(&t, &tm) != NULL);
+		size_t k = strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
+		if (tm.tm_year + 1900 < 1000) { /* strftime writes no leading zeros in %Y */
+			char tmp[40];
+			snprintf(tmp, sizeof(tmp), "%04d%s", tm.tm_year + 1900, strchr(want, '-'));
+			k = strlen(strcpy(want, tmp));
+		}
+		if (milli)
+			snprintf(want + k, sizeof(want) - k, ".%03u", milli);
+		cr_assert(n == strlen(want) && strcmp(got, want) == 0, "%lld ms: '%s', want '%s'",
+		          (long long)ms, got, want);
 	}
 }
 
