@@ -135,8 +135,8 @@ static const char *const backoff_keys[] = { "initial", "multiplier", "max", NULL
 static const char *const control_keys[] = { "address", "secret_file", "metrics", NULL };
 static const char *const state_keys[] = { "backend", "dir", "block_cache", "write_buffer",
 	                                  NULL };
-static const char *const checkpoint_keys[] = { "interval", "mode", "dir", "retain", "timeout",
-	                                       "min_pause", NULL };
+static const char *const checkpoint_keys[] = {"interval", "mode",      "dir",           "retain",
+                                              "timeout",  "min_pause", "max_alignment", NULL};
 
 /* opt: a keyed accessor's result where the key may be absent. */
 static eddy_err opt(eddy_err e)
@@ -210,8 +210,12 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 	if (m == NULL)
 		return EDDY_OK;
 	ckpt_conf *c = &p->ckpt;
-	*c = (ckpt_conf){ .interval_ms = 1000, .mode = CKPT_EXACTLY_ONCE, .retain = 3,
-		          .timeout_ms = 60000, .min_pause_ms = 0 };
+	*c = (ckpt_conf){.interval_ms = 1000,
+	                 .mode = CKPT_EXACTLY_ONCE,
+	                 .retain = 3,
+	                 .timeout_ms = 60000,
+	                 .min_pause_ms = 0,
+	                 .max_alignment_bytes = (int64_t)256 << 20};
 	eddy_err e = cfg_check_keys(m, checkpoint_keys, "checkpoint", err);
 	static const char *const modes[] = { "exactly_once", "at_least_once", NULL };
 	int mode = 0;
@@ -232,6 +236,11 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 		e = cfg_errorf(err, cfg_get(m, "timeout"), "'timeout' must be at least 10ms");
 	if (e == EDDY_OK)
 		e = opt(cfg_duration_ms(m, "min_pause", false, &c->min_pause_ms, err));
+	if (e == EDDY_OK)
+		e = opt(cfg_size_bytes(m, "max_alignment", false, &c->max_alignment_bytes, err));
+	if (e == EDDY_OK && c->max_alignment_bytes < 1)
+		e = cfg_errorf(err, cfg_get(m, "max_alignment"),
+		               "'max_alignment' must be at least 1B");
 	if (e == EDDY_OK)
 		e = opt(cfg_str(m, "dir", false, &c->dir, err));
 	if (e == EDDY_OK && c->dir && c->dir[0] == '\0')

@@ -575,6 +575,11 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 		ckpt_ack_free(a);
 		return;
 	}
+	if (a->declined) {
+		abort_pending(self, c, "%s declined it: %s", a->path, a->why);
+		ckpt_ack_free(a);
+		return;
+	}
 	c->acked[ti] = true;
 	write_ack(self, c, a, a->state);
 }

@@ -43,6 +43,10 @@ typedef struct ckpt_conf {
 	uint32_t retain;      /* completed checkpoints kept (>= 1) */
 	int64_t timeout_ms;   /* a checkpoint not complete by then is aborted */
 	int64_t min_pause_ms; /* from the end of one to the trigger of the next */
+	int64_t max_alignment_bytes; /* exactly_once: a task holding more than this (bytes of
+	                              * batches) while it aligns declines the checkpoint and
+	                              * lets them go, as Flink's task.checkpoint.alignment.
+	                              * max-size; the coordinator aborts that checkpoint */
 } ckpt_conf;
 
 /* What the coordinator reports about one checkpoint (for the shell and metrics). */
@@ -142,6 +146,9 @@ typedef struct ckpt_ack {
 	size_t len;
 	struct ev_state_snapshot *state;  /* keyed state begun at the barrier (owned), or NULL:
 	                                     the coordinator writes it to <task>.state */
+	bool declined;                    /* the task cannot take checkpoint id (why): the
+	                                     coordinator aborts it */
+	char why[96];
 } ckpt_ack;
 
 void ckpt_ack_free(ckpt_ack *a);

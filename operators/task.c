@@ -443,7 +443,8 @@ static void reset_live(task_live *lv, const task_node *n)
 	atomic_store(&lv->watermark, WM_MIN);
 	lv->all_idle = lv->ended = false;
 	lv->align_id = 0;
-	lv->last_ckpt = 0;
+	lv->last_ckpt = lv->declined = 0;
+	lv->held_bytes = 0;
 	if (lv->counted_done) {
 		atomic_fetch_sub(&n->stats->tasks_done, 1);
 		lv->counted_done = false;
@@ -708,6 +709,7 @@ static eddy_err replay_held(task *t)
 	uint32_t n = lv->nheld;
 	lv->held = NULL;
 	lv->nheld = lv->held_cap = 0;
+	lv->held_bytes = 0; /* what is held again is counted again */
 	eddy_err err = EDDY_OK;
 	uint32_t i = 0;
 	for (; i < n && err == EDDY_OK; i++)
@@ -751,8 +753,8 @@ static eddy_err finish_alignment(task *t)
 static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
 {
 	task_live *lv = t->lv;
-	if (id <= lv->last_ckpt && lv->align_id == 0)
-		return EDDY_OK; /* an abandoned checkpoint's late barrier */
+	if ((id <= lv->last_ckpt || id <= lv->declined) && lv->align_id == 0)
+		return EDDY_OK; /* an abandoned or declined checkpoint's late barrier */
 	if (lv->align_id != 0 && id < lv->align_id)
 		return EDDY_OK;
 	if (lv->align_id != 0 && id > lv->align_id) {
@@ -770,7 +772,35 @@ static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
 	return align_done(t) ? finish_alignment(t) : EDDY_OK;
 }
 
-/* hold keeps an element of a channel whose barrier came (exactly_once alignment). */
+/* decline_alignment gives up aligning checkpoint lv->align_id: the coordinator is told
+ * (it aborts the checkpoint), the barriers still to come for it are ignored, and the held
+ * elements go on (as Flink's aligner past task.checkpoint.alignment.max-size). */
+static eddy_err decline_alignment(task *t)
+{
+	task_live *lv = t->lv;
+	uint64_t id = lv->align_id;
+	ckpt_ack *a = rt_calloc(1, sizeof(*a));
+	if (a == NULL)
+		return EDDY_ENOMEM;
+	a->id = id;
+	a->declined = true;
+	a->epoch = t->epoch;
+	snprintf(a->path, sizeof(a->path), "%s", actor_path(t->self));
+	snprintf(
+	    a->why, sizeof(a->why),
+	    "its alignment held %zu bytes of records, over checkpoint.max_alignment (%lld bytes)",
+	    lv->held_bytes, (long long)t->node->ckpt->max_alignment_bytes);
+	rt_msg m = {.kind = MSG_CKPT_ACK, .ptr = a, .drop = drop_ack};
+	if (actor_send_ctl(t->coord, &m) != EDDY_OK)
+		ckpt_ack_free(a);
+	lv->declined = id;
+	lv->align_id = 0;
+	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+	return replay_held(t);
+}
+
+/* hold keeps an element of a channel whose barrier came (exactly_once alignment); past
+ * checkpoint.max_alignment bytes of held batches the checkpoint is declined. */
 static eddy_err hold(task *t, rt_msg *m)
 {
 	task_live *lv = t->lv;
@@ -779,7 +809,14 @@ static eddy_err hold(task *t, rt_msg *m)
 		msg_discard(m);
 		return task_fail(t, "out of memory holding elements during checkpoint alignment");
 	}
+	if (m->kind == MSG_RECORDS) {
+		const ev_batch *b = m->ptr;
+		lv->held_bytes +=
+		    sizeof(*b) + (size_t)b->cap * (2 + b->ncols) * sizeof(uint64_t) + b->arena_cap;
+	}
 	lv->held[lv->nheld++] = *m;
+	if (lv->held_bytes > (uint64_t)t->node->ckpt->max_alignment_bytes)
+		return decline_alignment(t);
 	return EDDY_OK;
 }
 

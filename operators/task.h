@@ -183,7 +183,10 @@ typedef struct task_live {
 	rt_msg *held;            /* elements of aligned channels held back (exactly_once) */
 	uint32_t nheld;
 	size_t held_cap;
+	size_t held_bytes;       /* of the held batches (checkpoint.max_alignment) */
 	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
+	uint64_t declined;       /* the newest checkpoint it declined (its alignment held too
+	                          * much): its later barriers are ignored */
 	bool counted_done;       /* counted in job_stats.tasks_done (a region restart uncounts) */
 } task_live;
 
