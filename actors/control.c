@@ -562,7 +562,7 @@ static void actor_row(ctl *c, reply *r, const actor_info *in, bool full,
 	uint32_t nchildren = 0;
 	for (size_t i = 0; full && i < nall; i++)
 		nchildren += strcmp(all[i].parent, in->path) == 0;
-	msgpack_pack_map(&r->pk, full ? 26 : 14);
+	msgpack_pack_map(&r->pk, full ? 28 : 14);
 	kv_str(r, "path", in->path);
 	kv_str(r, "type", in->type);
 	kv_str(r, "op", x.op);
@@ -610,6 +610,11 @@ static void actor_row(ctl *c, reply *r, const actor_info *in, bool full,
 		kv_nil(r, "state_bytes");
 		kv_nil(r, "dropped");
 	}
+	if (task && x.aligning)
+		kv_u64(r, "aligning", x.aligning);
+	else
+		kv_nil(r, "aligning");
+	kv_u64(r, "held", task ? x.held : 0);
 }
 
 static eddy_err cmd_actors(ctl *c, reply *r, const request *rq)

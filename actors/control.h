@@ -108,6 +108,8 @@ typedef struct ctl_actor_extra {
 	bool has_watermark;
 	uint64_t state_bytes;
 	uint64_t dropped; /* records dropped by design (a split's unmatched records) */
+	uint64_t aligning; /* the checkpoint whose barriers it is aligning, 0: none */
+	uint64_t held;     /* elements it holds back for that alignment */
 } ctl_actor_extra;
 
 /* The job side of the control plane, implemented by the job runner (tools/run.c).

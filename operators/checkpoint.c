@@ -330,6 +330,12 @@ static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 	log_put(c->a->log, &c->cur, false);
 	asys_log_event(actor_system(self), actor_path(self), "checkpoint", "%llu aborted: %s",
 	               (unsigned long long)c->cur.id, c->cur.why);
+	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* tasks still aligning it stop */
+		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
+		rt_msg ab = {.kind = MSG_CKPT_ABORTED, .u64 = c->cur.id};
+		if (t)
+			actor_send_ctl(t, &ab);
+	}
 	c->cur.id = 0;
 	c->cur_dir[0] = '\0';
 	c->last_end = now_ms(self);

@@ -123,8 +123,13 @@ enum ckpt_msg {
 	MSG_CKPT_NOW,                      /* anyone -> coordinator: trigger one now; with ptr (a
 	                                      malloc'd directory, owned) a savepoint there, and
 	                                      with flags CKPT_TRIGGER_STOP the job stops with it */
-	MSG_CKPT_DONE                      /* coordinator -> every task; u64 = the id that
+	MSG_CKPT_DONE,                     /* coordinator -> every task; u64 = the id that
 	                                      completed (two-phase-commit sinks commit) */
+	MSG_CKPT_ABORTED                   /* coordinator -> every task; u64 = the id that was
+	                                      aborted: a task aligning it lets its held
+	                                      elements go, and its barriers still to come are
+	                                      dropped (as Flink's notifyCheckpointAborted and
+	                                      CancelCheckpointMarker) */
 };
 
 /* MSG_CKPT_TRIGGER's flags: the sources end right after this barrier (stop with a

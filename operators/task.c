@@ -799,6 +799,21 @@ static eddy_err decline_alignment(task *t)
 	return replay_held(t);
 }
 
+/* on_aborted: the coordinator aborted checkpoint id. Its barriers still to come are
+ * dropped (they would start an alignment nobody completes); if it is being aligned, the
+ * held elements go on. */
+static eddy_err on_aborted(task *t, uint64_t id)
+{
+	task_live *lv = t->lv;
+	if (id > lv->declined)
+		lv->declined = id;
+	if (lv->align_id == 0 || lv->align_id > id)
+		return EDDY_OK;
+	lv->align_id = 0;
+	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+	return replay_held(t);
+}
+
 /* hold keeps an element of a channel whose barrier came (exactly_once alignment); past
  * checkpoint.max_alignment bytes of held batches the checkpoint is declined. */
 static eddy_err hold(task *t, rt_msg *m)
@@ -857,6 +872,7 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 		return err;
 	case MSG_ALIGN_REPLAY:
 		return replay_held(t);
+	case MSG_CKPT_ABORTED: return n->ckpt && !n->is_source ? on_aborted(t, m->u64) : EDDY_OK;
 	case MSG_CKPT_DONE:
 		if (n->op->checkpoint_done && t->opened)
 			return n->op->checkpoint_done(t, t->op_state, m->u64);
@@ -904,10 +920,21 @@ static eddy_err task_receive(actor *self, void *state, rt_msg *m)
 	}
 }
 
+/* task_receive_published is task_receive, then publishes the alignment for the control
+ * plane (actors --json: aligning, held). */
+static eddy_err task_receive_published(actor *self, void *state, rt_msg *m)
+{
+	task *t = state;
+	eddy_err err = task_receive(self, state, m);
+	atomic_store_explicit(&t->lv->aligning, t->lv->align_id, memory_order_relaxed);
+	atomic_store_explicit(&t->lv->nheld_pub, t->lv->nheld, memory_order_relaxed);
+	return err;
+}
+
 const actor_ops task_ops = {
-	.type = "task",
-	.state_size = sizeof(task),
-	.init = task_init,
-	.receive = task_receive,
-	.fini = task_fini,
+    .type = "task",
+    .state_size = sizeof(task),
+    .init = task_init,
+    .receive = task_receive_published,
+    .fini = task_fini,
 };

@@ -167,6 +167,9 @@ typedef struct task_live {
 	_Atomic uint64_t state_bytes; /* operator state, bytes (approximate) */
 	_Atomic uint64_t dropped;     /* records the operator dropped by design (a split's
 	                               * records matching no output) */
+	_Atomic uint64_t aligning;    /* the checkpoint it is aligning (0: none), published
+	                               * after every message */
+	_Atomic uint64_t nheld_pub;   /* elements held back by that alignment */
 	/* channel state (the task's only): survives a restart */
 	int64_t *wm;     /* [nchannels] */
 	uint8_t *idle;   /* [nchannels] */
@@ -186,7 +189,7 @@ typedef struct task_live {
 	size_t held_bytes;       /* of the held batches (checkpoint.max_alignment) */
 	uint64_t last_ckpt;      /* the newest checkpoint the task took part in */
 	uint64_t declined;       /* the newest checkpoint it declined (its alignment held too
-	                          * much): its later barriers are ignored */
+	                          * much) or heard was aborted: its later barriers are ignored */
 	bool counted_done;       /* counted in job_stats.tasks_done (a region restart uncounts) */
 } task_live;
 

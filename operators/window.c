@@ -1260,7 +1260,10 @@ static eddy_err window_open(task *t, void **state)
 	}
 	if (e == EDDY_OK && c->kind == WIN_SESSION)
 		e = reg(t, s, "sessions", &s->sess_id);
-	/* kbuf is never NULL, also for a global window's empty key */
+	/* kbuf and garena are never NULL, also for a global window's empty key (memcpy and
+	 * memcmp of 0 bytes still want valid pointers) */
+	if (e == EDDY_OK && rt_grow((void **)&s->garena, &s->garena_cap, 1, 1, 4096) != EDDY_OK)
+		e = EDDY_ENOMEM;
 	return e ? e : key_reserve(s, 256);
 }
 

@@ -369,6 +369,8 @@ static bool pv_actor_extra(void *ctx, const char *path, ctl_actor_extra *out)
 	out->has_watermark = out->watermark != WM_MIN;
 	out->state_bytes = atomic_load_explicit(&a->live.state_bytes, memory_order_relaxed);
 	out->dropped = atomic_load_explicit(&a->live.dropped, memory_order_relaxed);
+	out->aligning = atomic_load_explicit(&a->live.aligning, memory_order_relaxed);
+	out->held = atomic_load_explicit(&a->live.nheld_pub, memory_order_relaxed);
 	return true;
 }
 

@@ -121,9 +121,14 @@ declined() {
 }
 found=0
 for _ in $(seq 100); do declined && { found=1; break; }; sleep 0.05; done
+[ $found = 1 ] || fail "skew: no checkpoint declined by max_alignment: $(cat "$work/skew.json")"
+# info shows each task's alignment: the checkpoint it aligns (or null) and what it holds
+"$eddy" shell "ipc://$work/s.sock" -c "info skew/both[0]" --json > "$work/skew-info.json" ||
+  fail "skew: info skew/both[0]"
+jq -e '(.aligning == null or (.aligning | type) == "number") and (.held | type) == "number"' \
+  "$work/skew-info.json" > /dev/null || fail "skew: info has no aligning/held: $(cat "$work/skew-info.json")"
 rc=0; wait $pid || rc=$?
 [ $rc -eq 0 ] || { cat "$work/skew.stderr"; fail "skew: the job exited $rc"; }
-[ $found = 1 ] || fail "skew: no checkpoint declined by max_alignment: $(cat "$work/skew.json")"
 cat "$work/skew"/part-* | grep -v '^window_start' | cut -d, -f3- | LC_ALL=C sort > "$work/skew.rows"
 cmp -s "$work/skew.expected" "$work/skew.rows" ||
   { diff "$work/skew.expected" "$work/skew.rows" | head; fail "skew: output differs"; }
