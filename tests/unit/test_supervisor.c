@@ -158,11 +158,17 @@ static void send(actor *a, uint32_t kind)
 	cr_assert_eq(actor_send_wait(a, &m, 1000), EDDY_OK);
 }
 
-/* start_tree starts a root supervisor with spec and waits until n children started. */
+/* start_tree starts a root supervisor with (a copy of) spec and waits until n children
+ * started. The copy is static: a spec must outlive its supervisor, which runs until the
+ * teardown, after the test's own frame is gone (a restart finishing then read a dead
+ * spec's on_restarted and crashed, 1 run in ~50 under load). */
+static sup_spec tree_spec;
+
 static actor *start_tree(const sup_spec *spec, int n)
 {
 	actor *root;
-	cr_assert_eq(sup_spawn(sys, "job/sup", spec, NULL, &root), EDDY_OK);
+	tree_spec = *spec;
+	cr_assert_eq(sup_spawn(sys, "job/sup", &tree_spec, NULL, &root), EDDY_OK);
 	cr_assert(wait_until(count_events() == n, 5000), "children did not start: %s",
 	          events_since(0));
 	return root;
@@ -279,9 +285,10 @@ Test(sup, nested_supervisor_escalates_to_its_parent_which_restarts_it)
 	inner_spec.backoff_initial_ms = 0;
 	inner_spec.children = inner_kids;
 	inner_spec.nchildren = 2;
-	sup_child_spec outer_kids[1] = { {
+	static sup_child_spec outer_kids[1];
+	outer_kids[0] = (sup_child_spec){
 		.actor = { .path = "job/inner", .ops = &sup_ops, .arg = &inner_spec },
-		.restart = CHILD_PERMANENT } };
+		.restart = CHILD_PERMANENT };
 	sup_spec outer;
 	sup_spec_defaults(&outer);
 	outer.backoff_initial_ms = 0;
@@ -533,7 +540,7 @@ Test(sup, critical_child_failure_escalates_at_once)
 	expect_events(from, 3, "fini:b fini:c fini:a");
 	cr_assert_eq(actor_restarts(child("b")), 0);
 	const sup_spec *got = sup_spec_of(root);
-	cr_assert_eq(got, &spec, "sup_spec_of gives the supervisor's spec");
+	cr_assert_eq(got, &tree_spec, "sup_spec_of gives the supervisor's spec");
 	cr_assert_null(sup_spec_of(child("a")), "a child is not a supervisor");
 	sup_restart r;
 	cr_assert(sup_child_restart(got, "job/b", &r));
