@@ -107,6 +107,7 @@ struct plan {
 void plan_set_report(plan *p, FILE *f)
 {
 	p->report = f;
+	p->ckpt_arg.report = f;
 }
 
 job_stats *plan_stats(plan *p)
@@ -2585,9 +2586,13 @@ static eddy_err wire(plan *p)
 	if (p->checkpointing) {
 		for (uint32_t i = 0; i < p->nnodes; i++)
 			nsrc += p->nodes[i].role == ROLE_SOURCE ? p->nodes[i].parallelism : 0;
-		p->ckpt_arg = (ckpt_arg){ .job = p->name, .conf = &p->ckpt, .ntasks = total,
-			                  .task_paths = p->paths, .stats = &p->stats,
-			                  .log = &p->ckpt_log };
+		p->ckpt_arg = (ckpt_arg){.job = p->name,
+		                         .conf = &p->ckpt,
+		                         .ntasks = total,
+		                         .task_paths = p->paths,
+		                         .stats = &p->stats,
+		                         .log = &p->ckpt_log,
+		                         .report = p->report};
 		if ((p->ckpt_arg.source_paths = rt_calloc(nsrc ? nsrc : 1, sizeof(char *))) == NULL)
 			return EDDY_ENOMEM;
 		p->children[0] = (sup_child_spec){

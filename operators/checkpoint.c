@@ -86,6 +86,7 @@ typedef struct coord {
 	ckpt_info cur;          /* the pending checkpoint (cur.id 0: none) */
 	int64_t started_mono;   /* ms, asys clock */
 	int64_t last_trigger, last_end; /* ms, asys clock */
+	bool stopping;                  /* coord_fini: the job is ending */
 	char *tasks_json;       /* the manifest's task entries so far */
 	size_t tj_len, tj_cap;
 	bool done_triggering;   /* every source finished, or the job stops */
@@ -330,6 +331,9 @@ static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 	log_put(c->a->log, &c->cur, false);
 	asys_log_event(actor_system(self), actor_path(self), "checkpoint", "%llu aborted: %s",
 	               (unsigned long long)c->cur.id, c->cur.why);
+	if (c->a->report && !c->stopping)
+		fprintf(c->a->report, "eddy run: job %s: checkpoint %llu aborted: %s\n", c->a->job,
+		        (unsigned long long)c->cur.id, c->cur.why);
 	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* tasks still aligning it stop */
 		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
 		rt_msg ab = {.kind = MSG_CKPT_ABORTED, .u64 = c->cur.id};
@@ -774,6 +778,7 @@ static eddy_err coord_receive(actor *self, void *state, rt_msg *m)
 static void coord_fini(actor *self, void *state)
 {
 	coord *c = state;
+	c->stopping = true; /* the job ends: not worth a line of its own */
 	if (c->a && c->cur.id != 0)
 		abort_pending(self, c, "the coordinator stopped");
 	rt_free(c->tasks_json);

@@ -32,6 +32,7 @@
 #include "task.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 typedef enum ckpt_mode { CKPT_EXACTLY_ONCE, CKPT_AT_LEAST_ONCE } ckpt_mode;
 
@@ -112,6 +113,7 @@ typedef struct ckpt_arg {
 	uint64_t restored_from; /* the checkpoint the job started from (0: none) */
 	ckpt_gate *gate;
 	struct task_region *const *task_regions; /* [ntasks]: each task's failover region */
+	FILE *report; /* an aborted checkpoint is told here (eddy run: stderr), or NULL */
 } ckpt_arg;
 
 extern const actor_ops ckpt_coord_ops;
