@@ -2151,17 +2151,25 @@ static eddy_err push_projections(plan *p)
 	return EDDY_OK;
 }
 
-/* check_channels refuses an operator with more input channels (one per producer subtask
- * of each input that is not forward) than a message's channel field holds. */
+/* input_channels: a subtask of n has one channel per producer subtask of each input, one
+ * for a forward input. */
+static uint64_t input_channels(const plan *p, const pnode *n)
+{
+	uint64_t nc = 0;
+	for (uint32_t k = 0; k < n->ninputs; k++)
+		nc += is_forward(p, n, n->inputs[k])
+		          ? 1
+			  : p->nodes[p->streams[n->inputs[k]].node].parallelism;
+	return nc;
+}
+
+/* check_channels refuses an operator with more input channels than a message's channel
+ * field holds. */
 static eddy_err check_channels(const plan *p, cfg_error *err)
 {
 	for (uint32_t i = 0; i < p->nnodes; i++) {
 		const pnode *n = &p->nodes[i];
-		uint64_t nc = 0;
-		for (uint32_t k = 0; k < n->ninputs; k++)
-			nc += is_forward(p, n, n->inputs[k])
-			          ? 1
-			          : p->nodes[p->streams[n->inputs[k]].node].parallelism;
+		uint64_t nc = input_channels(p, n);
 		if (nc > TASK_CHANNEL_MASK)
 			return cfg_errorf(err, cfg_get(n->cfg, "id"),
 			                  "'%s' would have %llu input channels (the parallelism of its "
@@ -2518,13 +2526,9 @@ static eddy_err wire(plan *p)
 		tn->ninputs = n->ninputs;
 		if (n->ninputs && (tn->in_schemas = rt_calloc(n->ninputs, sizeof(ev_schema *))) == NULL)
 			return EDDY_ENOMEM;
-		uint32_t nc = 0;
-		for (uint32_t k = 0; k < n->ninputs; k++) {
+		for (uint32_t k = 0; k < n->ninputs; k++)
 			tn->in_schemas[k] = stream_schema(p, n->inputs[k]);
-			nc += is_forward(p, n, n->inputs[k])
-			              ? 1
-			              : p->nodes[p->streams[n->inputs[k]].node].parallelism;
-		}
+		uint32_t nc = (uint32_t)input_channels(p, n); /* <= TASK_CHANNEL_MASK: checked */
 		tn->nchannels = nc;
 		if (nc && (tn->channel_input = rt_calloc(nc, sizeof(uint32_t))) == NULL)
 			return EDDY_ENOMEM;

@@ -73,13 +73,12 @@ static eddy_err map_process(task *t, void *state, ev_batch *b, uint32_t input)
 		expr_scratch_reset(sc);
 		uint32_t o = batch_append_row(out);
 		out->ts[o] = b->ts[r];
-		uint64_t nulls = ~(uint64_t)0;
 		for (uint32_t i = 0; i < c->n && err == EDDY_OK; i++) {
 			if (from[i] >= 0) { /* a bare field: its slot as it is */
 				uint32_t f = (uint32_t)from[i];
 				*batch_slot(out, o, i) = batch_slot_get(b, r, f);
 				if (!(b->nulls[r] >> f & 1))
-					nulls &= ~((uint64_t)1 << i);
+					out->nulls[o] &= ~((uint64_t)1 << i);
 				continue;
 			}
 			ev_val v = expr_eval(c->exprs[i], b, r, sc);
@@ -88,15 +87,12 @@ static eddy_err map_process(task *t, void *state, ev_batch *b, uint32_t input)
 			    p >= a && p + v.s.len <= a + out->arena_len) {
 				*batch_slot(out, o, i) =
 				    ((uint64_t)(p - a) << 32) | (uint32_t)v.s.len;
-				nulls &= ~((uint64_t)1 << i);
+				out->nulls[o] &= ~((uint64_t)1 << i);
 				continue;
 			}
-			out->nulls[o] = nulls;
 			err = batch_set_val(out, o, i, v);
-			nulls = out->nulls[o];
 			b->arena = out->arena; /* where an append may have moved it */
 		}
-		out->nulls[o] = nulls;
 	}
 	b->arena = NULL; /* out's now */
 	batch_free(b);

@@ -748,6 +748,14 @@ static eddy_err finish_alignment(task *t)
 	return err ? err : replay_held(t);
 }
 
+/* stop_aligning gives up the alignment in progress: its held elements go on. */
+static eddy_err stop_aligning(task *t)
+{
+	t->lv->align_id = 0;
+	memset(t->lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
+	return replay_held(t);
+}
+
 /* on_barrier: barrier id on channel ch (as Flink's aligner; a newer barrier than the one
  * being aligned abandons that one: its held elements go on first). */
 static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
@@ -758,9 +766,7 @@ static eddy_err on_barrier(task *t, uint64_t id, uint32_t ch)
 	if (lv->align_id != 0 && id < lv->align_id)
 		return EDDY_OK;
 	if (lv->align_id != 0 && id > lv->align_id) {
-		lv->align_id = 0;
-			memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
-		eddy_err err = replay_held(t);
+		eddy_err err = stop_aligning(t);
 		if (err != EDDY_OK)
 			return err;
 	}
@@ -794,9 +800,7 @@ static eddy_err decline_alignment(task *t)
 	if (actor_send_ctl(t->coord, &m) != EDDY_OK)
 		ckpt_ack_free(a);
 	lv->declined = id;
-	lv->align_id = 0;
-	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
-	return replay_held(t);
+	return stop_aligning(t);
 }
 
 /* on_aborted: the coordinator aborted checkpoint id. Its barriers still to come are
@@ -809,9 +813,7 @@ static eddy_err on_aborted(task *t, uint64_t id)
 		lv->declined = id;
 	if (lv->align_id == 0 || lv->align_id > id)
 		return EDDY_OK;
-	lv->align_id = 0;
-	memset(lv->align_got, 0, t->node->nchannels ? t->node->nchannels : 1);
-	return replay_held(t);
+	return stop_aligning(t);
 }
 
 /* hold keeps an element of a channel whose barrier came (exactly_once alignment); past
