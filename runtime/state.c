@@ -578,6 +578,7 @@ static eddy_err mem_map_writable(ev_state *st, size_t kl, bool create, ment **ou
 	uint64_t h = st_hash(MK(st), n);
 	ment *e = mt_find(&c->main, h, MK(st), n, &pos);
 	if (e != NULL && !ment_frozen(c, e)) {
+		e->epoch = c->epoch; /* changed now (incremental snapshots) */
 		*out = e;
 		return EDDY_OK;
 	}
@@ -602,6 +603,8 @@ static eddy_err mem_map_writable(ev_state *st, size_t kl, bool create, ment **ou
 	memcpy(ment_val(ne), &m, sizeof(m));
 	ne->vlen = sizeof(m);
 	ne->flags = MF_MAP;
+	if (e != NULL)
+		ne->aux = e->aux; /* the key's birth */
 	err = e ? mt_replace(&c->main, pos, e, ne) : mt_insert(&c->main, ne);
 	if (err != EDDY_OK) {
 		ment_free(c, ne); /* frees m */
@@ -692,6 +695,8 @@ eddy_err ev_value_ref(ev_state *st, ev_state_id id, size_t len, void **p, bool *
 				return oom(st);
 			if (err != EDDY_OK)
 				return st_fail(st, err, "value over %u bytes", EV_STATE_MAX_VALUE);
+		} else {
+			e->epoch = st->core->epoch; /* the caller changes it now */
 		}
 	}
 	st->written = true;
@@ -1330,5 +1335,27 @@ eddy_err st_restore_timer(ev_state *st, ev_time_domain d, int64_t time, const ui
 	eddy_err err = set_key_ns(st, key, klen, kg, ns, nslen);
 	if (err == EDDY_OK)
 		err = ev_timer_register(st, d, time);
+	return err;
+}
+
+eddy_err st_restore_del(ev_state *st, ev_state_id id, const uint8_t *key, uint32_t klen,
+                        uint32_t kg, const uint8_t *ns, uint32_t nslen)
+{
+	eddy_err err = set_key_ns(st, key, klen, kg, ns, nslen);
+	if (err != EDDY_OK)
+		return err;
+	bool reg = st->defs[id].registered;
+	st->defs[id].registered = true;
+	err = ev_state_clear(st, id);
+	st->defs[id].registered = reg;
+	return err;
+}
+
+eddy_err st_restore_timer_del(ev_state *st, ev_time_domain d, int64_t time, const uint8_t *key,
+                              uint32_t klen, uint32_t kg, const uint8_t *ns, uint32_t nslen)
+{
+	eddy_err err = set_key_ns(st, key, klen, kg, ns, nslen);
+	if (err == EDDY_OK)
+		err = ev_timer_delete(st, d, time);
 	return err;
 }

@@ -66,8 +66,9 @@ typedef struct ment {
 	uint32_t klen;  /* key bytes at data[0] */
 	uint32_t vlen;  /* value bytes at data[klen] */
 	uint32_t vcap;  /* room for the value */
-	uint32_t epoch; /* core epoch when created */
-	uint32_t aux;   /* timers: slot in its bucket (TQ_LATE: in the late heap) */
+	uint32_t epoch; /* core epoch when created (tracked: when last changed) */
+	uint32_t aux;   /* timers: slot in its bucket (TQ_LATE: in the late heap); main:
+	                 * the epoch the key's entry was first created in (copies keep it) */
 	uint8_t cls;    /* slab class, SLAB_BIG for a malloc'd one */
 	uint8_t flags;  /* MF_* */
 	uint16_t pad;
@@ -101,6 +102,7 @@ typedef struct mt_page {
 
 typedef struct mtab {
 	mt_page **dir;
+	int8_t tomb; /* core->tomb index its removals go to (incremental snapshots); -1 none */
 	size_t npages;
 	unsigned shift; /* log2 slots per page */
 	size_t cap;     /* slots, a power of two (0: nothing allocated) */
@@ -117,10 +119,27 @@ typedef struct mt_snap {
 	size_t cap, count;
 } mt_snap;
 
+/* Tombstones for incremental snapshots: the table keys of entries that were in the
+ * handle's last snapshot and have been removed since, each as varint length + bytes. */
+typedef struct st_tomb {
+	uint8_t *p;
+	size_t n, cap;
+	uint64_t count;
+} st_tomb;
+
 struct st_core {
 	_Atomic int refs;
 	_Atomic int live_snaps;
 	uint32_t epoch;
+	/* incremental snapshots (memory backend): once `track`, every entry's epoch is the
+	 * epoch of its last change (a change in place sets it too) and its birth epoch is
+	 * kept (main: ment.aux; timers, never changed in place: ment.epoch); an entry with
+	 * epoch > base_epoch changed since the last snapshot, and one removed whose birth
+	 * epoch is <= base_epoch leaves a tombstone */
+	bool track;
+	uint32_t base_epoch; /* the epoch of the entries the last snapshot holds */
+	uint64_t last_snap;  /* that snapshot's id */
+	st_tomb tomb[2];     /* main, timers */
 	st_slab slab;
 	ment **retired;
 	size_t nretired, capretired;
@@ -173,7 +192,7 @@ eddy_err mt_insert(mtab *t, ment *e);
  * made with the retire room reserved (core_reserve_retire). */
 eddy_err mt_replace(mtab *t, size_t pos, ment *e, ment *n);
 /* mt_remove_at removes the entry at pos (found by mt_find) and frees or retires it. */
-eddy_err mt_remove_at(mtab *t, size_t pos);
+eddy_err mt_remove_at(mtab *t, size_t pos); /* leaves a tombstone if tracked */
 eddy_err core_reserve_retire(st_core *c);
 eddy_err mt_clone(mtab *dst, const mtab *src); /* deep copy of a nested map */
 uint64_t mt_bytes(const mtab *t);
@@ -386,6 +405,12 @@ struct ev_state_snapshot {
 	ev_state_kind *kinds;
 	mt_snap main, timers;
 	const leveldb_snapshot_t *lsnap;
+	uint64_t id;        /* unique in the process, from 1 */
+	uint64_t parent;    /* the id of the handle's snapshot before, if a delta can be written
+	                     * against it (memory backend), else 0 */
+	uint32_t since;     /* entries with epoch > since changed after the parent */
+	st_tomb tomb[2];    /* removed since the parent (owned) */
+	uint64_t mem_bytes; /* the handle's ev_state_size_bytes when taken */
 	char err[512];
 };
 
@@ -420,6 +445,12 @@ eddy_err st_restore_row(ev_state *st, ev_state_id id, const uint8_t *key, uint32
                         uint32_t uklen, const uint8_t *v, uint32_t vlen);
 eddy_err st_restore_timer(ev_state *st, ev_time_domain d, int64_t time, const uint8_t *key,
                           uint32_t klen, uint32_t kg, const uint8_t *ns, uint32_t nslen);
+/* st_restore_del removes state id of (key, ns) in key group kg (a whole map for a map
+ * state); st_restore_timer_del the timer of (key, ns) at time: a delta's tombstones. */
+eddy_err st_restore_del(ev_state *st, ev_state_id id, const uint8_t *key, uint32_t klen,
+                        uint32_t kg, const uint8_t *ns, uint32_t nslen);
+eddy_err st_restore_timer_del(ev_state *st, ev_time_domain d, int64_t time, const uint8_t *key,
+                              uint32_t klen, uint32_t kg, const uint8_t *ns, uint32_t nslen);
 void st_reset(ev_state *st);
 bool st_list_valid(const uint8_t *p, size_t n);
 

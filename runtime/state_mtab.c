@@ -102,7 +102,7 @@ ment *ment_alloc(st_core *c, uint32_t klen, uint64_t vmin)
 	e->klen = klen;
 	e->vlen = 0;
 	e->epoch = c->epoch;
-	e->aux = 0;
+	e->aux = c->epoch; /* main entries: born now (timers: set by their queue) */
 	e->flags = 0;
 	e->pad = 0;
 	return e;
@@ -155,6 +155,8 @@ eddy_err core_create(st_core **out)
 	mt_init(&c->main, c, true);
 	mt_init(&c->timers, c, true);
 	mt_init(&c->overlay, c, false);
+	c->main.tomb = 0;
+	c->timers.tomb = 1;
 	*out = c;
 	return EDDY_OK;
 }
@@ -168,6 +170,8 @@ void core_unref(st_core *c)
 	for (size_t i = 0; i < c->nretired; i++)
 		ment_free(c, c->retired[i]);
 	rt_free(c->retired);
+	rt_free(c->tomb[0].p);
+	rt_free(c->tomb[1].p);
 	mt_fini(&c->main);
 	mt_fini(&c->timers);
 	mt_fini(&c->overlay);
@@ -218,6 +222,7 @@ void mt_init(mtab *t, st_core *c, bool cow)
 	memset(t, 0, sizeof(*t));
 	t->core = c;
 	t->cow = cow;
+	t->tomb = -1;
 }
 
 static void page_unref(mt_page *p)
@@ -418,6 +423,8 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 			memmove(ment_val(e) + old, v, vl);
 		e->vlen = (uint32_t)nl;
 		e->flags = flags;
+		if (t->cow)
+			e->epoch = t->core->epoch; /* changed now (incremental snapshots) */
 		if (out)
 			*out = e;
 		return EDDY_OK;
@@ -436,12 +443,25 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 		memcpy(ment_val(n) + old, v, vl);
 	n->vlen = (uint32_t)nl;
 	n->flags = flags;
+	n->aux = e->aux; /* the key's birth */
 	if ((err = mt_replace(t, pos, e, n)) != EDDY_OK) {
 		ment_free(t->core, n);
 		return err;
 	}
 	if (out)
 		*out = n;
+	return EDDY_OK;
+}
+
+/* tomb_add appends key k (kl bytes) to tombstone list b. */
+static eddy_err tomb_add(st_tomb *b, const uint8_t *k, uint32_t kl)
+{
+	if (st_reserve(&b->p, &b->cap, b->n + 5 + kl) != EDDY_OK)
+		return EDDY_ENOMEM;
+	b->n += vput(b->p + b->n, kl);
+	memcpy(b->p + b->n, k, kl);
+	b->n += kl;
+	b->count++;
 	return EDDY_OK;
 }
 
@@ -463,6 +483,10 @@ eddy_err mt_remove_at(mtab *t, size_t pos)
 	}
 	if (t->cow && ment_frozen(t->core, e) && (err = core_reserve_retire(t->core)) != EDDY_OK)
 		return err;
+	st_core *c = t->core;
+	if (t->tomb >= 0 && c->track && (t->tomb == 1 ? e->epoch : e->aux) <= c->base_epoch &&
+	    (err = tomb_add(&c->tomb[t->tomb], e->data, e->klen)) != EDDY_OK)
+		return err; /* it is in the last snapshot: a delta must say it is gone */
 	size_t i = pos, j = pos;
 	for (;;) {
 		j = (j + 1) & mask;

@@ -14,6 +14,15 @@
  *              timer  [domain (0 event, 1 processing), time int (ms), key bin, ns bin]
  *   footer   [crc32 (fixed uint32), length (fixed uint64), "EDDYEND"] = 23 bytes: the
  *            CRC32 (zlib) and length of every byte before the footer.
+ * A *delta* (an incremental snapshot, memory backend) has "parent": the path of the file
+ * it builds on, relative to its own directory, in its header, and sections
+ *            [kg, nrows, ntimers, crc32, bin payload, ndel, ntdel]
+ *            payload = ndel deletes [state index, key bin, ns bin] (a map state: the
+ *            whole map), ntdel timer deletes (as timers), then nrows rows and ntimers
+ *            timers as above: every entry changed since the parent, whole
+ * (a changed map: a delete, then all its rows). Restoring a delta restores its parent
+ * first, then applies the deletes and rows (as Flink's incremental checkpoints: each
+ * checkpoint uploads what changed and names the files it shares with the ones before).
  * Lists are stored as their framed value (varint length + bytes per item), so a list is
  * one row. The writer packs with msgpack-c; the reader is a small bounds-checked decoder
  * of just these types, so a hostile length never makes it allocate or read out of range.
@@ -36,6 +45,9 @@
 #define SNAP_VERSION 1
 #define FOOTER_MAGIC "EDDYEND"
 #define FOOTER_LEN 23
+#define MAX_CHAIN 1000 /* deltas a restore follows before it calls the chain circular */
+
+static _Atomic uint64_t snap_ids; /* the last snapshot id given out */
 
 /* ---- begin / release ---- */
 
@@ -75,6 +87,19 @@ eddy_err ev_state_snapshot_begin(ev_state *st, ev_state_snapshot **out)
 	s->core = c;
 	atomic_fetch_add(&c->refs, 1);
 	atomic_fetch_add(&c->live_snaps, 1);
+	s->mem_bytes = ev_state_size_bytes(st);
+	s->id = atomic_fetch_add(&snap_ids, 1) + 1;
+	if (st->be->kind == EV_STATE_MEMORY) {
+		/* what changed since the snapshot before: entries of a later epoch, and the
+		 * tombstones, which this snapshot takes over */
+		s->parent = c->track ? c->last_snap : 0;
+		s->since = c->base_epoch;
+		memcpy(s->tomb, c->tomb, sizeof(s->tomb));
+		memset(c->tomb, 0, sizeof(c->tomb));
+		c->track = true;
+		c->base_epoch = c->epoch;
+		c->last_snap = s->id;
+	}
 	c->epoch++;
 	*out = s;
 	return EDDY_OK;
@@ -99,6 +124,8 @@ void ev_state_snapshot_release(ev_state_snapshot *s)
 	rt_free(s->names);
 	rt_free(s->kinds);
 	rt_free(s->op);
+	rt_free(s->tomb[0].p);
+	rt_free(s->tomb[1].p);
 	if (s->core != NULL) {
 		/* the snapshot's reads are done: the handle may free what it retired */
 		atomic_fetch_sub_explicit(&s->core->live_snaps, 1, memory_order_release);
@@ -110,6 +137,21 @@ void ev_state_snapshot_release(ev_state_snapshot *s)
 const char *ev_state_snapshot_errmsg(const ev_state_snapshot *s)
 {
 	return s->err;
+}
+
+uint64_t ev_state_snapshot_id(const ev_state_snapshot *s)
+{
+	return s->id;
+}
+
+uint64_t ev_state_snapshot_parent(const ev_state_snapshot *s)
+{
+	return s->parent;
+}
+
+uint64_t ev_state_snapshot_mem_bytes(const ev_state_snapshot *s)
+{
+	return s->mem_bytes;
 }
 
 static eddy_err snap_fail(ev_state_snapshot *s, eddy_err e, const char *fmt, ...)
@@ -205,9 +247,13 @@ static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
 	msgpack_pack_bin_body(pk, p, n);
 }
 
-static void pack_header(msgpack_packer *pk, const ev_state_snapshot *s)
+static void pack_header(msgpack_packer *pk, const ev_state_snapshot *s, const char *parent)
 {
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, parent ? 9 : 8);
+	if (parent) {
+		pack_cstr(pk, "parent");
+		pack_cstr(pk, parent);
+	}
 	pack_cstr(pk, "format");
 	pack_cstr(pk, SNAP_FORMAT);
 	pack_cstr(pk, "version");
@@ -273,38 +319,63 @@ static int64_t pack_row(msgpack_packer *pk, const ev_state_snapshot *s, const st
 	return 1;
 }
 
-/* pack_timer packs one timer entry; false if its key does not parse. */
-static bool pack_timer(msgpack_packer *pk, const ment *e)
+/* pack_timer packs one timer of key k (kl bytes: the timers table's); false if it does
+ * not parse. */
+static bool pack_timer(msgpack_packer *pk, const uint8_t *k, uint32_t kl)
 {
 	st_kparts kp;
-	if (e->klen < 9 || !st_parse_key(e->data + 9, e->klen - 9, &kp) || kp.restlen != 0)
+	if (kl < 9 || !st_parse_key(k + 9, kl - 9, &kp) || kp.restlen != 0)
 		return false;
 	uint64_t u = 0;
 	for (int i = 1; i < 9; i++)
-		u = u << 8 | e->data[i];
+		u = u << 8 | k[i];
 	msgpack_pack_array(pk, 4);
-	msgpack_pack_uint32(pk, e->data[0]);
+	msgpack_pack_uint32(pk, k[0]);
 	msgpack_pack_int64(pk, (int64_t)(u ^ (1ull << 63)));
 	pack_bin(pk, kp.key, kp.klen);
 	pack_bin(pk, kp.ns, kp.nslen);
 	return true;
 }
 
-static void emit_section(msgpack_packer *fpk, uint32_t kg, uint64_t nrows, uint64_t ntimers,
-                         const mbuf *pay)
+/* pack_del packs a delete of the main-table key k (kl bytes) for key group kg; false if
+ * it does not parse. */
+static bool pack_del(msgpack_packer *pk, const ev_state_snapshot *s, uint32_t kg, const uint8_t *k,
+                     uint32_t kl)
 {
-	msgpack_pack_array(fpk, 5);
+	st_kparts kp;
+	if (!st_parse_key(k, kl, &kp) || kp.kg != kg || kp.restlen != 2)
+		return false;
+	uint32_t sid = (uint32_t)kp.rest[0] << 8 | kp.rest[1];
+	if (sid >= s->ndefs)
+		return false;
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_uint32(pk, sid);
+	pack_bin(pk, kp.key, kp.klen);
+	pack_bin(pk, kp.ns, kp.nslen);
+	return true;
+}
+
+/* emit_section writes a section; dels (ndel, ntdel) only in a delta. */
+static void emit_section(msgpack_packer *fpk, uint32_t kg, uint64_t nrows, uint64_t ntimers,
+                         const mbuf *pay, const uint64_t *dels)
+{
+	msgpack_pack_array(fpk, dels ? 7 : 5);
 	msgpack_pack_uint32(fpk, kg);
 	msgpack_pack_uint64(fpk, nrows);
 	msgpack_pack_uint64(fpk, ntimers);
 	msgpack_pack_fix_uint32(fpk, (uint32_t)crc32_z(0, pay->p, pay->n));
 	pack_bin(fpk, pay->p, pay->n);
+	if (dels) {
+		msgpack_pack_uint64(fpk, dels[0]);
+		msgpack_pack_uint64(fpk, dels[1]);
+	}
 }
 
 /* by_kg sorts the entries of table snapshot ts by key group (the key group is at byte
- * kg_at of the key) into *out, with (*off)[kg - first .. + 1] bounding each group. */
-static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_at, ment ***out,
-                      size_t **off)
+ * kg_at of the key) into *out, with (*off)[kg - first .. + 1] bounding each group; with
+ * changed, only the entries changed since the parent snapshot. */
+static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_at, bool changed,
+                      ment ***out, size_t **off)
 {
 	size_t nkg = s->last - s->first + 1, n = ts->count ? ts->count : 1, m = 0;
 	size_t *o = rt_calloc(nkg + 2, sizeof(*o));
@@ -330,6 +401,8 @@ static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_a
 		if (sl == 0)
 			continue;
 		ment *e = MT_PTR(sl);
+		if (changed && e->epoch <= s->since)
+			continue;
 		uint32_t kg = (uint32_t)e->data[kg_at] << 8 | e->data[kg_at + 1];
 		if (kg < s->first || kg > s->last)
 			kg = s->last; /* cannot happen; the writer then rejects the key */
@@ -351,26 +424,101 @@ static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_a
 	return EDDY_OK;
 }
 
-/* write_memory writes the sections of a memory snapshot. */
-static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pay,
-                             const char *path)
+/* A tombstone: its key in the table's format. */
+typedef struct tkey {
+	const uint8_t *k;
+	uint32_t kl;
+} tkey;
+
+/* tombs_by_kg sorts tombstone list b by key group (at byte kg_at of each key) into *out,
+ * bounded as by_kg's; a key too short for its group goes to the last group (where the
+ * writer rejects it). */
+static eddy_err tombs_by_kg(const ev_state_snapshot *s, const st_tomb *b, size_t kg_at, tkey **out,
+                            size_t **off)
+{
+	size_t nkg = s->last - s->first + 1, n = b->count ? b->count : 1, m = 0;
+	size_t *o = rt_calloc(nkg + 2, sizeof(*o));
+	tkey *seq = rt_malloc(n * sizeof(*seq)), *a = rt_malloc(n * sizeof(*a));
+	uint16_t *kgs = rt_malloc(n * sizeof(*kgs));
+	if (o == NULL || seq == NULL || a == NULL || kgs == NULL) {
+		rt_free(o);
+		rt_free(seq);
+		rt_free(a);
+		rt_free(kgs);
+		return EDDY_ENOMEM;
+	}
+	for (size_t p = 0; p < b->n && m < n;) {
+		uint32_t kl;
+		size_t h = vget(b->p + p, b->n - p, &kl);
+		if (h == 0 || kl > b->n - p - h)
+			break; /* cannot happen: we wrote it */
+		const uint8_t *k = b->p + p + h;
+		uint32_t kg = kl >= kg_at + 2 ? (uint32_t)k[kg_at] << 8 | k[kg_at + 1] : s->last;
+		if (kg < s->first || kg > s->last)
+			kg = s->last;
+		seq[m] = (tkey){k, kl};
+		kgs[m++] = (uint16_t)(kg - s->first);
+		o[kg - s->first + 2]++;
+		p += h + kl;
+	}
+	for (size_t k = 2; k < nkg + 2; k++)
+		o[k] += o[k - 1];
+	for (size_t i = 0; i < m; i++)
+		a[o[kgs[i] + 1]++] = seq[i];
+	rt_free(seq);
+	rt_free(kgs);
+	*out = a;
+	*off = o;
+	return EDDY_OK;
+}
+
+/* write_memory writes the sections of a memory snapshot: every entry, or with delta only
+ * what changed since the parent snapshot (deletes first). */
+static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pay, const char *path,
+                             bool delta)
 {
 	ment **ents = NULL, **tms = NULL;
-	size_t *eo = NULL, *to = NULL;
+	size_t *eo = NULL, *to = NULL, *do_ = NULL, *tdo = NULL;
+	tkey *dels = NULL, *tdels = NULL;
 	eddy_err err = EDDY_ENOMEM;
-	if (by_kg(s, &s->main, 0, &ents, &eo) != EDDY_OK ||
-	    by_kg(s, &s->timers, 9, &tms, &to) != EDDY_OK)
+	if (by_kg(s, &s->main, 0, delta, &ents, &eo) != EDDY_OK ||
+	    by_kg(s, &s->timers, 9, delta, &tms, &to) != EDDY_OK ||
+	    (delta && (tombs_by_kg(s, &s->tomb[0], 0, &dels, &do_) != EDDY_OK ||
+	               tombs_by_kg(s, &s->tomb[1], 9, &tdels, &tdo) != EDDY_OK)))
 		goto out;
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, pay, mb_write);
 	err = EDDY_OK;
 	for (uint32_t kg = s->first; kg <= s->last && err == EDDY_OK; kg++) {
 		size_t k = kg - s->first;
-		if (eo[k] == eo[k + 1] && to[k] == to[k + 1])
+		if (eo[k] == eo[k + 1] && to[k] == to[k + 1] &&
+		    (!delta || (do_[k] == do_[k + 1] && tdo[k] == tdo[k + 1])))
 			continue;
 		pay->n = 0;
-		uint64_t nrows = 0;
-		for (size_t i = eo[k]; i < eo[k + 1]; i++) {
+		uint64_t nrows = 0, nd[2] = {0, 0};
+		if (delta) {
+			for (size_t i = do_[k]; i < do_[k + 1] && err == EDDY_OK; i++, nd[0]++)
+				if (!pack_del(&pk, s, kg, dels[i].k, dels[i].kl))
+					err = snap_fail(s, EDDY_EINVAL,
+					                "%s: a removed state key does not parse",
+					                path);
+			/* a changed map is written whole: its old rows go first */
+			for (size_t i = eo[k]; i < eo[k + 1] && err == EDDY_OK; i++) {
+				ment *e = ents[i];
+				if (!(e->flags & MF_MAP) || e->aux > s->since)
+					continue;
+				if (!pack_del(&pk, s, kg, e->data, e->klen))
+					err = snap_fail(s, EDDY_EINVAL,
+					                "%s: a state key does not parse", path);
+				nd[0]++;
+			}
+			for (size_t i = tdo[k]; i < tdo[k + 1] && err == EDDY_OK; i++, nd[1]++)
+				if (!pack_timer(&pk, tdels[i].k, tdels[i].kl))
+					err = snap_fail(s, EDDY_EINVAL,
+					                "%s: a removed timer key does not parse",
+					                path);
+		}
+		for (size_t i = eo[k]; i < eo[k + 1] && err == EDDY_OK; i++) {
 			ment *e = ents[i];
 			if (i + 8 < eo[k + 1])
 				__builtin_prefetch(ents[i + 8]);
@@ -387,13 +535,13 @@ static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pa
 			nrows += (uint64_t)r;
 		}
 		for (size_t i = to[k]; i < to[k + 1] && err == EDDY_OK; i++)
-			if (!pack_timer(&pk, tms[i]))
+			if (!pack_timer(&pk, tms[i]->data, tms[i]->klen))
 				err = snap_fail(s, EDDY_EINVAL, "%s: a timer key does not parse",
 				                path);
 		if (pay->oom)
 			err = snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
 		if (err == EDDY_OK)
-			emit_section(fpk, kg, nrows, to[k + 1] - to[k], pay);
+			emit_section(fpk, kg, nrows, to[k + 1] - to[k], pay, delta ? nd : NULL);
 	}
 out:
 	if (err == EDDY_ENOMEM && s->err[0] == '\0')
@@ -402,6 +550,10 @@ out:
 	rt_free(tms);
 	rt_free(eo);
 	rt_free(to);
+	rt_free(dels);
+	rt_free(tdels);
+	rt_free(do_);
+	rt_free(tdo);
 	return err;
 }
 
@@ -412,7 +564,7 @@ static eddy_err write_leveldb(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *p
 {
 	ment **tms = NULL;
 	size_t *to = NULL;
-	if (by_kg(s, &s->timers, 9, &tms, &to) != EDDY_OK)
+	if (by_kg(s, &s->timers, 9, false, &tms, &to) != EDDY_OK)
 		return snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
 	leveldb_readoptions_t *ro = leveldb_readoptions_create();
 	leveldb_readoptions_set_snapshot(ro, s->lsnap);
@@ -480,7 +632,7 @@ static eddy_err write_leveldb(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *p
 		size_t g = kg - s->first;
 		uint64_t ntimers = to[g + 1] - to[g];
 		for (size_t i = to[g]; i < to[g + 1] && err == EDDY_OK; i++)
-			if (!pack_timer(&pk, tms[i]))
+			if (!pack_timer(&pk, tms[i]->data, tms[i]->klen))
 				err = snap_fail(s, EDDY_EINVAL, "%s: a timer key does not parse",
 				                path);
 		if (tkg == kg)
@@ -489,7 +641,7 @@ static eddy_err write_leveldb(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *p
 			err = snap_fail(s, EDDY_ENOMEM, "%s: out of memory", path);
 		if (err != EDDY_OK)
 			break;
-		emit_section(fpk, kg, nrows, ntimers, pay);
+		emit_section(fpk, kg, nrows, ntimers, pay, NULL);
 	}
 	char *lerr = NULL;
 	leveldb_iter_get_error(it, &lerr);
@@ -505,9 +657,12 @@ static eddy_err write_leveldb(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *p
 	return err;
 }
 
-eddy_err ev_state_snapshot_write(ev_state_snapshot *s, const char *path, uint64_t *bytes)
+/* snap_write writes the snapshot to path: whole (parent NULL), or the changes since its
+ * parent snapshot in a delta naming the file parent (empty: no changes, the parent is
+ * this snapshot's own earlier file). */
+static eddy_err snap_write(ev_state_snapshot *s, const char *path, const char *parent, bool empty,
+                           uint64_t *bytes)
 {
-	s->err[0] = '\0';
 	fwriter w = { .fd = -1, .cap = 1024 * 1024, .crc_on = true };
 	mbuf pay = { 0 };
 	eddy_err err = EDDY_OK;
@@ -521,8 +676,10 @@ eddy_err ev_state_snapshot_write(ev_state_snapshot *s, const char *path, uint64_
 	}
 	msgpack_packer fpk;
 	msgpack_packer_init(&fpk, &w, fw_write);
-	pack_header(&fpk, s);
-	err = s->lsnap ? write_leveldb(s, &fpk, &pay, path) : write_memory(s, &fpk, &pay, path);
+	pack_header(&fpk, s, parent);
+	if (!empty)
+		err = s->lsnap ? write_leveldb(s, &fpk, &pay, path)
+		               : write_memory(s, &fpk, &pay, path, parent != NULL);
 	if (err == EDDY_OK && w.err == 0) {
 		/* the footer: CRC and length of everything before it */
 		fw_flush(&w);
@@ -555,6 +712,26 @@ eddy_err ev_state_snapshot_write(ev_state_snapshot *s, const char *path, uint64_
 	rt_free(w.buf);
 	rt_free(pay.p);
 	return err;
+}
+
+eddy_err ev_state_snapshot_write(ev_state_snapshot *s, const char *path, uint64_t *bytes)
+{
+	s->err[0] = '\0';
+	return snap_write(s, path, NULL, false, bytes);
+}
+
+eddy_err ev_state_snapshot_write_delta(ev_state_snapshot *s, const char *path, const char *parent,
+                                       uint64_t parent_id, uint64_t *bytes)
+{
+	s->err[0] = '\0';
+	if (parent == NULL || parent[0] == '\0' || parent_id == 0 ||
+	    (parent_id != s->parent && parent_id != s->id))
+		return snap_fail(
+		    s, EDDY_EINVAL,
+		    "%s: no delta against snapshot %llu (this is %llu, its parent %llu)", path,
+		    (unsigned long long)parent_id, (unsigned long long)s->id,
+		    (unsigned long long)s->parent);
+	return snap_write(s, path, parent, parent_id == s->id, bytes);
 }
 
 /* ---- reading: a bounds-checked msgpack decoder ---- */
@@ -734,6 +911,9 @@ typedef struct sfile {
 	uint32_t maxp, first, last;
 	uint32_t nstates;
 	sstate *states;
+	const uint8_t *parent; /* a delta: the file it builds on (relative to its directory) */
+	uint32_t parent_len;
+	char *own_path; /* path, if we made it (a parent's) */
 } sfile;
 
 /* rd_fixed reads a uint32 packed with msgpack_pack_fix_uint32. */
@@ -800,6 +980,10 @@ static eddy_err read_header(ev_state *st, sfile *f, rd *r)
 				               "snapshot %s: of operator '%.*s', not '%s'", f->path,
 				               (int)pl, (const char *)p, st->op);
 			op = true;
+		} else if (KEY("parent")) {
+			if (!rd_bytes(r, 's', 4096, &f->parent, &f->parent_len) ||
+			    f->parent_len == 0)
+				return bad(st, f, "corrupt header (parent)");
 		} else if (KEY("max_parallelism")) {
 			if (!rd_uint(r, EV_STATE_MAX_KEY_GROUPS, &v) || v == 0)
 				return bad(st, f, "corrupt header (max_parallelism)");
@@ -871,10 +1055,48 @@ static eddy_err read_header(ev_state *st, sfile *f, rd *r)
 
 /* walk_section checks (apply false) or loads (apply true) a section's rows and timers. */
 static eddy_err walk_section(ev_state *st, const sfile *f, uint32_t kg, const uint8_t *p,
-                             uint32_t len, uint64_t nrows, uint64_t ntimers, bool apply)
+                             uint32_t len, uint64_t nrows, uint64_t ntimers, const uint64_t *dels,
+                             bool apply)
 {
 	rd r = { p, p + len };
 	char what[96];
+	for (uint64_t i = 0; dels && i < dels[0]; i++) {
+		uint32_t n, kl, nl;
+		uint64_t sid;
+		const uint8_t *k, *ns;
+		if (!rd_len(&r, 'a', &n) || n != 3 || f->nstates == 0 ||
+		    !rd_uint(&r, f->nstates - 1, &sid) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl)) {
+			snprintf(what, sizeof(what), "key group %u: delete %llu is corrupt", kg,
+			         (unsigned long long)i);
+			return bad(st, f, what);
+		}
+		if (apply) {
+			eddy_err err = st_restore_del(st, f->states[sid].id, k, kl, kg, ns, nl);
+			if (err != EDDY_OK)
+				return err;
+		}
+	}
+	for (uint64_t i = 0; dels && i < dels[1]; i++) {
+		uint32_t n, kl, nl;
+		uint64_t d;
+		int64_t time;
+		const uint8_t *k, *ns;
+		if (!rd_len(&r, 'a', &n) || n != 4 || !rd_uint(&r, 1, &d) || !rd_int(&r, &time) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl)) {
+			snprintf(what, sizeof(what), "key group %u: timer delete %llu is corrupt",
+			         kg, (unsigned long long)i);
+			return bad(st, f, what);
+		}
+		if (apply) {
+			eddy_err err =
+			    st_restore_timer_del(st, (ev_time_domain)d, time, k, kl, kg, ns, nl);
+			if (err != EDDY_OK)
+				return err;
+		}
+	}
 	for (uint64_t i = 0; i < nrows; i++) {
 		uint32_t n, kl, nl, ukl = 0, vl;
 		uint64_t sid;
@@ -938,11 +1160,14 @@ static eddy_err walk_file(ev_state *st, const sfile *f, int32_t fidx, int32_t *o
 	int64_t prev = -1;
 	while (r.p < r.end) {
 		uint32_t n, crc, plen;
-		uint64_t kg, nrows, ntimers;
+		uint64_t kg, nrows, ntimers, dels[2] = {0, 0};
 		const uint8_t *pay;
-		if (!rd_len(&r, 'a', &n) || n != 5 || !rd_uint(&r, f->maxp - 1, &kg) ||
-		    !rd_uint(&r, UINT32_MAX, &nrows) || !rd_uint(&r, UINT32_MAX, &ntimers) ||
-		    !rd_fix_u32(&r, &crc) || !rd_bytes(&r, 'b', UINT32_MAX, &pay, &plen))
+		if (!rd_len(&r, 'a', &n) || n != (f->parent ? 7u : 5u) ||
+		    !rd_uint(&r, f->maxp - 1, &kg) || !rd_uint(&r, UINT32_MAX, &nrows) ||
+		    !rd_uint(&r, UINT32_MAX, &ntimers) || !rd_fix_u32(&r, &crc) ||
+		    !rd_bytes(&r, 'b', UINT32_MAX, &pay, &plen) ||
+		    (f->parent &&
+		     (!rd_uint(&r, UINT32_MAX, &dels[0]) || !rd_uint(&r, UINT32_MAX, &dels[1]))))
 			return bad(st, f, "corrupt section");
 		if ((int64_t)kg <= prev || kg < f->first || kg > f->last)
 			return bad(st, f, "sections out of order or outside the file's key groups");
@@ -956,14 +1181,17 @@ static eddy_err walk_file(ev_state *st, const sfile *f, int32_t fidx, int32_t *o
 				         (uint32_t)kg);
 				return bad(st, f, what);
 			}
+			/* a key group is in one full file; deltas change what their base holds */
 			int32_t *o = &owner[kg - st->first];
-			if (*o >= 0)
+			if (f->parent == NULL && *o >= 0)
 				return st_fail(st, EDDY_EINVAL,
 				               "snapshot %s: key group %u is also in %s", f->path,
 				               (uint32_t)kg, files[*o].path);
-			*o = fidx;
+			if (f->parent == NULL)
+				*o = fidx;
 		}
-		eddy_err err = walk_section(st, f, (uint32_t)kg, pay, plen, nrows, ntimers, apply);
+		eddy_err err = walk_section(st, f, (uint32_t)kg, pay, plen, nrows, ntimers,
+		                            f->parent ? dels : NULL, apply);
 		if (err != EDDY_OK)
 			return err;
 	}
@@ -1024,54 +1252,161 @@ static eddy_err open_file(ev_state *st, sfile *f)
 	return EDDY_OK;
 }
 
-eddy_err ev_state_file_check(const char *path, char *err, size_t errlen)
+/* parent_path: the path of the parent named rel (rl bytes) by the file at child: rel
+ * itself if absolute, else relative to child's directory. NULL: out of memory. */
+static char *parent_path(const char *child, const uint8_t *rel, uint32_t rl)
 {
+	const char *slash = strrchr(child, '/');
+	size_t dl = rel[0] == '/' ? 0 : slash ? (size_t)(slash - child) + 1 : 0;
+	char *p = rt_malloc(dl + rl + 1);
+	if (p != NULL) {
+		memcpy(p, child, dl);
+		memcpy(p + dl, rel, rl);
+		p[dl + rl] = '\0';
+	}
+	return p;
+}
+
+/* open_chain opens the file at path and, if it is a delta, the files it builds on,
+ * appending them to *files (*n of *cap) base first, and checks that a delta's key groups
+ * are its parent's. */
+static eddy_err open_chain(ev_state *st, const char *path, sfile **files, size_t *n, size_t *cap)
+{
+	size_t start = *n;
+	const char *p = path;
+	char *own = NULL;
+	for (;;) {
+		if (*n - start > MAX_CHAIN) {
+			rt_free(own);
+			return st_fail(st, EDDY_EINVAL,
+			               "snapshot %s: more than %d deltas before a full snapshot "
+			               "(circular?)",
+			               path, MAX_CHAIN);
+		}
+		if (rt_grow((void **)files, cap, *n + 1, sizeof(**files), 8) != EDDY_OK) {
+			rt_free(own);
+			return st_fail(st, EDDY_ENOMEM, "out of memory");
+		}
+		sfile *f = &(*files)[(*n)++];
+		memset(f, 0, sizeof(*f));
+		f->path = p;
+		f->own_path = own;
+		eddy_err err = open_file(st, f);
+		if (err != EDDY_OK)
+			return err;
+		if (f->parent == NULL)
+			break;
+		if ((own = parent_path(f->path, f->parent, f->parent_len)) == NULL)
+			return st_fail(st, EDDY_ENOMEM, "out of memory");
+		p = own;
+	}
+	for (size_t i = start, j = *n - 1; i < j; i++, j--) {
+		sfile t = (*files)[i];
+		(*files)[i] = (*files)[j];
+		(*files)[j] = t;
+	}
+	for (size_t i = start + 1; i < *n; i++) {
+		const sfile *f = &(*files)[i], *b = &(*files)[i - 1];
+		if (f->first != b->first || f->last != b->last)
+			return st_fail(st, EDDY_EINVAL,
+			               "snapshot %s: key groups %u-%u, its parent %s has %u-%u",
+			               f->path, f->first, f->last, b->path, b->first, b->last);
+	}
+	return EDDY_OK;
+}
+
+/* file_check1 checks one file as ev_state_file_check does; *parent gets the path of the
+ * file it builds on (a delta; caller frees) or NULL. */
+static eddy_err file_check1(const char *path, char *err, size_t errlen, char **parent)
+{
+	*parent = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		state_errf(err, errlen, "snapshot %s: cannot open: %s", path, strerror(errno));
 		return EDDY_EIO;
 	}
 	struct stat sb;
-	eddy_err e = EDDY_OK;
-	uint8_t ft[FOOTER_LEN];
 	if (fstat(fd, &sb) != 0) {
 		state_errf(err, errlen, "snapshot %s: %s", path, strerror(errno));
-		e = EDDY_EIO;
-	} else if (!S_ISREG(sb.st_mode) || sb.st_size < FOOTER_LEN + 1) {
+		close(fd);
+		return EDDY_EIO;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size < FOOTER_LEN + 1) {
 		state_errf(err, errlen, "snapshot %s: %s", path,
 		           !S_ISREG(sb.st_mode) ? "not a regular file" : "truncated (too short)");
-		e = EDDY_EINVAL;
-	} else if (pread(fd, ft, FOOTER_LEN, sb.st_size - FOOTER_LEN) != FOOTER_LEN) {
-		state_errf(err, errlen, "snapshot %s: cannot read its footer", path);
-		e = EDDY_EIO;
-	} else if (ft[0] != 0x93 || ft[1] != 0xce || ft[6] != 0xcf || ft[15] != 0xa7 ||
-	           memcmp(ft + 16, FOOTER_MAGIC, 7) != 0) {
+		close(fd);
+		return EDDY_EINVAL;
+	}
+	size_t size = (size_t)sb.st_size;
+	const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		state_errf(err, errlen, "snapshot %s: cannot map: %s", path, strerror(errno));
+		return EDDY_EIO;
+	}
+	eddy_err e = EDDY_EINVAL;
+	const uint8_t *ft = m + size - FOOTER_LEN;
+	uint32_t n;
+	rd r = {m, ft};
+	if (ft[0] != 0x93 || ft[1] != 0xce || ft[6] != 0xcf || ft[15] != 0xa7 ||
+	    memcmp(ft + 16, FOOTER_MAGIC, 7) != 0) {
 		state_errf(err, errlen, "snapshot %s: truncated or not an eddy state snapshot (no "
 		           "footer)", path);
-		e = EDDY_EINVAL;
-	} else if (be_n(ft + 7, 8) != (uint64_t)sb.st_size - FOOTER_LEN) {
+	} else if (be_n(ft + 7, 8) != size - FOOTER_LEN) {
 		state_errf(err, errlen, "snapshot %s: length mismatch", path);
-		e = EDDY_EINVAL;
+	} else if ((uint32_t)crc32_z(0, m, size - FOOTER_LEN) != (uint32_t)be_n(ft + 2, 4)) {
+		state_errf(err, errlen, "snapshot %s: checksum mismatch (corrupted)", path);
+	} else if (!rd_len(&r, 'm', &n)) {
+		state_errf(err, errlen, "snapshot %s: not an eddy state snapshot (no header)",
+		           path);
+	} else {
+		/* the header's parent, if any (the rest is checked by a restore) */
+		e = EDDY_OK;
+		for (uint32_t i = 0; i < n && e == EDDY_OK; i++) {
+			const uint8_t *k, *v;
+			uint32_t kl, vl;
+			if (!rd_bytes(&r, 's', 64, &k, &kl)) {
+				e = EDDY_EINVAL;
+			} else if (kl == 6 && memcmp(k, "parent", 6) == 0) {
+				if (!rd_bytes(&r, 's', 4096, &v, &vl) || vl == 0)
+					e = EDDY_EINVAL;
+				else if ((*parent = parent_path(path, v, vl)) == NULL)
+					e = EDDY_ENOMEM;
+			} else if (!rd_skip(&r, 16)) {
+				e = EDDY_EINVAL;
+			}
+		}
+		if (e != EDDY_OK)
+			state_errf(err, errlen, "snapshot %s: %s", path,
+			           e == EDDY_ENOMEM ? "out of memory" : "corrupt header");
 	}
-	uLong crc = crc32_z(0, NULL, 0);
-	uint8_t buf[65536];
-	for (off_t off = 0, end = sb.st_size - FOOTER_LEN; e == EDDY_OK && off < end;) {
-		size_t want = (size_t)(end - off) < sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
-		ssize_t got = pread(fd, buf, want, off);
-		if (got <= 0) {
-			state_errf(err, errlen, "snapshot %s: cannot read: %s", path,
-			           got < 0 ? strerror(errno) : "short file");
-			e = EDDY_EIO;
+	munmap((void *)m, size);
+	return e;
+}
+
+eddy_err ev_state_file_check(const char *path, char *err, size_t errlen)
+{
+	char *own = NULL;
+	const char *p = path;
+	eddy_err e = EDDY_OK;
+	for (int depth = 0; e == EDDY_OK; depth++) {
+		char *parent;
+		if (depth > MAX_CHAIN) {
+			state_errf(err, errlen,
+			           "snapshot %s: more than %d deltas before a full snapshot "
+			           "(circular?)",
+			           path, MAX_CHAIN);
+			e = EDDY_EINVAL;
 			break;
 		}
-		crc = crc32_z(crc, buf, (size_t)got);
-		off += got;
+		e = file_check1(p, err, errlen, &parent);
+		rt_free(own);
+		own = parent;
+		p = parent;
+		if (p == NULL)
+			break;
 	}
-	if (e == EDDY_OK && (uint32_t)crc != (uint32_t)be_n(ft + 2, 4)) {
-		state_errf(err, errlen, "snapshot %s: checksum mismatch (corrupted)", path);
-		e = EDDY_EINVAL;
-	}
-	close(fd);
+	rt_free(own);
 	return e;
 }
 
@@ -1086,23 +1421,23 @@ eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 		st->lval = NULL;
 	}
 	uint32_t nkg = st->last - st->first + 1;
-	sfile *files = rt_calloc(n, sizeof(*files));
+	sfile *files = NULL;
+	size_t nfiles = 0, capfiles = 0;
 	int32_t *owner = rt_malloc(nkg * sizeof(*owner));
 	st_core *old = st->core, *fresh = NULL;
 	st_tq oldq[2] = {st->tq[0], st->tq[1]};
 	eddy_err err = EDDY_OK;
-	if (files == NULL || owner == NULL || n > INT32_MAX) {
+	if (owner == NULL || n > INT32_MAX / (MAX_CHAIN + 2)) {
 		err = st_fail(st, EDDY_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (uint32_t k = 0; k < nkg; k++)
 		owner[k] = -1;
-	/* pass 1: check every file whole */
-	for (size_t i = 0; i < n && err == EDDY_OK; i++) {
-		files[i].path = paths[i];
-		if ((err = open_file(st, &files[i])) == EDDY_OK)
-			err = walk_file(st, &files[i], (int32_t)i, owner, files, false);
-	}
+	/* pass 1: check every file whole (and the files each delta builds on, base first) */
+	for (size_t i = 0; i < n && err == EDDY_OK; i++)
+		err = open_chain(st, paths[i], &files, &nfiles, &capfiles);
+	for (size_t i = 0; i < nfiles && err == EDDY_OK; i++)
+		err = walk_file(st, &files[i], (int32_t)i, owner, files, false);
 	if (err != EDDY_OK)
 		goto out;
 	/* pass 2: load into a fresh core, swapped in on success */
@@ -1112,7 +1447,7 @@ eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 	}
 	st->core = fresh;
 	memset(st->tq, 0, sizeof(st->tq));
-	for (size_t i = 0; i < n && err == EDDY_OK; i++) {
+	for (size_t i = 0; i < nfiles && err == EDDY_OK; i++) {
 		sfile *f = &files[i];
 		for (uint32_t j = 0; j < f->nstates && err == EDDY_OK; j++)
 			err = st_register_restored(st, (const char *)f->states[j].name,
@@ -1143,12 +1478,12 @@ eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n)
 	st->written = true;
 	st->has_key = false;
 out:
-	if (files != NULL)
-		for (size_t i = 0; i < n; i++) {
-			if (files[i].map != NULL)
-				munmap(files[i].map, files[i].size);
-			rt_free(files[i].states);
-		}
+	for (size_t i = 0; i < nfiles; i++) {
+		if (files[i].map != NULL)
+			munmap(files[i].map, files[i].size);
+		rt_free(files[i].states);
+		rt_free(files[i].own_path);
+	}
 	rt_free(files);
 	rt_free(owner);
 	if (err != EDDY_OK)

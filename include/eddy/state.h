@@ -344,6 +344,31 @@ eddy_err ev_state_snapshot_begin(ev_state *st, ev_state_snapshot **out);
  * file is removed), EDDY_ENOMEM; see ev_state_snapshot_errmsg. */
 eddy_err ev_state_snapshot_write(ev_state_snapshot *s, const char *path, uint64_t *bytes);
 
+/* ev_state_snapshot_write_delta writes an incremental snapshot (memory backend): only the
+ * state changed since the handle's snapshot before this one (its parent,
+ * ev_state_snapshot_parent) — every entry changed, whole, and a delete for every entry
+ * removed — into a file whose header names parent, the path of the parent's file
+ * relative to path's directory (or absolute). With parent_id == ev_state_snapshot_id(s)
+ * it writes an empty delta over s's own earlier file (nothing changed: a finished task's
+ * state in a later checkpoint). A restore of the file restores the chain of files it
+ * builds on first (as Flink's incremental checkpoints share the files of earlier ones).
+ * The caller keeps the parent's file (and its chain) as long as the delta's. Same thread
+ * rules as ev_state_snapshot_write. Errors: EDDY_EINVAL (parent_id is neither the parent
+ * nor s, or s has no parent: the first snapshot of a handle, a LevelDB one), EDDY_EIO,
+ * EDDY_ENOMEM. */
+eddy_err ev_state_snapshot_write_delta(ev_state_snapshot *s, const char *path, const char *parent,
+                                       uint64_t parent_id, uint64_t *bytes);
+
+/* ev_state_snapshot_id: the snapshot's id, unique in the process (from 1). */
+uint64_t ev_state_snapshot_id(const ev_state_snapshot *s);
+
+/* ev_state_snapshot_parent: the id of the same handle's snapshot taken before this one,
+ * if a delta against it can be written (memory backend), else 0. */
+uint64_t ev_state_snapshot_parent(const ev_state_snapshot *s);
+
+/* ev_state_snapshot_mem_bytes: the handle's ev_state_size_bytes when s was taken. */
+uint64_t ev_state_snapshot_mem_bytes(const ev_state_snapshot *s);
+
 /* ev_state_snapshot_errmsg: what the last failed write did wrong. */
 const char *ev_state_snapshot_errmsg(const ev_state_snapshot *s);
 
@@ -353,6 +378,8 @@ void ev_state_snapshot_release(ev_state_snapshot *s);
 /* ev_state_restore loads the state of the handle's key groups from n snapshot files of
  * the same operator and max_parallelism (any backend, any key-group ranges: the files of
  * another parallelism restore too); key groups outside the handle's range are skipped.
+ * A delta brings the files it builds on (each of the n files is its own chain, applied
+ * base first).
  * The handle must not have been written to since it was opened (EDDY_EBUSY). Every file
  * is checked whole (footer, length, CRC32, structure) before anything is loaded, so a
  * truncated, corrupted or foreign file gives EDDY_EINVAL, an unreadable one EDDY_EIO,
@@ -364,10 +391,10 @@ void ev_state_snapshot_release(ev_state_snapshot *s);
 eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n);
 
 /* ev_state_file_check checks a snapshot file's footer, length and CRC32 without loading
- * it (what a restore checks first), so a job can refuse a damaged checkpoint before it
- * starts. EDDY_OK, or EDDY_EINVAL (truncated, corrupted, not a snapshot) / EDDY_EIO
- * (cannot open or read) with a message naming the file in err (errlen bytes). Any
- * thread. */
+ * it (what a restore checks first), and those of the files a delta builds on, so a job
+ * can refuse a damaged checkpoint before it starts. EDDY_OK, or EDDY_EINVAL (truncated, corrupted,
+ * not a snapshot) / EDDY_EIO (cannot open or read) with a message naming the file in err (errlen
+ * bytes). Any thread. */
 eddy_err ev_state_file_check(const char *path, char *err, size_t errlen);
 
 #endif

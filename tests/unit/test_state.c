@@ -2179,3 +2179,340 @@ BOTH(timer_allocation_failures_change_nothing)
 	tm_model_free(&m);
 	finish(b);
 }
+
+/* ---- incremental snapshots (deltas) ---- */
+
+/* A model of a handle's state over IK keys x INS namespaces: a value, a list, a map, an
+ * 8-byte counter changed in place (ev_value_ref) and event timers at ITM times. */
+#define IK 61
+#define INS 2
+#define IMK 8
+#define ITM 6
+
+typedef struct imodel {
+	char val[IK][INS][16];   /* "" = none */
+	char list[IK][INS][100]; /* items joined by ',' ("" = none) */
+	char map[IK][INS][IMK][8];
+	uint64_t ref[IK][INS]; /* 0 = none */
+	bool timer[IK][INS][ITM];
+} imodel;
+
+typedef struct ids {
+	ev_state_id val, list, map, ref;
+} ids;
+
+static uint64_t inc_rnd_s = 88172645463325252ull;
+static uint64_t inc_rnd(void)
+{
+	inc_rnd_s ^= inc_rnd_s << 13;
+	inc_rnd_s ^= inc_rnd_s >> 7;
+	inc_rnd_s ^= inc_rnd_s << 17;
+	return inc_rnd_s;
+}
+
+static const char *const ins_names[INS] = {"a", "bb"};
+
+static ids inc_reg(ev_state *st)
+{
+	return (ids){reg(st, "val", EV_STATE_VALUE), reg(st, "list", EV_STATE_LIST),
+	             reg(st, "map", EV_STATE_MAP), reg(st, "ref", EV_STATE_VALUE)};
+}
+
+static void inc_at(ev_state *st, int k, int n)
+{
+	char kb[16];
+	snprintf(kb, sizeof(kb), "k%d", k);
+	key(st, kb);
+	ns(st, ins_names[n]);
+}
+
+/* inc_ops applies nops random operations to st and m. */
+static void inc_ops(ev_state *st, const ids *id, imodel *m, int nops)
+{
+	char b[32];
+	for (int o = 0; o < nops; o++) {
+		int k = (int)(inc_rnd() % IK), n = (int)(inc_rnd() % INS);
+		inc_at(st, k, n);
+		unsigned r = (unsigned)(inc_rnd() % 100), x = (unsigned)(inc_rnd() % 1000);
+		if (r < 20) {
+			snprintf(b, sizeof(b), "v%u", x);
+			put_str(st, id->val, b);
+			strcpy(m->val[k][n], b);
+		} else if (r < 27) {
+			cr_assert_eq(ev_state_clear(st, id->val), EDDY_OK);
+			m->val[k][n][0] = '\0';
+		} else if (r < 40) {
+			char *l = m->list[k][n];
+			if (strlen(l) > 80) {
+				cr_assert_eq(ev_state_clear(st, id->list), EDDY_OK);
+				l[0] = '\0';
+			}
+			snprintf(b, sizeof(b), "i%u", x);
+			cr_assert_eq(ev_list_add(st, id->list, b, strlen(b)), EDDY_OK);
+			if (l[0])
+				strcat(l, ",");
+			strcat(l, b);
+		} else if (r < 44) {
+			cr_assert_eq(ev_state_clear(st, id->list), EDDY_OK);
+			m->list[k][n][0] = '\0';
+		} else if (r < 58) {
+			char mk[4] = {'m', (char)('0' + x % IMK), 0};
+			snprintf(b, sizeof(b), "w%u", x);
+			map_put_str(st, id->map, mk, b);
+			strcpy(m->map[k][n][x % IMK], b);
+		} else if (r < 64) {
+			char mk[4] = {'m', (char)('0' + x % IMK), 0};
+			cr_assert_eq(ev_map_remove(st, id->map, mk, 2), EDDY_OK);
+			m->map[k][n][x % IMK][0] = '\0';
+		} else if (r < 67) {
+			cr_assert_eq(ev_state_clear(st, id->map), EDDY_OK);
+			memset(m->map[k][n], 0, sizeof(m->map[k][n]));
+		} else if (r < 78) {
+			void *p;
+			cr_assert_eq(ev_value_ref(st, id->ref, 8, &p, NULL), EDDY_OK);
+			uint64_t v;
+			memcpy(&v, p, 8);
+			v += 1 + x;
+			memcpy(p, &v, 8);
+			m->ref[k][n] = v;
+		} else if (r < 81) {
+			cr_assert_eq(ev_state_clear(st, id->ref), EDDY_OK);
+			m->ref[k][n] = 0;
+		} else if (r < 92) {
+			cr_assert_eq(ev_timer_register(st, EV_TIME_EVENT, 10 * (1 + x % ITM)),
+			             EDDY_OK);
+			m->timer[k][n][x % ITM] = true;
+		} else if (r < 97) {
+			cr_assert_eq(ev_timer_delete(st, EV_TIME_EVENT, 10 * (1 + x % ITM)),
+			             EDDY_OK);
+			m->timer[k][n][x % ITM] = false;
+		} else {
+			/* fire the earliest times: pops remove timers */
+			ev_timer t;
+			int64_t upto = 10 * (1 + x % 3);
+			while (ev_timer_pop(st, EV_TIME_EVENT, upto, &t) == EDDY_OK) {
+				int tk = atoi((const char *)t.key.p + 1),
+				    tn = t.ns.len == 1 ? 0 : 1;
+				cr_assert(m->timer[tk][tn][t.time / 10 - 1]);
+				m->timer[tk][tn][t.time / 10 - 1] = false;
+			}
+		}
+	}
+}
+
+/* inc_check: st (restored, keys in key groups first..last only) holds what m says. Pops
+ * st's timers. */
+static void inc_check(ev_state *st, const imodel *m, uint32_t first, uint32_t last,
+                      const char *what)
+{
+	ids id = inc_reg(st);
+	char b[128], w[128];
+	size_t want_timers = 0;
+	for (int k = 0; k < IK; k++)
+		for (int n = 0; n < INS; n++) {
+			char kb[16];
+			snprintf(kb, sizeof(kb), "k%d", k);
+			uint32_t kg = kg_of(kb, strlen(kb));
+			if (kg < first || kg > last)
+				continue;
+			inc_at(st, k, n);
+			expect_str(st, id.val, m->val[k][n][0] ? m->val[k][n] : NULL);
+			const ev_bytes *it;
+			size_t ni, o = 0;
+			cr_assert_eq(ev_list_get(st, id.list, &it, &ni), EDDY_OK);
+			b[0] = '\0';
+			for (size_t i = 0; i < ni; i++)
+				o += (size_t)snprintf(b + o, sizeof(b) - o, "%s%.*s", i ? "," : "",
+				                      (int)it[i].len, (const char *)it[i].p);
+			cr_assert_str_eq(b, m->list[k][n], "%s: k%d/%d list", what, k, n);
+			o = 0;
+			w[0] = '\0';
+			for (int i = 0; i < IMK; i++)
+				if (m->map[k][n][i][0])
+					o += (size_t)snprintf(w + o, sizeof(w) - o, "%sm%d=%s",
+					                      o ? "," : "", i, m->map[k][n][i]);
+			cr_assert_str_eq(map_dump(st, id.map, b, sizeof(b)), w, "%s: k%d/%d map",
+			                 what, k, n);
+			const void *p;
+			size_t len;
+			eddy_err e = ev_value_get(st, id.ref, &p, &len);
+			if (m->ref[k][n] == 0) {
+				cr_assert_eq(e, EDDY_ENOENT, "%s: k%d/%d ref", what, k, n);
+			} else {
+				uint64_t v;
+				cr_assert_eq(e, EDDY_OK);
+				memcpy(&v, p, 8);
+				cr_assert_eq(v, m->ref[k][n], "%s: k%d/%d ref", what, k, n);
+			}
+			for (int t = 0; t < ITM; t++)
+				want_timers += m->timer[k][n][t];
+		}
+	cr_assert_eq(ev_timer_count(st, EV_TIME_EVENT), want_timers, "%s: timers", what);
+	ev_timer t;
+	while (ev_timer_pop(st, EV_TIME_EVENT, INT64_MAX, &t) == EDDY_OK) {
+		int tk = atoi((const char *)t.key.p + 1), tn = t.ns.len == 1 ? 0 : 1;
+		cr_assert(m->timer[tk][tn][t.time / 10 - 1], "%s: a timer k%d/%d at %lld", what, tk,
+		          tn, (long long)t.time);
+	}
+}
+
+static void inc_restore_check(ev_state_backend *b, const char *path, const imodel *m,
+                              const char *what)
+{
+	const char *paths[] = {path};
+	ev_state *r = open_range(b, "inc", 0, 127);
+	cr_assert_eq(ev_state_restore(r, paths, 1), EDDY_OK, "%s: %s", what, ev_state_errmsg(r));
+	inc_check(r, m, 0, 127, what);
+	ev_state_close(r);
+	/* rescaled: each half of the key groups from the same chain */
+	for (int h = 0; h < 2; h++) {
+		r = open_range(b, "inc", h ? 64 : 0, h ? 127 : 63);
+		cr_assert_eq(ev_state_restore(r, paths, 1), EDDY_OK, "%s", ev_state_errmsg(r));
+		inc_check(r, m, h ? 64 : 0, h ? 127 : 63, what);
+		ev_state_close(r);
+	}
+}
+
+/* Random changes between snapshots, each written whole or as a delta against the one
+ * before (some taken and never written, as an aborted checkpoint's; some written while
+ * the handle goes on changing), and every file restored (into this test's backend, whole
+ * and rescaled) must give the state as it was when its snapshot was taken. */
+BOTH(deltas_restore_what_was_snapshotted)
+{
+	start();
+	ev_state_backend *mem = backend(EV_STATE_MEMORY), *rb = backend(kind);
+	ev_state *st = open_range(mem, "inc", 0, 127);
+	ids id = inc_reg(st);
+	static imodel m, at;
+	memset(&m, 0, sizeof(m));
+	inc_rnd_s = 88172645463325252ull;
+	uint64_t prev_id = 0; /* the last snapshot written, and its file */
+	char prev[32] = "";
+	int deltas = 0, fulls = 0, refused = 0;
+	for (int round = 0; round < 60; round++) {
+		inc_ops(st, &id, &m, round == 0 ? 400 : (int)(inc_rnd() % 150));
+		ev_state_snapshot *s;
+		cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
+		at = m;
+		bool skip = inc_rnd() % 8 == 0, late = inc_rnd() % 3 == 0;
+		if (late) /* the handle changes while the snapshot is written */
+			inc_ops(st, &id, &m, 100);
+		if (skip) {
+			ev_state_snapshot_release(s);
+			continue;
+		}
+		char name[32];
+		snprintf(name, sizeof(name), "inc-%d", round);
+		const char *path = tmp_path(name);
+		uint64_t bytes = 0;
+		eddy_err e = EDDY_EINVAL;
+		if (prev_id != 0 && inc_rnd() % 6 != 0) {
+			e = ev_state_snapshot_write_delta(s, path, prev, prev_id, &bytes);
+			if (ev_state_snapshot_parent(s) != prev_id) {
+				cr_assert_eq(e, EDDY_EINVAL,
+				             "a delta against a snapshot not its parent");
+				refused++;
+			} else {
+				cr_assert_eq(e, EDDY_OK, "%s", ev_state_snapshot_errmsg(s));
+				deltas++;
+			}
+		}
+		if (e != EDDY_OK) {
+			cr_assert_eq(ev_state_snapshot_write(s, path, &bytes), EDDY_OK);
+			fulls++;
+		}
+		prev_id = ev_state_snapshot_id(s);
+		strcpy(prev, name);
+		ev_state_snapshot_release(s);
+		char file_err[256];
+		cr_assert_eq(ev_state_file_check(path, file_err, sizeof(file_err)), EDDY_OK, "%s",
+		             file_err);
+		inc_restore_check(rb, path, &at, name);
+	}
+	cr_assert_gt(deltas, 20);
+	cr_assert_gt(fulls, 3);
+	cr_assert_gt(refused, 0);
+	ev_state_close(st);
+	ev_state_backend_destroy(mem);
+	finish(rb);
+}
+
+/* A delta holds what changed, not the state: a few changes to a large state write a
+ * small file; the same snapshot again (nothing changed) an empty delta. A chain with a
+ * file missing or damaged is refused, naming the file. */
+Test(state_memory, delta_is_small_and_its_chain_checked)
+{
+	start();
+	ev_state_backend *b = backend(EV_STATE_MEMORY);
+	ev_state *st = open_range(b, "inc", 0, 127);
+	ids id = inc_reg(st);
+	static imodel m;
+	memset(&m, 0, sizeof(m));
+	char v[64];
+	for (int k = 0; k < 5000; k++) { /* 5,000 keys beyond the model's */
+		snprintf(v, sizeof(v), "big%d", k);
+		key(st, v);
+		put_str(st, id.val, "a value of some thirty bytes..");
+	}
+	ev_state_snapshot *s0, *s1;
+	uint64_t full = 0, delta = 0, empty = 0;
+	cr_assert_eq(ev_state_snapshot_begin(st, &s0), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_parent(s0), 0);
+	char path0[128], path1[128], path2[128];
+	strcpy(path0, tmp_path("full"));
+	strcpy(path1, tmp_path("d1"));
+	strcpy(path2, tmp_path("d2"));
+	cr_assert_eq(ev_state_snapshot_write_delta(s0, path1, "full", 1234, NULL), EDDY_EINVAL);
+	cr_assert_eq(ev_state_snapshot_write(s0, path0, &full), EDDY_OK);
+	inc_ops(st, &id, &m, 30);
+	key(st, "big7"); /* one of the old keys goes */
+	ns(st, "");
+	cr_assert_eq(ev_state_clear(st, id.val), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_begin(st, &s1), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_parent(s1), ev_state_snapshot_id(s0));
+	cr_assert_eq(
+	    ev_state_snapshot_write_delta(s1, path1, "full", ev_state_snapshot_id(s0), &delta),
+	    EDDY_OK, "%s", ev_state_snapshot_errmsg(s1));
+	cr_assert_eq(
+	    ev_state_snapshot_write_delta(s1, path2, "d1", ev_state_snapshot_id(s1), &empty),
+	    EDDY_OK);
+	cr_assert_lt(delta * 20, full, "delta %llu bytes, full %llu", (unsigned long long)delta,
+	             (unsigned long long)full);
+	cr_assert_lt(empty, 400);
+	ev_state_snapshot_release(s0);
+	ev_state_snapshot_release(s1);
+	/* the chain restores: model keys, the 4,999 others, not big7 */
+	const char *paths[] = {path2};
+	ev_state_backend *rb = backend(EV_STATE_MEMORY);
+	ev_state *r = open_range(rb, "inc", 0, 127);
+	cr_assert_eq(ev_state_restore(r, paths, 1), EDDY_OK, "%s", ev_state_errmsg(r));
+	ids rid = inc_reg(r);
+	for (int k = 0; k < 5000; k++) {
+		snprintf(v, sizeof(v), "big%d", k);
+		key(r, v);
+		ns(r, "");
+		expect_str(r, rid.val, k == 7 ? NULL : "a value of some thirty bytes..");
+	}
+	inc_check(r, &m, 0, 127, "chain");
+	ev_state_close(r);
+	/* the middle file damaged, then missing */
+	char err[512];
+	size_t n;
+	uint8_t *d1 = read_all(path1, &n);
+	d1[n / 2] ^= 0x40;
+	write_bytes(path1, d1, n);
+	cr_assert_eq(ev_state_file_check(path2, err, sizeof(err)), EDDY_EINVAL);
+	cr_assert(strstr(err, "d1") && strstr(err, "checksum"), "%s", err);
+	r = open_range(rb, "inc", 0, 127);
+	cr_assert_eq(ev_state_restore(r, paths, 1), EDDY_EINVAL);
+	cr_assert(strstr(ev_state_errmsg(r), path1) && strstr(ev_state_errmsg(r), "checksum"), "%s",
+	          ev_state_errmsg(r));
+	ev_state_close(r);
+	unlink(path1);
+	cr_assert_eq(ev_state_file_check(path2, err, sizeof(err)), EDDY_EIO);
+	cr_assert(strstr(err, "d1") && strstr(err, "cannot open"), "%s", err);
+	free(d1);
+	ev_state_close(st);
+	ev_state_backend_destroy(rb);
+	finish(b);
+}
