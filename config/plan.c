@@ -136,8 +136,9 @@ static const char *const backoff_keys[] = { "initial", "multiplier", "max", NULL
 static const char *const control_keys[] = { "address", "secret_file", "metrics", NULL };
 static const char *const state_keys[] = { "backend", "dir", "block_cache", "write_buffer",
 	                                  NULL };
-static const char *const checkpoint_keys[] = {"interval", "mode",      "dir",           "retain",
-                                              "timeout",  "min_pause", "max_alignment", NULL};
+static const char *const checkpoint_keys[] = {"interval",      "mode",        "dir",
+                                              "retain",        "timeout",     "min_pause",
+                                              "max_alignment", "incremental", NULL};
 
 /* opt: a keyed accessor's result where the key may be absent. */
 static eddy_err opt(eddy_err e)
@@ -216,7 +217,8 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 	                 .retain = 3,
 	                 .timeout_ms = 60000,
 	                 .min_pause_ms = 0,
-	                 .max_alignment_bytes = (int64_t)256 << 20};
+	                 .max_alignment_bytes = (int64_t)256 << 20,
+	                 .incremental = true};
 	eddy_err e = cfg_check_keys(m, checkpoint_keys, "checkpoint", err);
 	static const char *const modes[] = { "exactly_once", "at_least_once", NULL };
 	int mode = 0;
@@ -242,6 +244,8 @@ static eddy_err parse_checkpoint(plan *p, cfg_error *err)
 	if (e == EDDY_OK && c->max_alignment_bytes < 1)
 		e = cfg_errorf(err, cfg_get(m, "max_alignment"),
 		               "'max_alignment' must be at least 1B");
+	if (e == EDDY_OK)
+		e = opt(cfg_bool(m, "incremental", false, &c->incremental, err));
 	if (e == EDDY_OK)
 		e = opt(cfg_str(m, "dir", false, &c->dir, err));
 	if (e == EDDY_OK && c->dir && c->dir[0] == '\0')
@@ -2930,36 +2934,6 @@ int64_t plan_sink_watermark(const plan *p)
 
 /* ---- restoring from a checkpoint ---- */
 
-/* read_all reads a whole file (at most 1 GiB) into a malloc'd buffer. */
-static int read_all(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return errno;
-	size_t cap = 4096, n = 0;
-	char *b = malloc(cap);
-	for (size_t got; b && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap && cap < (1u << 30)) {
-			char *nb = realloc(b, cap *= 2);
-			if (nb == NULL) {
-				free(b);
-				b = NULL;
-			}
-			b = nb;
-		}
-	}
-	int e = ferror(f) ? EIO : b ? 0 : ENOMEM;
-	fclose(f);
-	if (e) {
-		free(b);
-		return e;
-	}
-	*out = b;
-	*len = n;
-	return 0;
-}
-
 /* One task's snapshot in a checkpoint directory. */
 typedef struct old_snap {
 	char path[160];          /* the task it belonged to: JOB/OP[i] */
@@ -2974,7 +2948,7 @@ typedef struct old_snap {
 static bool load_file(const char *file, uint64_t id, old_snap *o, char *why, size_t wn)
 {
 	size_t len = 0;
-	int e = read_all(file, &o->buf, &len);
+	int e = fs_read_all(file, &o->buf, &len);
 	msgpack_unpacked_init(&o->up);
 	if (e) {
 		snprintf(why, wn, "%s: %s", file, strerror(e));
@@ -3104,7 +3078,7 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 	/* every file the manifest names must be there (and was loaded above) */
 	char *text = NULL;
 	size_t tlen = 0;
-	if (read_all(m, &text, &tlen) != 0) {
+	if (fs_read_all(m, &text, &tlen) != 0) {
 		snprintf(why, wn, "%s: cannot read", m);
 		return false;
 	}
@@ -3208,7 +3182,7 @@ static uint64_t manifest_id(const char *dir)
 	char m[4400], *text = NULL;
 	size_t len = 0;
 	snprintf(m, sizeof(m), "%s/MANIFEST", dir);
-	if (read_all(m, &text, &len) != 0)
+	if (fs_read_all(m, &text, &len) != 0)
 		return 0;
 	char *z = realloc(text, len + 1);
 	if (z == NULL) {

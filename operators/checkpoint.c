@@ -80,6 +80,18 @@ static void log_put(ckpt_log *l, const ckpt_info *info, bool is_new)
 
 /* ---- the coordinator ---- */
 
+#define CHAIN_MAX 64 /* files in a task's chain of keyed-state files, base first */
+
+/* The keyed-state files a task's state in a checkpoint is made of (incremental
+ * checkpoints): a whole snapshot, then deltas. */
+typedef struct chain {
+	uint64_t head;           /* the snapshot id of the newest file (0: no chain) */
+	uint64_t ids[CHAIN_MAX]; /* the checkpoint of each file, base first */
+	uint32_t n;
+	uint64_t bytes; /* of every file */
+	double ratio;   /* the base's file bytes per byte of the state's memory */
+} chain;
+
 typedef struct coord {
 	const ckpt_arg *a;
 	uint64_t next_id;
@@ -104,6 +116,8 @@ typedef struct coord {
 	uint32_t *final_epoch;  /* the region epoch a final snapshot was taken in */
 	uint32_t nfinished;
 	uint64_t cur_resets;    /* gate->resets when the pending checkpoint was triggered */
+	chain *chains;          /* per task: its state in the last completed checkpoint */
+	chain *pend;            /* ... in the pending one (n 0: none yet) */
 } coord;
 
 /* epoch_of: the current epoch of task ti's failover region (0 without regions). */
@@ -198,8 +212,39 @@ static bool has_manifest(const char *dir, uint64_t id)
 	return access(p, F_OK) == 0;
 }
 
+/* manifest_needs adds the checkpoint ids checkpoint id's manifest "needs" (the older
+ * checkpoints whose keyed-state files its deltas build on) to *out (*n of *cap); false if
+ * out of memory. */
+static bool manifest_needs(const char *dir, uint64_t id, uint64_t **out, size_t *n, size_t *cap)
+{
+	char p[4352];
+	snprintf(p, sizeof(p), "%s/chk-%llu/MANIFEST", dir, (unsigned long long)id);
+	char *text = NULL;
+	size_t len = 0;
+	if (fs_read_all(p, &text, &len) != 0)
+		return true; /* gone or unreadable: it needs nothing we could keep */
+	bool ok = true;
+	const char *q = memmem(text, len, "\"needs\": [", 10);
+	for (q = q ? q + 10 : NULL; q && q < text + len && *q != ']'; q++) {
+		if (*q < '0' || *q > '9')
+			continue;
+		uint64_t v = 0;
+		for (; q < text + len && *q >= '0' && *q <= '9'; q++)
+			v = v * 10 + (uint64_t)(*q - '0');
+		if (rt_grow((void **)out, cap, *n + 1, sizeof(**out), 16) != EDDY_OK) {
+			ok = false;
+			break;
+		}
+		(*out)[(*n)++] = v;
+		q--;
+	}
+	free(text);
+	return ok;
+}
+
 /* sweep deletes incomplete checkpoints (no manifest; not `keep`) and completed ones
- * older than the newest `retain`; returns the newest completed id. */
+ * older than the newest `retain` that no kept one needs; returns the newest completed
+ * id. */
 static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
 {
 	DIR *d = opendir(dir);
@@ -231,17 +276,32 @@ static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
 	for (size_t i = 0; i < n; i++)
 		if (done[i] > newest)
 			newest = done[i];
-	/* the retain-th newest: everything below it goes */
+	/* the retain-th newest: everything below it goes, unless a kept one needs it (all
+	 * of them are kept if a manifest cannot be read for lack of memory) */
+	uint64_t *needs = NULL;
+	size_t nn = 0, capn = 0;
+	bool known = true;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t newer = 0;
 		for (size_t k = 0; k < n; k++)
 			newer += done[k] > done[i];
-		if (newer >= retain) {
+		if (newer < retain)
+			known = known && manifest_needs(dir, done[i], &needs, &nn, &capn);
+	}
+	for (size_t i = 0; i < n && known; i++) {
+		uint32_t newer = 0;
+		bool needed = false;
+		for (size_t k = 0; k < n; k++)
+			newer += done[k] > done[i];
+		for (size_t k = 0; k < nn; k++)
+			needed = needed || needs[k] == done[i];
+		if (newer >= retain && !needed) {
 			char p[4352];
 			snprintf(p, sizeof(p), "%s/chk-%llu", dir, (unsigned long long)done[i]);
 			remove_dir(p);
 		}
 	}
+	rt_free(needs);
 	rt_free(done);
 	return newest;
 }
@@ -340,6 +400,8 @@ static void abort_pending(actor *self, coord *c, const char *fmt, ...)
 		if (t)
 			actor_send_ctl(t, &ab);
 	}
+	for (uint32_t i = 0; c->pend && i < c->a->ntasks; i++)
+		c->pend[i].n = 0;
 	c->cur.id = 0;
 	c->cur_dir[0] = '\0';
 	c->last_end = now_ms(self);
@@ -476,6 +538,11 @@ static void complete(actor *self, coord *c)
 		pthread_mutex_unlock(&g->mu);
 	if (!ok)
 		return;
+	for (uint32_t i = 0; i < c->a->ntasks; i++) /* the state's files, for the next deltas */
+		if (c->pend[i].n > 0) {
+			c->chains[i] = c->pend[i];
+			c->pend[i].n = 0;
+		}
 	for (uint32_t i = 0; i < c->a->ntasks; i++) { /* two-phase-commit sinks commit now */
 		actor *t = asys_find(actor_system(self), c->a->task_paths[i]);
 		rt_msg done = { .kind = MSG_CKPT_DONE, .u64 = c->cur.id };
@@ -502,9 +569,25 @@ static bool complete_locked(actor *self, coord *c)
 		abort_pending(self, c, "out of memory");
 		return false;
 	}
+	/* the older checkpoints whose keyed-state files this one's deltas build on */
+	fprintf(f, "{\"needs\": [");
+	uint32_t nneeds = 0;
+	for (uint32_t i = 0; i < c->a->ntasks; i++)
+		for (uint32_t k = 0; k + 1 < c->pend[i].n; k++) {
+			bool seen = false;
+			for (uint32_t j = 0; j <= i && !seen; j++)
+				for (uint32_t q = 0; q + 1 < c->pend[j].n && !seen; q++)
+					seen = (j < i || q < k) &&
+					       c->pend[j].ids[q] == c->pend[i].ids[k];
+			if (!seen)
+				fprintf(f, "%s%llu", nneeds++ ? ", " : "",
+				        (unsigned long long)c->pend[i].ids[k]);
+		}
 	fprintf(f,
-	        "{\"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", \"started_ms\": %lld, "
-	        "\"duration_ms\": %lld, \"bytes\": %llu, \"alignment_ms\": %lld,\n \"tasks\": [\n%s\n]}\n",
+	        "],\n \"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", "
+	        "\"started_ms\": %lld, "
+	        "\"duration_ms\": %lld, \"bytes\": %llu, \"alignment_ms\": %lld,\n \"tasks\": "
+	        "[\n%s\n]}\n",
 	        job, (unsigned long long)c->cur.id, c->cur_savepoint ? "true" : "false",
 	        c->a->conf->mode == CKPT_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
 	        (long long)c->cur.started_ms, (long long)c->cur.duration_ms,
@@ -594,6 +677,53 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 	write_ack(self, c, a, a->state);
 }
 
+/* a_index: the task index of acknowledgement a (known to be valid: checked by on_ack). */
+static int a_index(const coord *c, const ckpt_ack *a)
+{
+	return task_index(c, a->path);
+}
+
+/* write_state writes task ti's keyed state to file (its name: the task's file name): a
+ * delta over its chain in the last completed checkpoint when incremental checkpoints are
+ * on, the snapshot can be one (its parent is that chain's head, or it is the head: a
+ * finished task's) and the chain stays short enough (CHAIN_MAX files, at most twice the
+ * state's estimated size), else whole. Sets the task's pending chain, parent (the
+ * delta's parent file, relative, or "") and *bytes; false if the write failed (see
+ * ev_state_snapshot_errmsg). */
+static bool write_state(coord *c, uint32_t ti, ev_state_snapshot *s, const char *file,
+                        const char *name, char *parent, size_t pn, uint64_t *bytes)
+{
+	const chain *cm = &c->chains[ti];
+	chain *pd = &c->pend[ti];
+	uint64_t sid = ev_state_snapshot_id(s), par = ev_state_snapshot_parent(s);
+	double est = cm->ratio * (double)ev_state_snapshot_mem_bytes(s);
+	bool same = cm->head == sid;
+	bool delta = c->a->conf->incremental && !c->cur_savepoint && cm->n > 0 &&
+	             cm->n < CHAIN_MAX && (same || (par != 0 && par == cm->head)) &&
+	             (same || (double)cm->bytes <= 2.0 * est);
+	if (delta) {
+		snprintf(parent, pn, "../chk-%llu/%s.state", (unsigned long long)cm->ids[cm->n - 1],
+		         name);
+		if (ev_state_snapshot_write_delta(s, file, parent, cm->head, bytes) != EDDY_OK)
+			return false;
+		*pd = *cm;
+		pd->ids[pd->n++] = c->cur.id;
+		pd->bytes += *bytes;
+	} else {
+		parent[0] = '\0';
+		if (ev_state_snapshot_write(s, file, bytes) != EDDY_OK)
+			return false;
+		uint64_t mem = ev_state_snapshot_mem_bytes(s);
+		*pd = (chain){
+		    .n = 1, .bytes = *bytes, .ratio = (double)*bytes / (double)(mem ? mem : 1)};
+		pd->ids[0] = c->cur.id;
+	}
+	pd->head = sid;
+	if (c->cur_savepoint)
+		pd->n = 0; /* a savepoint is no base: the user may delete it */
+	return true;
+}
+
 /* write_ack writes a task's snapshot (and its keyed state, if any: written here, off the
  * task's thread, while the task goes on) and counts its acknowledgement. */
 static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *state)
@@ -618,19 +748,25 @@ static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *sta
 		ckpt_ack_free(a);
 		return;
 	}
-	char path[300], fname[400], wm[32] = "null", sfield[480] = "";
+	char path[300], fname[400], wm[32] = "null", sfield[1200] = "";
 	json_str(path, sizeof(path), a->path);
 	json_str(fname, sizeof(fname), name);
 	uint64_t sbytes = 0;
 	if (state != NULL) {
 		snprintf(file, sizeof(file), "%s/%s.state", d, name);
-		if (ev_state_snapshot_write(state, file, &sbytes) != EDDY_OK) {
+		char parent[300] = "";
+		if (!write_state(c, (uint32_t)a_index(c, a), state, file, name, parent,
+		                 sizeof(parent), &sbytes)) {
 			abort_pending(self, c, "%s", ev_state_snapshot_errmsg(state));
 			ckpt_ack_free(a);
 			return;
 		}
-		snprintf(sfield, sizeof(sfield), ", \"state\": \"%s.state\", \"state_bytes\": %llu",
-		         fname, (unsigned long long)sbytes);
+		char pj[600] = "";
+		json_str(pj, sizeof(pj), parent);
+		snprintf(sfield, sizeof(sfield),
+		         ", \"state\": \"%s.state\", \"state_bytes\": %llu%s%s%s", fname,
+		         (unsigned long long)sbytes, parent[0] ? ", \"state_parent\": \"" : "", pj,
+		         parent[0] ? "\"" : "");
 	}
 	if (a->watermark != WM_MIN)
 		snprintf(wm, sizeof(wm), "%lld", (long long)a->watermark);
@@ -726,8 +862,11 @@ static eddy_err coord_init(actor *self, void *state, void *arg)
 	c->final_state = rt_calloc(nt, sizeof(*c->final_state));
 	c->acked = rt_calloc(nt, sizeof(*c->acked));
 	c->final_epoch = rt_calloc(nt, sizeof(*c->final_epoch));
+	c->chains = rt_calloc(nt, sizeof(*c->chains));
+	c->pend = rt_calloc(nt, sizeof(*c->pend));
 	if (c->final_data == NULL || c->final_len == NULL || c->acked == NULL ||
-	    c->final_state == NULL || c->final_epoch == NULL)
+	    c->final_state == NULL || c->final_epoch == NULL || c->chains == NULL ||
+	    c->pend == NULL)
 		return EDDY_ENOMEM;
 	if (fs_mkdirs(cf->dir) != 0) {
 		char why[512];
@@ -798,6 +937,9 @@ static void coord_fini(actor *self, void *state)
 	rt_free(c->final_data);
 	rt_free(c->final_len);
 	rt_free(c->acked);
+	rt_free(c->chains);
+	rt_free(c->pend);
+	c->chains = c->pend = NULL;
 	rt_free(c->final_epoch);
 	c->final_epoch = NULL;
 	c->final_data = NULL;

@@ -14,7 +14,16 @@
  * its CRC-32 in 4 big-endian bytes), and once every task has
  * acknowledged, the manifest DIR/chk-<n>/MANIFEST (JSON, temp file + atomic rename): a
  * checkpoint exists only with its manifest. Then checkpoints older than the newest
- * `retain` are deleted; an incomplete one is deleted when it times out, and at start.
+ * `retain` are deleted, except those whose files a kept one still builds on (its
+ * manifest's "needs"); an incomplete one is deleted when it times out, and at start.
+ *
+ * Incremental checkpoints (`incremental`, memory backend; as Flink's incremental
+ * checkpoints): a task's keyed state is written as a delta — what changed since its
+ * snapshot in the previous completed checkpoint — naming that checkpoint's file as its
+ * parent ("../chk-<m>/<task>.state"), as long as the chain of files a restore reads stays
+ * under twice the state's estimated size (and 64 files); else whole, which starts a new
+ * chain. The first checkpoint after a start or a restart, savepoints, and the LevelDB
+ * backend's state are always whole.
  *
  * Savepoints are checkpoints written to a directory of the user's, marked "savepoint" in
  * the manifest, never deleted by `retain`; with CKPT_TRIGGER_STOP the sources end (not
@@ -48,6 +57,8 @@ typedef struct ckpt_conf {
 	                              * batches) while it aligns declines the checkpoint and
 	                              * lets them go, as Flink's task.checkpoint.alignment.
 	                              * max-size; the coordinator aborts that checkpoint */
+	bool incremental; /* keyed state (memory backend) written as deltas over the files of
+	                   * earlier checkpoints when that is cheaper (default true) */
 } ckpt_conf;
 
 /* What the coordinator reports about one checkpoint (for the shell and metrics). */

@@ -38,8 +38,12 @@
  *    after another; event-time timers in the same namespace remove a bucket;
  *  - regular without ttl: list state "all" in namespace "L" or "R", one item per element
  *    (nothing is ever removed).
- * An encoded element: u32 length of the whole, i64 event time, u64 null bits, then per
- * non-null field 8 bytes (the batch slot) or, for a string, u32 length and the bytes.
+ * An encoded element: a varint n (the bytes after it), a varint of its null bits, then
+ * per non-null field: a float's 8 bytes, a string's varint length and bytes, any other
+ * (int, timestamp, bool) the zigzag varint of its value — about half the bytes of fixed
+ * 8-byte fields for Nexmark's bids, so half the state to hold and to checkpoint. (Its
+ * event time is not kept: a join's output takes the arriving element's, or the window's,
+ * or the bucket's.)
  * The operator's own snapshot is its watermark.
  */
 #include "ops.h"
@@ -50,7 +54,7 @@
 #include <eddy/state.h>
 #include <string.h>
 
-#define HDR 20u /* u32 length, i64 ts, u64 nulls */
+#define ELEM_HDR 10u /* room for an element's length varint before its body */
 
 /* A window's meta state (value "m"). */
 typedef struct jmeta {
@@ -82,6 +86,8 @@ typedef struct jstate {
 	int keyf[2][EV_MAX_FIELDS]; /* per side and key: its field, or -1 */
 	uint8_t *row;               /* the arriving element, encoded */
 	size_t rcap;
+	const uint8_t *elem; /* the arriving element: in row, elen bytes */
+	uint32_t elen;
 	uint8_t *tmp; /* a bucket being rewritten; the left items of a firing */
 	size_t tcap;
 	jsess *sess; /* the current key's sessions */
@@ -102,11 +108,52 @@ static eddy_err sfail(task *t, jstate *s, eddy_err e, const char *what)
 	return task_fail(t, "join: %s: %s", what, ev_state_errmsg(s->st));
 }
 
-static uint32_t get_u32(const uint8_t *p)
+/* ---- varints (LEB128; zigzag for signed values) ---- */
+
+static size_t put_var(uint8_t *p, uint64_t v)
 {
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* get_var reads a varint at *p (not past end) into *v and moves *p past it. */
+static bool get_var(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned sh = 0; *p < end && sh < 64; sh += 7) {
+		uint8_t c = *(*p)++;
+		x |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint64_t zz(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzz(uint64_t u)
+{
+	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/* elem_size: the bytes of the element at p, its length varint included (p is in a chunk
+ * chunk_ok accepted). */
+static size_t elem_size(const uint8_t *p)
+{
+	const uint8_t *q = p;
+	uint64_t n = 0;
+	get_var(&q, q + 10, &n);
+	return (size_t)(q - p) + (size_t)n;
 }
 
 /* ---- keys ---- */
@@ -196,81 +243,99 @@ static eddy_err timer_del(task *t, jstate *s, int64_t time)
 
 /* ---- elements: encoded, decoded into the output ---- */
 
-/* encode writes row r of b (its event time, null bits and fields) into s->row. */
+/* encode writes row r of b (its null bits and fields) into s->row, as s->elem. */
 static eddy_err encode(jstate *s, const ev_batch *b, uint32_t r)
 {
 	const ev_schema *sc = b->schema;
-	size_t need = HDR + (size_t)sc->n * 8;
+	size_t need = ELEM_HDR + 10 + (size_t)sc->n * 10;
+	uint64_t nulls = b->nulls[r];
 	for (uint32_t f = 0; f < sc->n; f++)
-		if (sc->fields[f].type == EV_STRING && !batch_is_null(b, r, f))
-			need += 4 + (uint32_t)batch_slot_get(b, r, f);
+		if (sc->fields[f].type == EV_STRING && !((nulls >> f) & 1u))
+			need += (uint32_t)batch_slot_get(b, r, f);
 	if (need > UINT32_MAX)
 		return EDDY_EINVAL;
 	if (rt_grow((void **)&s->row, &s->rcap, need, 1, 256) != EDDY_OK)
 		return EDDY_ENOMEM;
-	uint8_t *p = s->row + HDR;
-	uint64_t nulls = b->nulls[r];
+	uint8_t *body = s->row + ELEM_HDR, *p = body;
+	p += put_var(p, nulls);
 	for (uint32_t f = 0; f < sc->n; f++) {
 		if ((nulls >> f) & 1u)
 			continue;
-		if (sc->fields[f].type == EV_STRING) {
+		ev_type ty = sc->fields[f].type;
+		if (ty == EV_STRING) {
 			uint32_t len;
 			const char *str = batch_get_str(b, r, f, &len);
-			memcpy(p, &len, 4);
-			memcpy(p + 4, str, len);
-			p += 4 + len;
-		} else {
+			p += put_var(p, len);
+			memcpy(p, str, len);
+			p += len;
+		} else if (ty == EV_FLOAT) {
 			uint64_t v = batch_slot_get(b, r, f);
 			memcpy(p, &v, 8);
 			p += 8;
+		} else {
+			p += put_var(p, zz((int64_t)batch_slot_get(b, r, f)));
 		}
 	}
-	uint32_t len = (uint32_t)(p - s->row);
-	memcpy(s->row, &len, 4);
-	memcpy(s->row + 4, &b->ts[r], 8);
-	memcpy(s->row + 12, &nulls, 8);
+	uint8_t len[10];
+	size_t ll = put_var(len, (uint64_t)(p - body));
+	s->elem = body - ll;
+	memcpy(s->row + ELEM_HDR - ll, len, ll);
+	s->elen = (uint32_t)(p - s->elem);
 	return EDDY_OK;
 }
 
 /* decode writes the encoded element e (of schema in) into fields [off, off + in->n) of
- * row o of out. */
+ * row o of out. EDDY_EINVAL: e is not one (another operator's state). */
 static eddy_err decode(const uint8_t *e, const ev_schema *in, ev_batch *out, uint32_t o,
                        uint32_t off)
 {
-	uint64_t nulls;
-	memcpy(&nulls, e + 12, 8);
-	const uint8_t *p = e + HDR;
+	const uint8_t *p = e;
+	uint64_t n, nulls;
+	if (!get_var(&p, p + 10, &n))
+		return EDDY_EINVAL;
+	const uint8_t *end = p + n;
+	if (!get_var(&p, end, &nulls))
+		return EDDY_EINVAL;
 	for (uint32_t f = 0; f < in->n; f++) {
 		if ((nulls >> f) & 1u)
 			continue;
-		if (in->fields[f].type == EV_STRING) {
-			uint32_t len = get_u32(p);
-			eddy_err err = batch_set_str(out, o, off + f, (const char *)p + 4, len);
+		ev_type ty = in->fields[f].type;
+		uint64_t v;
+		if (ty == EV_STRING) {
+			if (!get_var(&p, end, &v) || v > (uint64_t)(end - p))
+				return EDDY_EINVAL;
+			eddy_err err = batch_set_str(out, o, off + f, (const char *)p, (uint32_t)v);
 			if (err != EDDY_OK)
 				return err;
-			p += 4 + len;
-		} else {
-			uint64_t v;
-			memcpy(&v, p, 8);
-			*batch_slot(out, o, off + f) = v;
-			out->nulls[o] &= ~((uint64_t)1 << (off + f));
-			p += 8;
+			p += v;
+			continue;
 		}
+		if (ty == EV_FLOAT) {
+			if (end - p < 8)
+				return EDDY_EINVAL;
+			memcpy(&v, p, 8);
+			p += 8;
+		} else {
+			if (!get_var(&p, end, &v))
+				return EDDY_EINVAL;
+			v = (uint64_t)unzz(v);
+		}
+		*batch_slot(out, o, off + f) = v;
+		out->nulls[o] &= ~((uint64_t)1 << (off + f));
 	}
-	return EDDY_OK;
+	return p == end ? EDDY_OK : EDDY_EINVAL;
 }
 
-/* chunk_ok: the bytes [p, p + n) are whole encoded elements of at least HDR bytes. */
+/* chunk_ok: the bytes [p, p + n) are whole encoded elements (each at least its null
+ * bits). */
 static bool chunk_ok(const uint8_t *p, size_t n)
 {
-	size_t o = 0;
-	while (o < n) {
-		if (n - o < HDR)
+	const uint8_t *q = p, *end = p + n;
+	while (q < end) {
+		uint64_t len;
+		if (!get_var(&q, end, &len) || len == 0 || len > (uint64_t)(end - q))
 			return false;
-		uint32_t len = get_u32(p + o);
-		if (len < HDR || len > n - o)
-			return false;
-		o += len;
+		q += len;
 	}
 	return true;
 }
@@ -322,7 +387,7 @@ static eddy_err emit_with(task *t, jstate *s, int side, const uint8_t *e, const 
                           size_t n, int64_t ts)
 {
 	eddy_err err = EDDY_OK;
-	for (size_t o = 0; o < n && err == EDDY_OK; o += get_u32(p + o))
+	for (size_t o = 0; o < n && err == EDDY_OK; o += elem_size(p + o))
 		err = side == 0 ? emit_pair(t, s, e, p + o, ts) : emit_pair(t, s, p + o, e, ts);
 	return err;
 }
@@ -381,7 +446,7 @@ static eddy_err list_chunk(task *t, jstate *s, ev_state_id id, size_t *n)
 	return EDDY_OK;
 }
 
-/* add_to_ns adds the arriving element (s->row) of side `side` to the window in the
+/* add_to_ns adds the arriving element (s->elem) of side `side` to the window in the
  * current namespace, [start, end), made with a timer at end - 1 if absent; if the window
  * fired already (allowed lateness) the element joins the other side's elements now. */
 static eddy_err add_to_ns(task *t, jstate *s, int side, int64_t start, int64_t end)
@@ -392,7 +457,7 @@ static eddy_err add_to_ns(task *t, jstate *s, int side, int64_t start, int64_t e
 	if (!s->meta) { /* no lateness, not a session: a timer (registered once) and the list */
 		if ((e = timer_set(t, s, end - 1)) != EDDY_OK)
 			return e;
-		e = ev_list_add(s->st, s->list_id[side], s->row, get_u32(s->row));
+		e = ev_list_add(s->st, s->list_id[side], s->elem, s->elen);
 		return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 	}
 	e = ev_value_ref(s->st, s->meta_id, sizeof(jmeta), &p, &created);
@@ -414,12 +479,12 @@ static eddy_err add_to_ns(task *t, jstate *s, int side, int64_t start, int64_t e
 			return sfail(t, s, e, "reading a window's elements");
 		for (size_t i = 0; i < k && e == EDDY_OK; i++)
 			if (chunk_ok(items[i].p, items[i].len))
-				e = emit_with(t, s, side, s->row, items[i].p, items[i].len,
+				e = emit_with(t, s, side, s->elem, items[i].p, items[i].len,
 				              m.end - 1);
 		if (e != EDDY_OK)
 			return e;
 	}
-	e = ev_list_add(s->st, s->list_id[side], s->row, get_u32(s->row));
+	e = ev_list_add(s->st, s->list_id[side], s->elem, s->elen);
 	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 }
 
@@ -527,12 +592,12 @@ static eddy_err add_to_session(task *t, jstate *s, int side, int64_t ts)
 	jmeta m = {.start = start, .end = end};
 	if ((e = ev_value_put(s->st, s->meta_id, &m, sizeof(m))) != EDDY_OK)
 		return sfail(t, s, e, "writing a session");
-	e = ev_list_add(s->st, s->list_id[side], s->row, get_u32(s->row));
+	e = ev_list_add(s->st, s->list_id[side], s->elem, s->elen);
 	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 }
 
 /* window_row adds row r of side `side` (not late: is_late; its key current, encoded in
- * s->row) to its windows. */
+ * s->elem) to its windows. */
 static eddy_err window_row(task *t, jstate *s, int side, const ev_batch *b, uint32_t r,
                            int64_t late_bound)
 {
@@ -585,7 +650,7 @@ static eddy_err window_fire(task *t, jstate *s, int64_t time, int64_t ns, int64_
 			return e;
 		if (nl > 0 && (e = ev_list_get(s->st, s->list_id[1], &items, &k)) != EDDY_OK)
 			return sfail(t, s, e, "reading a window's elements");
-		for (size_t o = 0; nl > 0 && o < nl && e == EDDY_OK; o += get_u32(s->tmp + o))
+		for (size_t o = 0; nl > 0 && o < nl && e == EDDY_OK; o += elem_size(s->tmp + o))
 			for (size_t i = 0; i < k && e == EDDY_OK; i++)
 				if (chunk_ok(items[i].p, items[i].len))
 					e = emit_pair(t, s, s->tmp + o, items[i].p, m.end - 1);
@@ -656,7 +721,7 @@ static bool matches(const join_conf *c, jstate *s, int side, int64_t ts, int64_t
 }
 
 /* bucket_row handles row r of side `side` (not late: is_late; its key current, encoded in
- * s->row): joins it with the other side's stored elements, then stores it. */
+ * s->elem): joins it with the other side's stored elements, then stores it. */
 static eddy_err bucket_row(task *t, jstate *s, int side, const ev_batch *b, uint32_t r)
 {
 	const join_conf *c = s->c;
@@ -673,17 +738,17 @@ static eddy_err bucket_row(task *t, jstate *s, int side, const ev_batch *b, uint
 		if (!matches(c, s, side, ts, o))
 			continue;
 		int64_t out_ts = c->kind == JOIN_INTERVAL ? (ts > o ? ts : o) : ts;
-		e = emit_with(t, s, side, s->row, ents[i].value.p, ents[i].value.len, out_ts);
+		e = emit_with(t, s, side, s->elem, ents[i].value.p, ents[i].value.len, out_ts);
 	}
 	if (e != EDDY_OK || (e = set_side(t, s, side)) != EDDY_OK)
 		return e;
 	uint8_t k[8];
 	bucket_key(ts, k);
 	const void *v;
-	size_t len, rl = get_u32(s->row);
+	size_t len, rl = s->elen;
 	e = ev_map_get(s->st, s->buf_id, k, 8, &v, &len);
 	if (e == EDDY_ENOENT) {
-		if ((e = ev_map_put(s->st, s->buf_id, k, 8, s->row, rl)) != EDDY_OK)
+		if ((e = ev_map_put(s->st, s->buf_id, k, 8, s->elem, rl)) != EDDY_OK)
 			return sfail(t, s, e, "storing an element");
 		return c->kind == JOIN_REGULAR && c->ttl_ms == 0
 		           ? EDDY_OK
@@ -694,13 +759,13 @@ static eddy_err bucket_row(task *t, jstate *s, int side, const ev_batch *b, uint
 	if (rt_grow((void **)&s->tmp, &s->tcap, len + rl, 1, 4096) != EDDY_OK)
 		return EDDY_ENOMEM;
 	memcpy(s->tmp, v, len);
-	memcpy(s->tmp + len, s->row, rl);
+	memcpy(s->tmp + len, s->elem, rl);
 	e = ev_map_put(s->st, s->buf_id, k, 8, s->tmp, len + rl);
 	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 }
 
 /* all_row handles row r of side `side` of a regular join without ttl (its key current,
- * encoded in s->row): nothing is ever removed, so each side is one list ("all",
+ * encoded in s->elem): nothing is ever removed, so each side is one list ("all",
  * namespace the side): one read of the other side's, one append to its own. */
 static eddy_err all_row(task *t, jstate *s, int side, const ev_batch *b, uint32_t r)
 {
@@ -712,11 +777,11 @@ static eddy_err all_row(task *t, jstate *s, int side, const ev_batch *b, uint32_
 	for (size_t i = 0; i < n && e == EDDY_OK; i++) {
 		if (!chunk_ok(items[i].p, items[i].len))
 			return task_fail(t, "join: an element of the state is not one of a join");
-		e = emit_with(t, s, side, s->row, items[i].p, items[i].len, b->ts[r]);
+		e = emit_with(t, s, side, s->elem, items[i].p, items[i].len, b->ts[r]);
 	}
 	if (e != EDDY_OK || (e = set_side(t, s, side)) != EDDY_OK)
 		return e;
-	e = ev_list_add(s->st, s->all_id, s->row, get_u32(s->row));
+	e = ev_list_add(s->st, s->all_id, s->elem, s->elen);
 	return e ? sfail(t, s, e, "storing an element") : EDDY_OK;
 }
 

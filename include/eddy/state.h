@@ -337,8 +337,8 @@ eddy_err ev_state_snapshot_begin(ev_state *st, ev_state_snapshot **out);
 
 /* ev_state_snapshot_write writes the snapshot to the file at path (created or replaced,
  * then fsync'd): one msgpack file with a header (format version, operator, key groups,
- * states), one section per key group with state (its entries and timers, with a CRC32)
- * and a footer with the CRC32 and length of everything before it. *bytes (if not NULL)
+ * states), one section per key group with state (its entries and timers, with an XXH3-64)
+ * and a footer with the XXH3-64 and length of everything before it. *bytes (if not NULL)
  * gets the file's size. May run on any thread, concurrently with the handle's use (but
  * one call at a time per snapshot); may be called more than once. Errors: EDDY_EIO (the
  * file is removed), EDDY_ENOMEM; see ev_state_snapshot_errmsg. */
@@ -381,7 +381,7 @@ void ev_state_snapshot_release(ev_state_snapshot *s);
  * A delta brings the files it builds on (each of the n files is its own chain, applied
  * base first).
  * The handle must not have been written to since it was opened (EDDY_EBUSY). Every file
- * is checked whole (footer, length, CRC32, structure) before anything is loaded, so a
+ * is checked whole (footer, length, checksum, structure) before anything is loaded, so a
  * truncated, corrupted or foreign file gives EDDY_EINVAL, an unreadable one EDDY_EIO,
  * with a message naming the file and the problem, and nothing is restored. A key group
  * found in two files is EDDY_EINVAL. States named in the files that are not registered
@@ -390,7 +390,7 @@ void ev_state_snapshot_release(ev_state_snapshot *s);
  * thread. */
 eddy_err ev_state_restore(ev_state *st, const char *const *paths, size_t n);
 
-/* ev_state_file_check checks a snapshot file's footer, length and CRC32 without loading
+/* ev_state_file_check checks a snapshot file's footer, length and checksum without loading
  * it (what a restore checks first), and those of the files a delta builds on, so a job
  * can refuse a damaged checkpoint before it starts. EDDY_OK, or EDDY_EINVAL (truncated, corrupted,
  * not a snapshot) / EDDY_EIO (cannot open or read) with a message naming the file in err (errlen

@@ -1149,12 +1149,13 @@ static void refused(ev_state_backend *b, const char *path, eddy_err err, const c
 	ev_state_close(st);
 }
 
-/* footer_fix recomputes the footer of a file image (after a deliberate edit). */
+/* footer_fix recomputes the checksum in the footer of a file image as eddy writes them
+ * (version 2: XXH3-64, 27 bytes), after a deliberate edit. */
 static void footer_fix(uint8_t *p, size_t n)
 {
-	uint32_t crc = (uint32_t)crc32(0, p, (uInt)(n - 23));
-	for (int i = 0; i < 4; i++)
-		p[n - 23 + 2 + i] = (uint8_t)(crc >> (24 - 8 * i));
+	uint64_t sum = XXH3_64bits(p, n - 27);
+	for (int i = 0; i < 8; i++)
+		p[n - 27 + 2 + i] = (uint8_t)(sum >> (56 - 8 * i));
 }
 
 BOTH(corrupted_and_truncated_files_are_refused)
@@ -1174,12 +1175,12 @@ BOTH(corrupted_and_truncated_files_are_refused)
 	uint8_t *img = read_all(good, &n);
 	const char *bad = tmp_path("bad");
 	/* truncated: at many lengths, down to empty */
-	size_t cuts[] = { n - 1, n - 22, n - 23, n - 24, n / 2, 100, 24, 23, 1, 0 };
+	size_t cuts[] = {n - 1, n - 26, n - 27, n - 28, n - 23, n / 2, 100, 28, 27, 24, 23, 1, 0};
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		write_bytes(bad, img, cuts[i]);
 		refused(b, bad, EDDY_EINVAL, NULL, good);
 	}
-	write_bytes(bad, img, n - 23);
+	write_bytes(bad, img, n - 27);
 	refused(b, bad, EDDY_EINVAL, "no footer", good);
 	write_bytes(bad, img, 0);
 	refused(b, bad, EDDY_EINVAL, "empty", good);
