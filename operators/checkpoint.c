@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define TAG_TICK 1
@@ -683,6 +685,44 @@ static int a_index(const coord *c, const ckpt_ack *a)
 	return task_index(c, a->path);
 }
 
+#define BG_NICE 10 /* the keyed-state writer's nice value */
+
+/* A keyed-state file to write (bg_main). */
+typedef struct bg_write {
+	ev_state_snapshot *s;
+	const char *file, *parent; /* parent NULL: whole, else a delta over parent_id */
+	uint64_t parent_id, bytes;
+	eddy_err err;
+} bg_write;
+
+static void *bg_main(void *p)
+{
+	bg_write *w = p;
+	/* below the task threads: the job's processing first, the checkpoint with the CPU
+	 * left over (as RocksDB's low-priority background threads); under full load a
+	 * checkpoint takes longer rather than the job running slower */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BG_NICE);
+	w->err = w->parent ? ev_state_snapshot_write_delta(w->s, w->file, w->parent, w->parent_id,
+	                                                   &w->bytes)
+	                   : ev_state_snapshot_write(w->s, w->file, &w->bytes);
+	return NULL;
+}
+
+/* write_bg writes w on a thread of background priority, and waits for it (the
+ * coordinator is on the I/O pool: it may block). */
+static eddy_err write_bg(bg_write *w)
+{
+	pthread_t th;
+	if (pthread_create(&th, NULL, bg_main, w) != 0) {
+		w->err = w->parent ? ev_state_snapshot_write_delta(w->s, w->file, w->parent,
+		                                                   w->parent_id, &w->bytes)
+		                   : ev_state_snapshot_write(w->s, w->file, &w->bytes);
+		return w->err;
+	}
+	pthread_join(th, NULL);
+	return w->err;
+}
+
 /* write_state writes task ti's keyed state to file (its name: the task's file name): a
  * delta over its chain in the last completed checkpoint when incremental checkpoints are
  * on, the snapshot can be one (its parent is that chain's head, or it is the head: a
@@ -704,15 +744,19 @@ static bool write_state(coord *c, uint32_t ti, ev_state_snapshot *s, const char 
 	if (delta) {
 		snprintf(parent, pn, "../chk-%llu/%s.state", (unsigned long long)cm->ids[cm->n - 1],
 		         name);
-		if (ev_state_snapshot_write_delta(s, file, parent, cm->head, bytes) != EDDY_OK)
+		bg_write w = { .s = s, .file = file, .parent = parent, .parent_id = cm->head };
+		if (write_bg(&w) != EDDY_OK)
 			return false;
+		*bytes = w.bytes;
 		*pd = *cm;
 		pd->ids[pd->n++] = c->cur.id;
 		pd->bytes += *bytes;
 	} else {
 		parent[0] = '\0';
-		if (ev_state_snapshot_write(s, file, bytes) != EDDY_OK)
+		bg_write w = { .s = s, .file = file };
+		if (write_bg(&w) != EDDY_OK)
 			return false;
+		*bytes = w.bytes;
 		uint64_t mem = ev_state_snapshot_mem_bytes(s);
 		*pd = (chain){
 		    .n = 1, .bytes = *bytes, .ratio = (double)*bytes / (double)(mem ? mem : 1)};

@@ -578,9 +578,8 @@ static eddy_err mem_map_writable(ev_state *st, size_t kl, bool create, ment **ou
 	uint64_t h = st_hash(MK(st), n);
 	ment *e = mt_find(&c->main, h, MK(st), n, &pos);
 	if (e != NULL && !ment_frozen(c, e)) {
-		e->epoch = c->epoch; /* changed now (incremental snapshots) */
 		*out = e;
-		return EDDY_OK;
+		return mt_touch(&c->main, pos); /* changed now (incremental snapshots) */
 	}
 	if (e == NULL && !create)
 		return EDDY_ENOENT;
@@ -695,8 +694,8 @@ eddy_err ev_value_ref(ev_state *st, ev_state_id id, size_t len, void **p, bool *
 				return oom(st);
 			if (err != EDDY_OK)
 				return st_fail(st, err, "value over %u bytes", EV_STATE_MAX_VALUE);
-		} else {
-			e->epoch = st->core->epoch; /* the caller changes it now */
+		} else if (mt_touch(t, pos) != EDDY_OK) { /* the caller changes it now */
+			return oom(st);
 		}
 	}
 	st->written = true;

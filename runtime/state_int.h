@@ -146,9 +146,17 @@ struct st_core {
 	mtab main, timers, overlay;
 };
 
-/* Slots: an entry pointer with the hash's top 16 bits in bits 48..63. */
+/* Slots: an entry pointer (bits 0..47), the low 4 bits of its epoch (48..51: a delta
+ * skips the entries of other epochs without reading them) and the hash's top 12 bits
+ * (52..63: a probe skips most other keys without reading them). */
 #define MT_PTR(s) ((ment *)((s) & 0x0000ffffffffffffull))
-#define MT_TAG(h) ((uintptr_t)((h) >> 48) << 48)
+#define MT_TAG_MASK 0xfff0000000000000ull
+#define MT_TAG(h) ((uintptr_t)((h) >> 52) << 52)
+#define MT_SLOT(e) ((uintptr_t)(e) | MT_TAG((e)->hash) | (uintptr_t)((e)->epoch & 15u) << 48)
+static inline uint32_t mt_slot_epoch(uintptr_t s)
+{
+	return (uint32_t)(s >> 48) & 15u;
+}
 
 static inline uintptr_t mt_slot(const mt_page *const *dir, unsigned shift, size_t i)
 {
@@ -193,6 +201,9 @@ eddy_err mt_insert(mtab *t, ment *e);
 eddy_err mt_replace(mtab *t, size_t pos, ment *e, ment *n);
 /* mt_remove_at removes the entry at pos (found by mt_find) and frees or retires it. */
 eddy_err mt_remove_at(mtab *t, size_t pos); /* leaves a tombstone if tracked */
+/* mt_touch marks the entry at pos (not frozen) as changed now (its epoch and its slot's)
+ * before the caller changes it in place. EDDY_ENOMEM: nothing changed. */
+eddy_err mt_touch(mtab *t, size_t pos);
 eddy_err core_reserve_retire(st_core *c);
 eddy_err mt_clone(mtab *dst, const mtab *src); /* deep copy of a nested map */
 uint64_t mt_bytes(const mtab *t);

@@ -317,7 +317,7 @@ ment *mt_find(const mtab *t, uint64_t h, const void *k, uint32_t kl, size_t *pos
 			*pos = i;
 			return NULL;
 		}
-		if ((s & ~(uintptr_t)0x0000ffffffffffffull) == tag) {
+		if ((s & MT_TAG_MASK) == tag) {
 			ment *e = MT_PTR(s);
 			if (e->hash == h && e->klen == kl && memcmp(e->data, k, kl) == 0) {
 				*pos = i;
@@ -369,7 +369,7 @@ eddy_err mt_insert(mtab *t, ment *e)
 		i = (i + 1) & mask;
 	if ((err = own_page(t, i >> t->shift)) != EDDY_OK)
 		return err;
-	*slotp(t, i) = (uintptr_t)e | MT_TAG(e->hash);
+	*slotp(t, i) = MT_SLOT(e);
 	t->count++;
 	return EDDY_OK;
 }
@@ -382,7 +382,7 @@ eddy_err mt_replace(mtab *t, size_t pos, ment *e, ment *n)
 	if (err != EDDY_OK)
 		return err;
 	assert(MT_PTR(*slotp(t, pos)) == e);
-	*slotp(t, pos) = (uintptr_t)n | MT_TAG(n->hash);
+	*slotp(t, pos) = MT_SLOT(n);
 	drop(t, e);
 	return EDDY_OK;
 }
@@ -419,12 +419,12 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 	if (nl > EV_STATE_MAX_VALUE)
 		return EDDY_EINVAL;
 	if (nl <= e->vcap && !(t->cow && ment_frozen(t->core, e))) {
+		if (t->cow && (err = mt_touch(t, pos)) != EDDY_OK)
+			return err;
 		if (vl)
 			memmove(ment_val(e) + old, v, vl);
 		e->vlen = (uint32_t)nl;
 		e->flags = flags;
-		if (t->cow)
-			e->epoch = t->core->epoch; /* changed now (incremental snapshots) */
 		if (out)
 			*out = e;
 		return EDDY_OK;
@@ -450,6 +450,20 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 	}
 	if (out)
 		*out = n;
+	return EDDY_OK;
+}
+
+eddy_err mt_touch(mtab *t, size_t pos)
+{
+	ment *e = MT_PTR(*slotp(t, pos));
+	uint32_t ep = t->core->epoch;
+	if (e->epoch == ep)
+		return EDDY_OK;
+	eddy_err err = own_page(t, pos >> t->shift);
+	if (err != EDDY_OK)
+		return err;
+	e->epoch = ep; /* changed now (incremental snapshots) */
+	*slotp(t, pos) = MT_SLOT(e);
 	return EDDY_OK;
 }
 
@@ -531,7 +545,7 @@ eddy_err mt_clone(mtab *dst, const mtab *src)
 		n->vlen = e->vlen;
 		n->flags = e->flags;
 		memcpy(n->data, e->data, (size_t)e->klen + e->vlen);
-		*slotp(dst, i) = (uintptr_t)n | MT_TAG(n->hash);
+		*slotp(dst, i) = MT_SLOT(n);
 		dst->count++;
 	}
 	return EDDY_OK;

@@ -393,6 +393,7 @@ static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_a
                       ment ***out, size_t **off)
 {
 	size_t nkg = s->last - s->first + 1, n = ts->count ? ts->count : 1, m = 0;
+	uint32_t ep = (s->since + 1) & 15u;
 	size_t *o = rt_calloc(nkg + 2, sizeof(*o));
 	ment **a = rt_malloc(n * sizeof(*a)), **seq = rt_malloc(n * sizeof(*seq));
 	uint16_t *kgs = rt_malloc(n * sizeof(*kgs));
@@ -410,10 +411,11 @@ static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_a
 		if (i + 16 < ts->cap) {
 			uintptr_t ahead =
 				mt_slot((const mt_page *const *)ts->dir, ts->shift, i + 16);
-			if (ahead)
+			if (ahead && (!changed || mt_slot_epoch(ahead) == ep))
 				__builtin_prefetch(MT_PTR(ahead));
 		}
-		if (sl == 0)
+		/* changed since the parent: of epoch since + 1 (the slot tells its low bits) */
+		if (sl == 0 || (changed && mt_slot_epoch(sl) != ep))
 			continue;
 		ment *e = MT_PTR(sl);
 		if (changed && e->epoch <= s->since)
