@@ -579,7 +579,7 @@ static eddy_err mem_map_writable(ev_state *st, size_t kl, bool create, ment **ou
 	ment *e = mt_find(&c->main, h, MK(st), n, &pos);
 	if (e != NULL && !ment_frozen(c, e)) {
 		*out = e;
-		return mt_touch(&c->main, pos); /* changed now (incremental snapshots) */
+		return mt_touch(&c->main, pos, false); /* changed now (incremental snapshots) */
 	}
 	if (e == NULL && !create)
 		return EDDY_ENOENT;
@@ -601,9 +601,7 @@ static eddy_err mem_map_writable(ev_state *st, size_t kl, bool create, ment **ou
 	memcpy(ne->data, MK(st), n);
 	memcpy(ment_val(ne), &m, sizeof(m));
 	ne->vlen = sizeof(m);
-	ne->flags = MF_MAP;
-	if (e != NULL)
-		ne->aux = e->aux; /* the key's birth */
+	ne->flags = MF_MAP | (e == NULL ? MF_BORN : 0); /* (a copy: of a frozen one, older) */
 	err = e ? mt_replace(&c->main, pos, e, ne) : mt_insert(&c->main, ne);
 	if (err != EDDY_OK) {
 		ment_free(c, ne); /* frees m */
@@ -694,7 +692,7 @@ eddy_err ev_value_ref(ev_state *st, ev_state_id id, size_t len, void **p, bool *
 				return oom(st);
 			if (err != EDDY_OK)
 				return st_fail(st, err, "value over %u bytes", EV_STATE_MAX_VALUE);
-		} else if (mt_touch(t, pos) != EDDY_OK) { /* the caller changes it now */
+		} else if (mt_touch(t, pos, false) != EDDY_OK) { /* the caller changes it now */
 			return oom(st);
 		}
 	}
@@ -1221,6 +1219,7 @@ eddy_err ev_timer_register(ev_state *st, ev_time_domain d, int64_t time)
 	if (e == NULL)
 		return oom(st);
 	e->hash = h;
+	e->flags = MF_BORN;
 	memcpy(e->data, st->tk, len);
 	if (mt_insert(t, e) != EDDY_OK) {
 		ment_free(st->core, e);
@@ -1347,6 +1346,16 @@ eddy_err st_restore_del(ev_state *st, ev_state_id id, const uint8_t *key, uint32
 	st->defs[id].registered = true;
 	err = ev_state_clear(st, id);
 	st->defs[id].registered = reg;
+	return err;
+}
+
+eddy_err st_restore_append(ev_state *st, ev_state_id id, const uint8_t *key, uint32_t klen,
+                           uint32_t kg, const uint8_t *ns, uint32_t nslen, const uint8_t *v,
+                           uint32_t vlen)
+{
+	eddy_err err = set_key_ns(st, key, klen, kg, ns, nslen);
+	if (err == EDDY_OK)
+		err = kv_put(st, key_for(st, id), v, vlen, true);
 	return err;
 }
 

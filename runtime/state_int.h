@@ -57,8 +57,10 @@
 /* ---- entries and the slab ---- */
 
 enum {
-	MF_MAP = 1,  /* the value is an mtab * (memory map state) */
-	MF_TOMB = 2, /* overlay: a pending delete */
+	MF_MAP = 1,    /* the value is an mtab * (memory map state) */
+	MF_TOMB = 2,   /* overlay: a pending delete */
+	MF_BORN = 4,   /* main, timers: created in its epoch (not changed from an older one) */
+	MF_APPEND = 8, /* main: changed in its epoch by appends only; aux is its length before */
 };
 
 typedef struct ment {
@@ -67,8 +69,8 @@ typedef struct ment {
 	uint32_t vlen;  /* value bytes at data[klen] */
 	uint32_t vcap;  /* room for the value */
 	uint32_t epoch; /* core epoch when created (tracked: when last changed) */
-	uint32_t aux;   /* timers: slot in its bucket (TQ_LATE: in the late heap); main:
-	                 * the epoch the key's entry was first created in (copies keep it) */
+	uint32_t aux;   /* timers: slot in its bucket (TQ_LATE: in the late heap); main with
+	                 * MF_APPEND: the value's length before its epoch's appends */
 	uint8_t cls;    /* slab class, SLAB_BIG for a malloc'd one */
 	uint8_t flags;  /* MF_* */
 	uint16_t pad;
@@ -131,11 +133,11 @@ struct st_core {
 	_Atomic int refs;
 	_Atomic int live_snaps;
 	uint32_t epoch;
-	/* incremental snapshots (memory backend): once `track`, every entry's epoch is the
-	 * epoch of its last change (a change in place sets it too) and its birth epoch is
-	 * kept (main: ment.aux; timers, never changed in place: ment.epoch); an entry with
-	 * epoch > base_epoch changed since the last snapshot, and one removed whose birth
-	 * epoch is <= base_epoch leaves a tombstone */
+	/* incremental snapshots (memory backend): every entry's epoch is the epoch of its
+	 * last change (a change in place sets it too: mt_touch), so one with epoch >
+	 * base_epoch changed since the last snapshot; MF_BORN tells one created since, and
+	 * MF_APPEND one only appended to since (a delta writes just the appended bytes).
+	 * Once `track`, removing an entry the last snapshot held leaves a tombstone. */
 	bool track;
 	uint32_t base_epoch; /* the epoch of the entries the last snapshot holds */
 	uint64_t last_snap;  /* that snapshot's id */
@@ -201,9 +203,10 @@ eddy_err mt_insert(mtab *t, ment *e);
 eddy_err mt_replace(mtab *t, size_t pos, ment *e, ment *n);
 /* mt_remove_at removes the entry at pos (found by mt_find) and frees or retires it. */
 eddy_err mt_remove_at(mtab *t, size_t pos); /* leaves a tombstone if tracked */
-/* mt_touch marks the entry at pos (not frozen) as changed now (its epoch and its slot's)
- * before the caller changes it in place. EDDY_ENOMEM: nothing changed. */
-eddy_err mt_touch(mtab *t, size_t pos);
+/* mt_touch marks the entry at pos (not frozen) as changed now (its epoch and its slot's;
+ * MF_BORN, MF_APPEND and aux) before the caller changes it in place: by appending to its
+ * value (append) or otherwise. EDDY_ENOMEM: nothing changed. */
+eddy_err mt_touch(mtab *t, size_t pos, bool append);
 eddy_err core_reserve_retire(st_core *c);
 eddy_err mt_clone(mtab *dst, const mtab *src); /* deep copy of a nested map */
 uint64_t mt_bytes(const mtab *t);
@@ -460,6 +463,9 @@ eddy_err st_restore_timer(ev_state *st, ev_time_domain d, int64_t time, const ui
  * state); st_restore_timer_del the timer of (key, ns) at time: a delta's tombstones. */
 eddy_err st_restore_del(ev_state *st, ev_state_id id, const uint8_t *key, uint32_t klen,
                         uint32_t kg, const uint8_t *ns, uint32_t nslen);
+eddy_err st_restore_append(ev_state *st, ev_state_id id, const uint8_t *key, uint32_t klen,
+                           uint32_t kg, const uint8_t *ns, uint32_t nslen, const uint8_t *v,
+                           uint32_t vlen); /* appends v to the value: a delta's appends */
 eddy_err st_restore_timer_del(ev_state *st, ev_time_domain d, int64_t time, const uint8_t *key,
                               uint32_t klen, uint32_t kg, const uint8_t *ns, uint32_t nslen);
 void st_reset(ev_state *st);

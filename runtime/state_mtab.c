@@ -102,7 +102,7 @@ ment *ment_alloc(st_core *c, uint32_t klen, uint64_t vmin)
 	e->klen = klen;
 	e->vlen = 0;
 	e->epoch = c->epoch;
-	e->aux = c->epoch; /* main entries: born now (timers: set by their queue) */
+	e->aux = 0;
 	e->flags = 0;
 	e->pad = 0;
 	return e;
@@ -404,7 +404,7 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 		if (vl)
 			memcpy(ment_val(n), v, vl);
 		n->vlen = vl;
-		n->flags = flags;
+		n->flags = flags | (t->cow ? MF_BORN : 0);
 		if ((err = mt_insert(t, n)) != EDDY_OK) {
 			ment_free(t->core, n);
 			return err;
@@ -419,12 +419,12 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 	if (nl > EV_STATE_MAX_VALUE)
 		return EDDY_EINVAL;
 	if (nl <= e->vcap && !(t->cow && ment_frozen(t->core, e))) {
-		if (t->cow && (err = mt_touch(t, pos)) != EDDY_OK)
+		if (t->cow && (err = mt_touch(t, pos, append)) != EDDY_OK)
 			return err;
 		if (vl)
 			memmove(ment_val(e) + old, v, vl);
 		e->vlen = (uint32_t)nl;
-		e->flags = flags;
+		e->flags = flags | (e->flags & (MF_BORN | MF_APPEND));
 		if (out)
 			*out = e;
 		return EDDY_OK;
@@ -443,7 +443,13 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 		memcpy(ment_val(n) + old, v, vl);
 	n->vlen = (uint32_t)nl;
 	n->flags = flags;
-	n->aux = e->aux; /* the key's birth */
+	if (t->cow) { /* a change of e: what it was before this epoch's changes */
+		bool fresh = e->epoch != t->core->epoch;
+		n->flags |= fresh ? MF_APPEND : e->flags & (MF_BORN | MF_APPEND);
+		n->aux = fresh ? e->vlen : e->aux;
+		if (!append)
+			n->flags &= (uint8_t)~MF_APPEND;
+	}
 	if ((err = mt_replace(t, pos, e, n)) != EDDY_OK) {
 		ment_free(t->core, n);
 		return err;
@@ -453,17 +459,21 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 	return EDDY_OK;
 }
 
-eddy_err mt_touch(mtab *t, size_t pos)
+eddy_err mt_touch(mtab *t, size_t pos, bool append)
 {
 	ment *e = MT_PTR(*slotp(t, pos));
 	uint32_t ep = t->core->epoch;
-	if (e->epoch == ep)
-		return EDDY_OK;
-	eddy_err err = own_page(t, pos >> t->shift);
-	if (err != EDDY_OK)
-		return err;
-	e->epoch = ep; /* changed now (incremental snapshots) */
-	*slotp(t, pos) = MT_SLOT(e);
+	if (e->epoch != ep) { /* its first change since the last snapshot */
+		eddy_err err = own_page(t, pos >> t->shift);
+		if (err != EDDY_OK)
+			return err;
+		e->epoch = ep;
+		*slotp(t, pos) = MT_SLOT(e);
+		e->flags = (uint8_t)((e->flags & ~MF_BORN) | MF_APPEND);
+		e->aux = e->vlen;
+	}
+	if (!append)
+		e->flags &= (uint8_t)~MF_APPEND;
 	return EDDY_OK;
 }
 
@@ -498,7 +508,7 @@ eddy_err mt_remove_at(mtab *t, size_t pos)
 	if (t->cow && ment_frozen(t->core, e) && (err = core_reserve_retire(t->core)) != EDDY_OK)
 		return err;
 	st_core *c = t->core;
-	if (t->tomb >= 0 && c->track && (t->tomb == 1 ? e->epoch : e->aux) <= c->base_epoch &&
+	if (t->tomb >= 0 && c->track && !(e->epoch == c->epoch && (e->flags & MF_BORN)) &&
 	    (err = tomb_add(&c->tomb[t->tomb], e->data, e->klen)) != EDDY_OK)
 		return err; /* it is in the last snapshot: a delta must say it is gone */
 	size_t i = pos, j = pos;

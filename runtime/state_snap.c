@@ -20,10 +20,12 @@
  * checkpoints of 100+ MB.
  * A *delta* (an incremental snapshot, memory backend) has "parent": the path of the file
  * it builds on, relative to its own directory, in its header, and sections
- *            [kg, nrows, ntimers, xxh3, bin payload, ndel, ntdel]
+ *            [kg, nrows, ntimers, xxh3, bin payload, ndel, ntdel, napp]
  *            payload = ndel deletes [state index, key bin, ns bin] (a map state: the
- *            whole map), ntdel timer deletes (as timers), then nrows rows and ntimers
- *            timers as above: every entry changed since the parent, whole
+ *            whole map), ntdel timer deletes (as timers), nrows rows, napp appends
+ *            [state index, key bin, ns bin, bytes bin] (bytes to append to the value: a
+ *            list only appended to since the parent), ntimers timers: every entry
+ *            changed since the parent, whole unless only appended to
  * (a changed map: a delete, then all its rows). Restoring a delta restores its parent
  * first, then applies the deletes and rows (as Flink's incremental checkpoints: each
  * checkpoint uploads what changed and names the files it shares with the ones before).
@@ -370,11 +372,11 @@ static bool pack_del(msgpack_packer *pk, const ev_state_snapshot *s, uint32_t kg
 	return true;
 }
 
-/* emit_section writes a section; dels (ndel, ntdel) only in a delta. */
+/* emit_section writes a section; dels (ndel, ntdel, napp) only in a delta. */
 static void emit_section(msgpack_packer *fpk, uint32_t kg, uint64_t nrows, uint64_t ntimers,
                          const mbuf *pay, const uint64_t *dels)
 {
-	msgpack_pack_array(fpk, dels ? 7 : 5);
+	msgpack_pack_array(fpk, dels ? 8 : 5);
 	msgpack_pack_uint32(fpk, kg);
 	msgpack_pack_uint64(fpk, nrows);
 	msgpack_pack_uint64(fpk, ntimers);
@@ -383,6 +385,7 @@ static void emit_section(msgpack_packer *fpk, uint32_t kg, uint64_t nrows, uint6
 	if (dels) {
 		msgpack_pack_uint64(fpk, dels[0]);
 		msgpack_pack_uint64(fpk, dels[1]);
+		msgpack_pack_uint64(fpk, dels[2]);
 	}
 }
 
@@ -489,6 +492,13 @@ static eddy_err tombs_by_kg(const ev_state_snapshot *s, const st_tomb *b, size_t
 	return EDDY_OK;
 }
 
+/* appended: changed entry e was only appended to since the parent snapshot (a delta
+ * writes the bytes appended). */
+static bool appended(const ment *e)
+{
+	return (e->flags & (MF_APPEND | MF_BORN | MF_MAP)) == MF_APPEND && e->aux <= e->vlen;
+}
+
 /* write_memory writes the sections of a memory snapshot: every entry, or with delta only
  * what changed since the parent snapshot (deletes first). */
 static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pay, const char *path,
@@ -512,7 +522,7 @@ static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pa
 		    (!delta || (do_[k] == do_[k + 1] && tdo[k] == tdo[k + 1])))
 			continue;
 		pay->n = 0;
-		uint64_t nrows = 0, nd[2] = {0, 0};
+		uint64_t nrows = 0, nd[3] = {0, 0, 0};
 		if (delta) {
 			for (size_t i = do_[k]; i < do_[k + 1] && err == EDDY_OK; i++, nd[0]++)
 				if (!pack_del(&pk, s, kg, dels[i].k, dels[i].kl))
@@ -539,6 +549,8 @@ static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pa
 			ment *e = ents[i];
 			if (i + 8 < eo[k + 1])
 				__builtin_prefetch(ents[i + 8]);
+			if (delta && appended(e))
+				continue; /* below */
 			st_kparts kp;
 			int64_t r = -1;
 			if (st_parse_key(e->data, e->klen, &kp) && kp.kg == kg)
@@ -550,6 +562,25 @@ static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pa
 				break;
 			}
 			nrows += (uint64_t)r;
+		}
+		for (size_t i = eo[k]; delta && i < eo[k + 1] && err == EDDY_OK; i++) {
+			ment *e = ents[i];
+			if (!appended(e))
+				continue;
+			st_kparts kp;
+			if (!st_parse_key(e->data, e->klen, &kp) || kp.kg != kg ||
+			    kp.restlen != 2 ||
+			    ((uint32_t)kp.rest[0] << 8 | kp.rest[1]) >= s->ndefs) {
+				err = snap_fail(s, EDDY_EINVAL, "%s: a state key does not parse",
+				                path);
+				break;
+			}
+			msgpack_pack_array(&pk, 4);
+			msgpack_pack_uint32(&pk, (uint32_t)kp.rest[0] << 8 | kp.rest[1]);
+			pack_bin(&pk, kp.key, kp.klen);
+			pack_bin(&pk, kp.ns, kp.nslen);
+			pack_bin(&pk, ment_val(e) + e->aux, e->vlen - e->aux);
+			nd[2]++;
 		}
 		for (size_t i = to[k]; i < to[k + 1] && err == EDDY_OK; i++)
 			if (!pack_timer(&pk, tms[i]->data, tms[i]->klen))
@@ -1180,6 +1211,27 @@ bad_row:
 		         (unsigned long long)i);
 		return bad(st, f, what);
 	}
+	for (uint64_t i = 0; dels && i < dels[2]; i++) {
+		uint32_t n, kl, nl, vl;
+		uint64_t sid;
+		const uint8_t *k, *ns, *v;
+		if (!rd_len(&r, 'a', &n) || n != 4 || f->nstates == 0 ||
+		    !rd_uint(&r, f->nstates - 1, &sid) || f->states[sid].kind == EV_STATE_MAP ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl) ||
+		    !rd_bytes(&r, 'b', EV_STATE_MAX_VALUE, &v, &vl) ||
+		    (f->states[sid].kind == EV_STATE_LIST && !st_list_valid(v, vl))) {
+			snprintf(what, sizeof(what), "key group %u: append %llu is corrupt", kg,
+			         (unsigned long long)i);
+			return bad(st, f, what);
+		}
+		if (apply) {
+			eddy_err err =
+			    st_restore_append(st, f->states[sid].id, k, kl, kg, ns, nl, v, vl);
+			if (err != EDDY_OK)
+				return err;
+		}
+	}
 	for (uint64_t i = 0; i < ntimers; i++) {
 		uint32_t n, kl, nl;
 		uint64_t d;
@@ -1216,14 +1268,15 @@ static eddy_err walk_file(ev_state *st, const sfile *f, int32_t fidx, int32_t *o
 	int64_t prev = -1;
 	while (r.p < r.end) {
 		uint32_t n, plen;
-		uint64_t kg, nrows, ntimers, dels[2] = {0, 0}, sum;
+		uint64_t kg, nrows, ntimers, dels[3] = {0, 0, 0}, sum;
 		const uint8_t *pay;
-		if (!rd_len(&r, 'a', &n) || n != (f->parent ? 7u : 5u) ||
+		if (!rd_len(&r, 'a', &n) || n != (f->parent ? 8u : 5u) ||
 		    !rd_uint(&r, f->maxp - 1, &kg) || !rd_uint(&r, UINT32_MAX, &nrows) ||
 		    !rd_uint(&r, UINT32_MAX, &ntimers) || !rd_fix_sum(&r, f->version, &sum) ||
 		    !rd_bytes(&r, 'b', UINT32_MAX, &pay, &plen) ||
 		    (f->parent &&
-		     (!rd_uint(&r, UINT32_MAX, &dels[0]) || !rd_uint(&r, UINT32_MAX, &dels[1]))))
+		     (!rd_uint(&r, UINT32_MAX, &dels[0]) || !rd_uint(&r, UINT32_MAX, &dels[1]) ||
+		      !rd_uint(&r, UINT32_MAX, &dels[2]))))
 			return bad(st, f, "corrupt section");
 		if ((int64_t)kg <= prev || kg < f->first || kg > f->last)
 			return bad(st, f, "sections out of order or outside the file's key groups");

@@ -2517,3 +2517,72 @@ Test(state_memory, delta_is_small_and_its_chain_checked)
 	ev_state_backend_destroy(rb);
 	finish(b);
 }
+
+/* A list only appended to since the parent goes into a delta as the bytes appended (not
+ * the whole list again); any other change to it, whole. */
+Test(state_memory, delta_of_an_appended_list_is_the_appended_items)
+{
+	start();
+	ev_state_backend *b = backend(EV_STATE_MEMORY), *rb = backend(EV_STATE_MEMORY);
+	ev_state *st = open_range(b, "inc", 0, 127);
+	ev_state_id l = reg(st, "list", EV_STATE_LIST);
+	key(st, "k");
+	char item[32];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(item, sizeof(item), "item-%05d-xxxxxxxxx", i);
+		cr_assert_eq(ev_list_add(st, l, item, strlen(item)), EDDY_OK);
+	}
+	char p0[128], p1[128], p2[128];
+	strcpy(p0, tmp_path("l0"));
+	strcpy(p1, tmp_path("l1"));
+	strcpy(p2, tmp_path("l2"));
+	ev_state_snapshot *s0, *s1, *s2;
+	uint64_t full, d1, d2;
+	cr_assert_eq(ev_state_snapshot_begin(st, &s0), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_write(s0, p0, &full), EDDY_OK);
+	uint64_t id0 = ev_state_snapshot_id(s0);
+	/* appended to while s0 is open (a copy on write) and after (in place) */
+	cr_assert_eq(ev_list_add(st, l, "new-1", 5), EDDY_OK);
+	ev_state_snapshot_release(s0);
+	cr_assert_eq(ev_list_add(st, l, "new-2", 5), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_begin(st, &s1), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_parent(s1), id0);
+	cr_assert_eq(ev_state_snapshot_write_delta(s1, p1, "l0", id0, &d1), EDDY_OK, "%s",
+	             ev_state_snapshot_errmsg(s1));
+	ev_state_snapshot_release(s1);
+	cr_assert_lt(d1, 300, "a delta of %llu bytes for two items (the list: %llu)",
+	             (unsigned long long)d1, (unsigned long long)full);
+	/* replaced: whole */
+	ev_bytes one = {"only", 4};
+	cr_assert_eq(ev_list_update(st, l, &one, 1), EDDY_OK);
+	cr_assert_eq(ev_list_add(st, l, "after", 5), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_begin(st, &s2), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_write_delta(s2, p2, "l1", ev_state_snapshot_parent(s2), &d2),
+	             EDDY_OK);
+	ev_state_snapshot_release(s2);
+	/* each file of the chain restores what was snapshotted */
+	const char *heads[] = {p1, p2};
+	for (int h = 0; h < 2; h++) {
+		ev_state *r = open_range(rb, "inc", 0, 127);
+		const char *paths[] = {heads[h]};
+		cr_assert_eq(ev_state_restore(r, paths, 1), EDDY_OK, "%s", ev_state_errmsg(r));
+		ev_state_id rl = reg(r, "list", EV_STATE_LIST);
+		key(r, "k");
+		const ev_bytes *items;
+		size_t n;
+		cr_assert_eq(ev_list_get(r, rl, &items, &n), EDDY_OK);
+		if (h == 0) {
+			cr_assert_eq(n, 2002);
+			cr_assert_eq(memcmp(items[0].p, "item-00000", 10), 0);
+			cr_assert_eq(memcmp(items[2000].p, "new-1", 5), 0);
+			cr_assert_eq(memcmp(items[2001].p, "new-2", 5), 0);
+		} else {
+			const char *want[] = {"only", "after"};
+			expect_list(r, rl, want, 2);
+		}
+		ev_state_close(r);
+	}
+	ev_state_close(st);
+	ev_state_backend_destroy(rb);
+	finish(b);
+}
