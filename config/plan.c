@@ -3026,7 +3026,11 @@ static bool load_checkpoint(plan *p, const char *dir, uint64_t id, char *why, si
 	char m[4400];
 	snprintf(m, sizeof(m), "%s/MANIFEST", dir);
 	if (access(m, F_OK) != 0) {
-		snprintf(why, wn, "%s: no MANIFEST: the checkpoint is incomplete", dir);
+		snprintf(m, sizeof(m), "%s/SHARED", dir);
+		snprintf(why, wn, "%s: no MANIFEST: %s", dir,
+		         access(m, F_OK) == 0 ? "an older checkpoint kept only for the files later "
+		                                "ones build on (SHARED)"
+		                              : "the checkpoint is incomplete");
 		return false;
 	}
 	free_old(p);

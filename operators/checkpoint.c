@@ -244,67 +244,90 @@ static bool manifest_needs(const char *dir, uint64_t id, uint64_t **out, size_t 
 	return ok;
 }
 
-/* sweep deletes incomplete checkpoints (no manifest; not `keep`) and completed ones
- * older than the newest `retain` that no kept one needs; returns the newest completed
- * id. */
+/* has_file: DIR/chk-<id>/name exists. */
+static bool has_file(const char *dir, uint64_t id, const char *name)
+{
+	char p[4352];
+	snprintf(p, sizeof(p), "%s/chk-%llu/%s", dir, (unsigned long long)id, name);
+	return access(p, F_OK) == 0;
+}
+
+/* sweep deletes incomplete checkpoints (neither MANIFEST nor SHARED; not `keep`) and
+ * completed ones older than the newest `retain`. One of those whose files a kept one
+ * still builds on (its manifest's "needs") stays for those files only: its MANIFEST
+ * becomes SHARED (it is no longer a checkpoint to restore or list: what it needed itself
+ * may go), and goes once nothing kept needs it — as Flink keeps an incremental
+ * checkpoint's shared files while a retained checkpoint refers to them. If a manifest
+ * cannot be read for lack of memory nothing is deleted. Returns the newest completed id. */
 static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return 0;
-	uint64_t *done = NULL;
-	size_t n = 0, cap = 0;
+	uint64_t *done = NULL, *shared = NULL;
+	size_t n = 0, cap = 0, ns = 0, caps = 0;
+	bool known = true;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		uint64_t id = chk_id(e->d_name);
 		if (id == 0 || id == keep)
 			continue;
 		char p[4352];
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (!has_manifest(dir, id)) {
+		bool complete = has_manifest(dir, id);
+		if (!complete && !has_file(dir, id, "SHARED")) {
 			remove_dir(p);
 			continue;
 		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			uint64_t *nd = rt_realloc(done, cap * sizeof(*nd));
-			if (nd == NULL)
-				break;
-			done = nd;
+		uint64_t **a = complete ? &done : &shared;
+		size_t *an = complete ? &n : &ns, *ac = complete ? &cap : &caps;
+		if (rt_grow((void **)a, ac, *an + 1, sizeof(**a), 16) != EDDY_OK) {
+			known = false;
+			break;
 		}
-		done[n++] = id;
+		(*a)[(*an)++] = id;
 	}
 	closedir(d);
 	uint64_t newest = 0;
 	for (size_t i = 0; i < n; i++)
 		if (done[i] > newest)
 			newest = done[i];
-	/* the retain-th newest: everything below it goes, unless a kept one needs it (all
-	 * of them are kept if a manifest cannot be read for lack of memory) */
+	/* the retain-th newest: everything below it goes, unless a kept one needs it */
 	uint64_t *needs = NULL;
 	size_t nn = 0, capn = 0;
-	bool known = true;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && known; i++) {
 		uint32_t newer = 0;
 		for (size_t k = 0; k < n; k++)
 			newer += done[k] > done[i];
 		if (newer < retain)
-			known = known && manifest_needs(dir, done[i], &needs, &nn, &capn);
+			known = manifest_needs(dir, done[i], &needs, &nn, &capn);
 	}
-	for (size_t i = 0; i < n && known; i++) {
-		uint32_t newer = 0;
-		bool needed = false;
-		for (size_t k = 0; k < n; k++)
-			newer += done[k] > done[i];
-		for (size_t k = 0; k < nn; k++)
-			needed = needed || needs[k] == done[i];
-		if (newer >= retain && !needed) {
-			char p[4352];
-			snprintf(p, sizeof(p), "%s/chk-%llu", dir, (unsigned long long)done[i]);
-			remove_dir(p);
+	for (size_t pass = 0; pass < 2 && known; pass++) {
+		uint64_t *ids = pass ? shared : done;
+		for (size_t i = 0; i < (pass ? ns : n); i++) {
+			uint32_t newer = 0;
+			bool needed = false;
+			for (size_t k = 0; !pass && k < n; k++)
+				newer += done[k] > ids[i];
+			for (size_t k = 0; k < nn; k++)
+				needed = needed || needs[k] == ids[i];
+			if (!pass && newer < retain)
+				continue;
+			char p[4352], q[4352];
+			snprintf(p, sizeof(p), "%s/chk-%llu", dir, (unsigned long long)ids[i]);
+			if (!needed) {
+				remove_dir(p);
+			} else if (!pass) {
+				snprintf(p, sizeof(p), "%s/chk-%llu/MANIFEST", dir,
+				         (unsigned long long)ids[i]);
+				snprintf(q, sizeof(q), "%s/chk-%llu/SHARED", dir,
+				         (unsigned long long)ids[i]);
+				rename(p, q);
+			}
 		}
 	}
 	rt_free(needs);
 	rt_free(done);
+	rt_free(shared);
 	return newest;
 }
 

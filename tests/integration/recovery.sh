@@ -8,6 +8,8 @@
 #  - a damaged, a cut-short and a missing snapshot or keyed-state file in the newest checkpoint: restore
 #    falls back to the previous complete checkpoint with a warning, output still exact;
 #    restoring that damaged checkpoint by name fails with a clear error;
+#  - incremental checkpoints: deltas over earlier checkpoints' files, kept while needed,
+#    restored exactly; a damaged file in the chain named; incremental: false;
 #  - refusals: --restore without checkpoints, a file source, no checkpoint at all.
 set -u
 eddy=$1; src=$2; build=$3; work=$build/recovery${EDDY_TEST_STATE_BACKEND:+-$EDDY_TEST_STATE_BACKEND}
@@ -120,6 +122,43 @@ for damage in corrupt truncate remove; do
   echo "ok: a $damage .$kind file in the newest checkpoint: named restore fails (exit 2), latest falls back with a warning, output exact"
 done
 done
+
+# ---- incremental checkpoints: a task's keyed state as a delta over earlier files ----
+# The window's state goes into a checkpoint as a delta naming its parent file in an older
+# checkpoint ("state_parent"); the older checkpoints a kept one needs ("needs") stay past
+# `retain`; a restore by name from a checkpoint with deltas reads the chain and gives the
+# exact output; a damaged file in the chain makes it fail naming that file; with
+# incremental: false every file is whole.
+name=incremental
+crash $name 1.0
+with_delta=
+for m in $(ls -d "$ck"/chk-*/MANIFEST | sort -t- -k2 -n); do
+  for id in $(jq -r '.needs[]' "$m"); do
+    [ -f "$ck/chk-$id/MANIFEST" ] || [ -f "$ck/chk-$id/SHARED" ] ||
+      fail "$name: $m needs chk-$id, which was deleted"
+  done
+  [ -n "$(jq -r '.tasks[] | .state_parent // empty' "$m")" ] && with_delta=$(dirname "$m")
+done
+[ -n "$with_delta" ] || fail "$name: no checkpoint holds a delta: $(cat "$ck"/chk-*/MANIFEST)"
+kept="$(ls -d "$ck"/chk-*/MANIFEST | wc -l) kept and $(ls -d "$ck"/chk-*/SHARED 2> /dev/null | wc -l) kept for their files"
+rm -rf "$work/$name.out"; cp -r "$out" "$work/$name.out"
+run_job $name "$job" --control none --set "sinks.out.path=$work/$name.out" \
+  --set "checkpoint.dir=$work/$name.ck2" --restore "$with_delta"
+same_rows "$work/expected.csv" "$work/$name.out" || fail "$name: output after restoring $with_delta"
+parent=$(jq -r '[.tasks[] | .state_parent // empty][0]' "$with_delta/MANIFEST")
+printf '\x55' | dd of="$with_delta/$parent" bs=1 seek=30 conv=notrunc 2> /dev/null
+rc=0; "$eddy" run "$job" --control none --set "sinks.out.path=$out" --set "checkpoint.dir=$ck" \
+  --restore "$with_delta" > /dev/null 2> "$work/$name.damaged.stderr" || rc=$?
+[ $rc -eq 2 ] && grep -q "$(basename "$parent" | sed 's/\[/\\[/g').*checksum" "$work/$name.damaged.stderr" ||
+  { cat "$work/$name.damaged.stderr"; fail "$name: a damaged parent file must fail the restore naming it (exit $rc)"; }
+name=whole
+run_job $name "$job" --control none --set "sinks.out.path=$work/$name/out" \
+  --set "checkpoint.dir=$work/$name/ck" --set checkpoint.incremental=false
+same_rows "$work/expected.csv" "$work/$name/out" || fail "$name: output"
+[ -z "$(cat "$work/$name"/ck/chk-*/MANIFEST | jq -r '.tasks[] | .state_parent // empty')" ] &&
+  [ "$(cat "$work/$name"/ck/chk-*/MANIFEST | jq -c '.needs' | sort -u)" = "[]" ] ||
+  fail "$name: incremental: false wrote deltas"
+echo "ok: incremental checkpoints: $kept (retain 3); restore from $(basename "$with_delta") (deltas) exact; its damaged parent $(basename "$parent") named; incremental: false writes whole files only"
 
 # ---- refusals ----
 rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/none" --restore latest \
