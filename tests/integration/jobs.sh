@@ -30,7 +30,7 @@ check() { # check NAME JOB [--set ...]
 }
 
 for p in 1 2; do
-  for job in hourly sliding session count filter_map daily_delayed map_strings keyless; do
+  for job in hourly sliding session count filter_map daily_delayed map_strings keyless join_values; do
     check "$job-p$p" "$job" --set parallelism=$p
   done
   # a plain file is split into 1 MiB blocks across the source's subtasks
