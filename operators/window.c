@@ -102,13 +102,16 @@ typedef struct wstate {
 	size_t gvcap;
 } wstate;
 
-/* One (key, window) of a batch: its rows' aggregates so far and the rows themselves (a
- * window found fired already takes them one by one: each re-fires it). */
+/* One (key, window) of a batch — or, for a sliding window, one (key, slice): the rows of
+ * one slide-long slice of time, which belong to the same size/slide windows — and its
+ * rows' aggregates so far (a window found fired already takes its rows one by one: each
+ * re-fires it). */
 typedef struct wgroup {
 	uint64_t hash;
 	size_t koff;
 	uint32_t klen, kg;
-	int64_t start;
+	int64_t start; /* the window's start, or the slice's */
+	bool slice;
 } wgroup;
 
 static int64_t floor_mod(int64_t a, int64_t b)
@@ -934,10 +937,11 @@ static eddy_err slots_double(wstate *s)
 	return e;
 }
 
-/* group_of finds or makes the group of the current key (kbuf, hash kh) and window start. */
-static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup **out)
+/* group_of finds or makes the group of the current key (kbuf, hash kh) and window start
+ * (slice: the start of a slice of a sliding window). */
+static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, bool slice, wgroup **out)
 {
-	uint64_t h = group_hash(kh, start);
+	uint64_t h = group_hash(kh, start) ^ slice;
 	if (2 * ((size_t)s->ngroups + 1) > s->nslots && slots_double(s) != EDDY_OK)
 		return EDDY_ENOMEM;
 	size_t mask = s->nslots - 1;
@@ -951,8 +955,12 @@ static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup 
 			            4096) != EDDY_OK)
 				return EDDY_ENOMEM;
 			wgroup *w = &s->groups[s->ngroups];
-			*w = (wgroup){ .hash = h, .koff = s->garena_len, .klen = s->klen,
-				       .kg = task_key_group(t, s->kvals, s->c->nkeys), .start = start };
+			*w = (wgroup){.hash = h,
+			              .koff = s->garena_len,
+			              .klen = s->klen,
+			              .kg = task_key_group(t, s->kvals, s->c->nkeys),
+			              .start = start,
+			              .slice = slice};
 			memcpy(s->garena + s->garena_len, s->kbuf, s->klen);
 			s->garena_len += s->klen;
 			whdr *gh = (whdr *)(s->gvals + (size_t)s->ngroups * s->vlen);
@@ -966,7 +974,7 @@ static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, wgroup 
 			return EDDY_OK;
 		}
 		wgroup *w = &s->groups[g - 1];
-		if (w->hash == h && w->start == start && w->klen == s->klen &&
+		if (w->hash == h && w->start == start && w->slice == slice && w->klen == s->klen &&
 		    memcmp(s->garena + w->koff, s->kbuf, s->klen) == 0) {
 			*out = w;
 			return EDDY_OK;
@@ -982,36 +990,45 @@ static eddy_err group_add(task *t, wstate *s, wgroup *w, const ev_batch *b, uint
 	return update(t, s, gh, (accf *)(gh + 1), b, r);
 }
 
-/* group_apply meets group w's window in the keyed state. Its window has not fired (its
- * end - 1 is after the watermark: process_grouped takes rows of fired windows one by
- * one), so its rows merge into one update. */
+/* group_apply meets group w's window in the keyed state — a slice's: each of the
+ * size/slide windows it belongs to. Its windows have not fired (their end - 1 is after
+ * the watermark: process_grouped takes rows of fired windows one by one), so its rows
+ * merge into one update per window. */
 static eddy_err group_apply(task *t, wstate *s, wgroup *w)
 {
+	const window_conf *c = s->c;
 	whdr *gh = (whdr *)(s->gvals + (size_t)(w - s->groups) * s->vlen);
 	memcpy(s->kbuf, s->garena + w->koff, w->klen); /* kbuf holds the largest key: fits */
 	s->klen = w->klen;
 	s->kg = w->kg;
-	void *p;
-	bool created;
 	eddy_err e = set_key(t, s);
-	if (e == EDDY_OK)
-		e = set_ns(t, s, &w->start);
-	if (e != EDDY_OK)
-		return e;
-	if ((e = ev_value_ref(s->st, s->acc_id, s->vlen, &p, &created)) != EDDY_OK)
-		return sfail(t, s, e, "writing a window");
-	if (created) {
-		memcpy(p, gh, s->vlen);
-		return timer_set(t, s, gh->end - 1);
+	int64_t n = w->slice ? c->size_ms / c->slide_ms : 1;
+	for (int64_t k = 0; k < n && e == EDDY_OK; k++) {
+		int64_t start = w->slice ? w->start - k * c->slide_ms : w->start;
+		void *p;
+		bool created;
+		if ((e = set_ns(t, s, &start)) != EDDY_OK)
+			return e;
+		if ((e = ev_value_ref(s->st, s->acc_id, s->vlen, &p, &created)) != EDDY_OK)
+			return sfail(t, s, e, "writing a window");
+		if (created) {
+			memcpy(s->h, gh, s->vlen);
+			s->h->start = start;
+			s->h->end = start + c->size_ms;
+			memcpy(p, s->h, s->vlen);
+			e = timer_set(t, s, start + c->size_ms - 1);
+			continue;
+		}
+		memcpy(s->h, p, s->vlen);
+		if (s->h->fired)
+			return task_fail(
+			    t, "window [%lld, %lld) fired before the watermark passed its end",
+			    (long long)start, (long long)(start + c->size_ms));
+		if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) != EDDY_OK)
+			return e;
+		memcpy(p, s->h, s->vlen);
 	}
-	memcpy(s->h, p, s->vlen);
-	if (s->h->fired)
-		return task_fail(t, "window [%lld, %lld) fired before the watermark passed its end",
-		                 (long long)w->start, (long long)(w->start + s->c->size_ms));
-	if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) != EDDY_OK)
-		return e;
-	memcpy(p, s->h, s->vlen);
-	return EDDY_OK;
+	return e;
 }
 
 /* add_fired adds row r (key in kbuf) to window [start, start + size), which the
@@ -1036,6 +1053,10 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 	s->ngroups = 0;
 	s->garena_len = 0;
 	eddy_err err = EDDY_OK;
+	/* a sliding window whose size is a multiple of its slide: a record's windows are the
+	 * size/slide ones holding its slice (as Flink SQL's slicing window aggregates) */
+	bool sliced = c->kind == WIN_SLIDING && c->size_ms % c->slide_ms == 0;
+	int64_t bound = s->wm > late_bound ? s->wm : late_bound;
 	for (uint32_t r = 0; r < b->n && err == EDDY_OK; r++) {
 		expr_scratch_reset(task_scratch(t));
 		if ((err = key_encode(s, t, b, r)) != EDDY_OK)
@@ -1049,19 +1070,26 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 				err = ts <= late_bound ? late_row(t, s, b, r) : EDDY_OK;
 			else if (start + c->size_ms - 1 <= s->wm)
 				err = add_fired(t, s, start, b, r);
-			else if ((err = group_of(t, s, kh, start, &w)) == EDDY_OK)
+			else if ((err = group_of(t, s, kh, start, false, &w)) == EDDY_OK)
 				err = group_add(t, s, w, b, r);
 			continue;
 		}
 		bool assigned = false;
 		int64_t last = ts - floor_mod(ts, c->slide_ms);
+		if (sliced && last + c->slide_ms - 1 > bound) {
+			/* its oldest window, [last + slide - size, last + slide), has neither
+			 * fired nor is late, so none has: one group for its slice */
+			if ((err = group_of(t, s, kh, last, true, &w)) == EDDY_OK)
+				err = group_add(t, s, w, b, r);
+			continue;
+		}
 		for (int64_t st = last; st > ts - c->size_ms && err == EDDY_OK; st -= c->slide_ms) {
 			if (st + c->size_ms - 1 <= late_bound)
 				continue;
 			assigned = true;
 			if (st + c->size_ms - 1 <= s->wm)
 				err = add_fired(t, s, st, b, r);
-			else if ((err = group_of(t, s, kh, st, &w)) == EDDY_OK)
+			else if ((err = group_of(t, s, kh, st, false, &w)) == EDDY_OK)
 				err = group_add(t, s, w, b, r);
 		}
 		if (err == EDDY_OK && !assigned && ts <= late_bound)
@@ -1145,7 +1173,29 @@ static eddy_err fire(task *t, wstate *s, int64_t time, int64_t ns, int64_t wm)
 {
 	const window_conf *c = s->c;
 	bool found;
-	eddy_err e = load(t, s, s->h, &found);
+	eddy_err e;
+	if (c->lateness_ms == 0 && !s->any_str &&
+	    (c->kind == WIN_TUMBLING || c->kind == WIN_SLIDING)) {
+		/* fired and purged at once: read and removed in one lookup */
+		const void *v;
+		size_t len;
+		if ((e = ev_value_take(s->st, s->acc_id, &v, &len)) == EDDY_ENOENT)
+			return EDDY_OK;
+		if (e != EDDY_OK)
+			return sfail(t, s, e, "reading a window");
+		if (len != s->vlen)
+			return task_fail(t,
+			                 "window: a window's state has %zu bytes, not %zu "
+			                 "(another operator's state?)",
+			                 len, s->vlen);
+		memcpy(s->h, v, s->vlen);
+		if (s->h->fired || time != s->h->end - 1)
+			return task_fail(t, "window [%lld, %lld): a timer at %lld",
+			                 (long long)s->h->start, (long long)s->h->end,
+			                 (long long)time);
+		return emit_row(t, s, s->a, s->h->start, s->h->end);
+	}
+	e = load(t, s, s->h, &found);
 	if (e != EDDY_OK || !found)
 		return e;
 	whdr *h = s->h;

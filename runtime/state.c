@@ -646,6 +646,43 @@ eddy_err ev_value_get(ev_state *st, ev_state_id id, const void **v, size_t *len)
 	return kv_get(st, key_for(st, id), v, len);
 }
 
+eddy_err ev_value_take(ev_state *st, ev_state_id id, const void **v, size_t *len)
+{
+	eddy_err err = check(st, id, EV_STATE_VALUE);
+	if (err != EDDY_OK)
+		return err;
+	size_t kl = key_for(st, id);
+	if (is_ldb(st)) { /* a read, a copy, a delete */
+		const void *p;
+		size_t n;
+		if ((err = kv_get(st, kl, &p, &n)) != EDDY_OK)
+			return err;
+		if (st_reserve(&st->tmp, &st->tmpcap, n ? n : 1) != EDDY_OK)
+			return oom(st);
+		memcpy(st->tmp, p, n);
+		if ((err = kv_del(st, kl)) != EDDY_OK)
+			return err;
+		*v = st->tmp;
+		*len = n;
+		return EDDY_OK;
+	}
+	size_t pos;
+	uint32_t n = (uint32_t)(kl - 4);
+	mtab *t = &st->core->main;
+	ment *e = mt_find(t, st_hash(MK(st), n), MK(st), n, &pos);
+	if (e == NULL)
+		return EDDY_ENOENT;
+	if (st_reserve(&st->tmp, &st->tmpcap, e->vlen ? e->vlen : 1) != EDDY_OK)
+		return oom(st);
+	memcpy(st->tmp, ment_val(e), e->vlen);
+	*len = e->vlen;
+	st->written = true;
+	if (mt_remove_at(t, pos) != EDDY_OK) /* frees or retires e */
+		return oom(st);
+	*v = st->tmp;
+	return EDDY_OK;
+}
+
 eddy_err ev_value_put(ev_state *st, ev_state_id id, const void *v, size_t len)
 {
 	eddy_err err = check(st, id, EV_STATE_VALUE);

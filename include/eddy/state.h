@@ -218,6 +218,9 @@ eddy_err ev_state_clear(ev_state *st, ev_state_id id);
 
 /* ev_value_get: the value (borrowed) or EDDY_ENOENT if none. */
 eddy_err ev_value_get(ev_state *st, ev_state_id id, const void **v, size_t *len);
+/* ev_value_take: the value (copied to the handle: borrowed until the next call on it) and
+ * removes it, in one lookup (a window firing and purging); EDDY_ENOENT if none. */
+eddy_err ev_value_take(ev_state *st, ev_state_id id, const void **v, size_t *len);
 /* ev_value_put sets the value to len bytes from v (copied; v may be a borrowed pointer
  * from this handle). The memory backend does not allocate to overwrite a value of an
  * existing key with one that fits its slot (except once per key after a snapshot began:

@@ -2586,3 +2586,40 @@ Test(state_memory, delta_of_an_appended_list_is_the_appended_items)
 	ev_state_backend_destroy(rb);
 	finish(b);
 }
+
+/* ev_value_take reads a value and removes it; a snapshot taken before still holds it. */
+BOTH(value_take_reads_and_removes)
+{
+	start();
+	ev_state_backend *b = backend(kind);
+	ev_state *st = open_range(b, "op", 0, 127);
+	ev_state_id v = reg(st, "v", EV_STATE_VALUE);
+	key(st, "a");
+	put_str(st, v, "alpha");
+	key(st, "b");
+	put_str(st, v, "beta");
+	ev_state_snapshot *s;
+	cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
+	key(st, "a");
+	const void *p;
+	size_t n;
+	cr_assert_eq(ev_value_take(st, v, &p, &n), EDDY_OK, "%s", ev_state_errmsg(st));
+	cr_assert_eq(n, 5);
+	cr_assert_eq(memcmp(p, "alpha", 5), 0);
+	expect_str(st, v, NULL);
+	cr_assert_eq(ev_value_take(st, v, &p, &n), EDDY_ENOENT);
+	key(st, "b");
+	expect_str(st, v, "beta");
+	const char *path = tmp_path("take");
+	cr_assert_eq(ev_state_snapshot_write(s, path, NULL), EDDY_OK);
+	ev_state_snapshot_release(s);
+	ev_state_close(st);
+	st = open_range(b, "op", 0, 127);
+	const char *paths[] = {path};
+	cr_assert_eq(ev_state_restore(st, paths, 1), EDDY_OK, "%s", ev_state_errmsg(st));
+	v = reg(st, "v", EV_STATE_VALUE);
+	key(st, "a");
+	expect_str(st, v, "alpha");
+	ev_state_close(st);
+	finish(b);
+}
