@@ -532,8 +532,8 @@ static eddy_err write_memory(ev_state_snapshot *s, msgpack_packer *fpk, mbuf *pa
 			/* a changed map is written whole: its old rows go first */
 			for (size_t i = eo[k]; i < eo[k + 1] && err == EDDY_OK; i++) {
 				ment *e = ents[i];
-				if (!(e->flags & MF_MAP) || e->aux > s->since)
-					continue;
+				if (!(e->flags & MF_MAP) || (e->flags & MF_BORN))
+					continue; /* not a map, or a map made since the parent */
 				if (!pack_del(&pk, s, kg, e->data, e->klen))
 					err = snap_fail(s, EDDY_EINVAL,
 					                "%s: a state key does not parse", path);
@@ -1354,16 +1354,33 @@ static eddy_err open_file(ev_state *st, sfile *f)
 }
 
 /* parent_path: the path of the parent named rel (rl bytes) by the file at child: rel
- * itself if absolute, else relative to child's directory. NULL: out of memory. */
+ * itself if absolute, else relative to child's directory, each leading "../" of rel
+ * taking off a last directory of child's that is not ".." or "." (so a chain's paths
+ * stay short: DIR/chk-6/../chk-5/x is DIR/chk-5/x). NULL: out of memory. */
 static char *parent_path(const char *child, const uint8_t *rel, uint32_t rl)
 {
 	const char *slash = strrchr(child, '/');
-	size_t dl = rel[0] == '/' ? 0 : slash ? (size_t)(slash - child) + 1 : 0;
-	char *p = rt_malloc(dl + rl + 1);
+	size_t dl = rel[0] == '/' ? 0 : slash ? (size_t)(slash - child) : 0; /* without the / */
+	while (dl > 0 && rl >= 3 && memcmp(rel, "../", 3) == 0) {
+		size_t b = dl;
+		while (b > 0 && child[b - 1] != '/')
+			b--;
+		size_t cl = dl - b; /* the last directory: child[b, dl) */
+		if (cl == 0 || (cl == 1 && child[b] == '.') ||
+		    (cl == 2 && child[b] == '.' && child[b + 1] == '.') || b == 0)
+			break;
+		dl = b - 1; /* without it and its slash */
+		rel += 3;
+		rl -= 3;
+	}
+	size_t sep = rel[0] == '/' || !slash ? 0 : 1;
+	char *p = rt_malloc(dl + sep + rl + 1);
 	if (p != NULL) {
 		memcpy(p, child, dl);
-		memcpy(p + dl, rel, rl);
-		p[dl + rl] = '\0';
+		if (sep)
+			p[dl] = '/';
+		memcpy(p + dl + sep, rel, rl);
+		p[dl + sep + rl] = '\0';
 	}
 	return p;
 }
