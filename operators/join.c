@@ -50,6 +50,7 @@
 
 #include "../runtime/alloc.h"
 #include "../runtime/mp.h"
+#include "../runtime/varint.h"
 
 #include <eddy/state.h>
 #include <string.h>
@@ -108,33 +109,7 @@ static eddy_err sfail(task *t, jstate *s, eddy_err e, const char *what)
 	return task_fail(t, "join: %s: %s", what, ev_state_errmsg(s->st));
 }
 
-/* ---- varints (LEB128; zigzag for signed values) ---- */
-
-static size_t put_var(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-/* get_var reads a varint at *p (not past end) into *v and moves *p past it. */
-static bool get_var(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (unsigned sh = 0; *p < end && sh < 64; sh += 7) {
-		uint8_t c = *(*p)++;
-		x |= (uint64_t)(c & 0x7f) << sh;
-		if (!(c & 0x80)) {
-			*v = x;
-			return true;
-		}
-	}
-	return false;
-}
+/* ---- varints (runtime/varint.h); zigzag for signed values ---- */
 
 static uint64_t zz(int64_t v)
 {
@@ -152,7 +127,7 @@ static size_t elem_size(const uint8_t *p)
 {
 	const uint8_t *q = p;
 	uint64_t n = 0;
-	get_var(&q, q + 10, &n);
+	varint_get(&q, q + 10, &n);
 	return (size_t)(q - p) + (size_t)n;
 }
 
@@ -257,7 +232,7 @@ static eddy_err encode(jstate *s, const ev_batch *b, uint32_t r)
 	if (rt_grow((void **)&s->row, &s->rcap, need, 1, 256) != EDDY_OK)
 		return EDDY_ENOMEM;
 	uint8_t *body = s->row + ELEM_HDR, *p = body;
-	p += put_var(p, nulls);
+	p += varint_put(p, nulls);
 	for (uint32_t f = 0; f < sc->n; f++) {
 		if ((nulls >> f) & 1u)
 			continue;
@@ -265,7 +240,7 @@ static eddy_err encode(jstate *s, const ev_batch *b, uint32_t r)
 		if (ty == EV_STRING) {
 			uint32_t len;
 			const char *str = batch_get_str(b, r, f, &len);
-			p += put_var(p, len);
+			p += varint_put(p, len);
 			memcpy(p, str, len);
 			p += len;
 		} else if (ty == EV_FLOAT) {
@@ -273,11 +248,11 @@ static eddy_err encode(jstate *s, const ev_batch *b, uint32_t r)
 			memcpy(p, &v, 8);
 			p += 8;
 		} else {
-			p += put_var(p, zz((int64_t)batch_slot_get(b, r, f)));
+			p += varint_put(p, zz((int64_t)batch_slot_get(b, r, f)));
 		}
 	}
 	uint8_t len[10];
-	size_t ll = put_var(len, (uint64_t)(p - body));
+	size_t ll = varint_put(len, (uint64_t)(p - body));
 	s->elem = body - ll;
 	memcpy(s->row + ELEM_HDR - ll, len, ll);
 	s->elen = (uint32_t)(p - s->elem);
@@ -291,10 +266,10 @@ static eddy_err decode(const uint8_t *e, const ev_schema *in, ev_batch *out, uin
 {
 	const uint8_t *p = e;
 	uint64_t n, nulls;
-	if (!get_var(&p, p + 10, &n))
+	if (!varint_get(&p, p + 10, &n))
 		return EDDY_EINVAL;
 	const uint8_t *end = p + n;
-	if (!get_var(&p, end, &nulls))
+	if (!varint_get(&p, end, &nulls))
 		return EDDY_EINVAL;
 	for (uint32_t f = 0; f < in->n; f++) {
 		if ((nulls >> f) & 1u)
@@ -302,7 +277,7 @@ static eddy_err decode(const uint8_t *e, const ev_schema *in, ev_batch *out, uin
 		ev_type ty = in->fields[f].type;
 		uint64_t v;
 		if (ty == EV_STRING) {
-			if (!get_var(&p, end, &v) || v > (uint64_t)(end - p))
+			if (!varint_get(&p, end, &v) || v > (uint64_t)(end - p))
 				return EDDY_EINVAL;
 			eddy_err err = batch_set_str(out, o, off + f, (const char *)p, (uint32_t)v);
 			if (err != EDDY_OK)
@@ -316,7 +291,7 @@ static eddy_err decode(const uint8_t *e, const ev_schema *in, ev_batch *out, uin
 			memcpy(&v, p, 8);
 			p += 8;
 		} else {
-			if (!get_var(&p, end, &v))
+			if (!varint_get(&p, end, &v))
 				return EDDY_EINVAL;
 			v = (uint64_t)unzz(v);
 		}
@@ -333,7 +308,7 @@ static bool chunk_ok(const uint8_t *p, size_t n)
 	const uint8_t *q = p, *end = p + n;
 	while (q < end) {
 		uint64_t len;
-		if (!get_var(&q, end, &len) || len == 0 || len > (uint64_t)(end - q))
+		if (!varint_get(&q, end, &len) || len == 0 || len > (uint64_t)(end - q))
 			return false;
 		q += len;
 	}

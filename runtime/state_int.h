@@ -54,6 +54,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "varint.h"
+
 /* ---- entries and the slab ---- */
 
 enum {
@@ -216,17 +218,11 @@ void mt_snap_release(mt_snap *s);
 
 uint64_t st_hash(const void *p, size_t n);
 
-/* ---- varints ---- */
+/* ---- varints (varint.h) ---- */
 
 static inline size_t vput(uint8_t *p, uint64_t v)
 {
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
+	return varint_put(p, v);
 }
 
 /* vget reads a varint of at most 5 bytes (values < 2^32) from p[0..n); 0 if bad. */

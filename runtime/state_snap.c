@@ -389,27 +389,61 @@ static void emit_section(msgpack_packer *fpk, uint32_t kg, uint64_t nrows, uint6
 	}
 }
 
-/* by_kg sorts the entries of table snapshot ts by key group (the key group is at byte
- * kg_at of the key) into *out, with (*off)[kg - first .. + 1] bounding each group; with
- * changed, only the entries changed since the parent snapshot. */
-static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_at, bool changed,
-                      ment ***out, size_t **off)
+/* kg_sort sorts the m items (esz bytes each) in seq, of key groups kgs (indexes from the
+ * snapshot's first), by key group, stably, into a new array *out, with (*off)[k] the
+ * start of group k and (*off)[k + 1] its end. Frees seq and kgs, also on failure. */
+static eddy_err kg_sort(const ev_state_snapshot *s, void *seq, uint16_t *kgs, size_t m, size_t esz,
+                        void **out, size_t **off)
 {
-	size_t nkg = s->last - s->first + 1, n = ts->count ? ts->count : 1, m = 0;
-	uint32_t ep = (s->since + 1) & 15u;
+	size_t nkg = s->last - s->first + 1;
 	size_t *o = rt_calloc(nkg + 2, sizeof(*o));
-	ment **a = rt_malloc(n * sizeof(*a)), **seq = rt_malloc(n * sizeof(*seq));
-	uint16_t *kgs = rt_malloc(n * sizeof(*kgs));
-	if (o == NULL || a == NULL || seq == NULL || kgs == NULL) {
+	uint8_t *a = rt_malloc((m ? m : 1) * esz);
+	if (o == NULL || a == NULL) {
 		rt_free(o);
 		rt_free(a);
 		rt_free(seq);
 		rt_free(kgs);
 		return EDDY_ENOMEM;
 	}
+	for (size_t i = 0; i < m; i++)
+		o[kgs[i] + 2]++;
+	for (size_t k = 2; k < nkg + 2; k++)
+		o[k] += o[k - 1];
+	for (size_t i = 0; i < m; i++)
+		memcpy(a + o[kgs[i] + 1]++ * esz, (uint8_t *)seq + i * esz, esz);
+	/* now o[k] is the start of group k and o[k + 1] its end */
+	rt_free(seq);
+	rt_free(kgs);
+	*out = a;
+	*off = o;
+	return EDDY_OK;
+}
+
+/* kg_index: the index from the snapshot's first of key group kg (an impossible one, out
+ * of the range, is the last: the writer then rejects its key). */
+static uint16_t kg_index(const ev_state_snapshot *s, uint32_t kg)
+{
+	return (uint16_t)((kg < s->first || kg > s->last ? s->last : kg) - s->first);
+}
+
+/* by_kg sorts the entries of table snapshot ts by key group (the key group is at byte
+ * kg_at of the key) into *out, bounded by *off as kg_sort's; with changed, only the
+ * entries changed since the parent snapshot. */
+static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_at, bool changed,
+                      ment ***out, size_t **off)
+{
+	size_t n = ts->count ? ts->count : 1, m = 0;
+	uint32_t ep = (s->since + 1) & 15u;
+	ment **seq = rt_malloc(n * sizeof(*seq));
+	uint16_t *kgs = rt_malloc(n * sizeof(*kgs));
+	if (seq == NULL || kgs == NULL) {
+		rt_free(seq);
+		rt_free(kgs);
+		return EDDY_ENOMEM;
+	}
 	/* gather the entries and their groups in slot order (prefetching ahead: entries are
-	 * scattered), count per group, then place them (a counting sort) */
-	for (size_t i = 0; i < ts->cap; i++) {
+	 * scattered) */
+	for (size_t i = 0; i < ts->cap && m < n; i++) {
 		uintptr_t sl = mt_slot((const mt_page *const *)ts->dir, ts->shift, i);
 		if (i + 16 < ts->cap) {
 			uintptr_t ahead =
@@ -423,25 +457,10 @@ static eddy_err by_kg(const ev_state_snapshot *s, const mt_snap *ts, size_t kg_a
 		ment *e = MT_PTR(sl);
 		if (changed && e->epoch <= s->since)
 			continue;
-		uint32_t kg = (uint32_t)e->data[kg_at] << 8 | e->data[kg_at + 1];
-		if (kg < s->first || kg > s->last)
-			kg = s->last; /* cannot happen; the writer then rejects the key */
-		if (m < n) {
-			seq[m] = e;
-			kgs[m++] = (uint16_t)(kg - s->first);
-			o[kg - s->first + 2]++;
-		}
+		seq[m] = e;
+		kgs[m++] = kg_index(s, (uint32_t)e->data[kg_at] << 8 | e->data[kg_at + 1]);
 	}
-	for (size_t k = 2; k < nkg + 2; k++)
-		o[k] += o[k - 1];
-	for (size_t i = 0; i < m; i++)
-		a[o[kgs[i] + 1]++] = seq[i];
-	/* now o[k] is the start of group k and o[k + 1] its end */
-	rt_free(seq);
-	rt_free(kgs);
-	*out = a;
-	*off = o;
-	return EDDY_OK;
+	return kg_sort(s, seq, kgs, m, sizeof(*seq), (void **)out, off);
 }
 
 /* A tombstone: its key in the table's format. */
@@ -451,19 +470,15 @@ typedef struct tkey {
 } tkey;
 
 /* tombs_by_kg sorts tombstone list b by key group (at byte kg_at of each key) into *out,
- * bounded as by_kg's; a key too short for its group goes to the last group (where the
- * writer rejects it). */
+ * bounded as by_kg's. */
 static eddy_err tombs_by_kg(const ev_state_snapshot *s, const st_tomb *b, size_t kg_at, tkey **out,
                             size_t **off)
 {
-	size_t nkg = s->last - s->first + 1, n = b->count ? b->count : 1, m = 0;
-	size_t *o = rt_calloc(nkg + 2, sizeof(*o));
-	tkey *seq = rt_malloc(n * sizeof(*seq)), *a = rt_malloc(n * sizeof(*a));
+	size_t n = b->count ? b->count : 1, m = 0;
+	tkey *seq = rt_malloc(n * sizeof(*seq));
 	uint16_t *kgs = rt_malloc(n * sizeof(*kgs));
-	if (o == NULL || seq == NULL || a == NULL || kgs == NULL) {
-		rt_free(o);
+	if (seq == NULL || kgs == NULL) {
 		rt_free(seq);
-		rt_free(a);
 		rt_free(kgs);
 		return EDDY_ENOMEM;
 	}
@@ -473,23 +488,12 @@ static eddy_err tombs_by_kg(const ev_state_snapshot *s, const st_tomb *b, size_t
 		if (h == 0 || kl > b->n - p - h)
 			break; /* cannot happen: we wrote it */
 		const uint8_t *k = b->p + p + h;
-		uint32_t kg = kl >= kg_at + 2 ? (uint32_t)k[kg_at] << 8 | k[kg_at + 1] : s->last;
-		if (kg < s->first || kg > s->last)
-			kg = s->last;
 		seq[m] = (tkey){k, kl};
-		kgs[m++] = (uint16_t)(kg - s->first);
-		o[kg - s->first + 2]++;
+		kgs[m++] =
+		    kg_index(s, kl >= kg_at + 2 ? (uint32_t)k[kg_at] << 8 | k[kg_at + 1] : s->last);
 		p += h + kl;
 	}
-	for (size_t k = 2; k < nkg + 2; k++)
-		o[k] += o[k - 1];
-	for (size_t i = 0; i < m; i++)
-		a[o[kgs[i] + 1]++] = seq[i];
-	rt_free(seq);
-	rt_free(kgs);
-	*out = a;
-	*off = o;
-	return EDDY_OK;
+	return kg_sort(s, seq, kgs, m, sizeof(*seq), (void **)out, off);
 }
 
 /* appended: changed entry e was only appended to since the parent snapshot (a delta
