@@ -1144,6 +1144,35 @@ static eddy_err read_header(ev_state *st, sfile *f, rd *r)
 	return EDDY_OK;
 }
 
+/* walk_timers checks (apply false) or loads (apply true) n timers of key group kg at r:
+ * registered, or with del removed (a delta's timer deletes). */
+static eddy_err walk_timers(ev_state *st, const sfile *f, uint32_t kg, rd *r, uint64_t n, bool del,
+                            bool apply)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t m, kl, nl;
+		uint64_t d;
+		int64_t time;
+		const uint8_t *k, *ns;
+		if (!rd_len(r, 'a', &m) || m != 4 || !rd_uint(r, 1, &d) || !rd_int(r, &time) ||
+		    !rd_bytes(r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
+		    !rd_bytes(r, 'b', EV_STATE_MAX_KEY, &ns, &nl)) {
+			char what[96];
+			snprintf(what, sizeof(what), "key group %u: timer%s %llu is corrupt", kg,
+			         del ? " delete" : "", (unsigned long long)i);
+			return bad(st, f, what);
+		}
+		if (!apply)
+			continue;
+		eddy_err err =
+		    del ? st_restore_timer_del(st, (ev_time_domain)d, time, k, kl, kg, ns, nl)
+		        : st_restore_timer(st, (ev_time_domain)d, time, k, kl, kg, ns, nl);
+		if (err != EDDY_OK)
+			return err;
+	}
+	return EDDY_OK;
+}
+
 /* walk_section checks (apply false) or loads (apply true) a section's rows and timers. */
 static eddy_err walk_section(ev_state *st, const sfile *f, uint32_t kg, const uint8_t *p,
                              uint32_t len, uint64_t nrows, uint64_t ntimers, const uint64_t *dels,
@@ -1169,25 +1198,9 @@ static eddy_err walk_section(ev_state *st, const sfile *f, uint32_t kg, const ui
 				return err;
 		}
 	}
-	for (uint64_t i = 0; dels && i < dels[1]; i++) {
-		uint32_t n, kl, nl;
-		uint64_t d;
-		int64_t time;
-		const uint8_t *k, *ns;
-		if (!rd_len(&r, 'a', &n) || n != 4 || !rd_uint(&r, 1, &d) || !rd_int(&r, &time) ||
-		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
-		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl)) {
-			snprintf(what, sizeof(what), "key group %u: timer delete %llu is corrupt",
-			         kg, (unsigned long long)i);
-			return bad(st, f, what);
-		}
-		if (apply) {
-			eddy_err err =
-			    st_restore_timer_del(st, (ev_time_domain)d, time, k, kl, kg, ns, nl);
-			if (err != EDDY_OK)
-				return err;
-		}
-	}
+	eddy_err err = dels ? walk_timers(st, f, kg, &r, dels[1], true, apply) : EDDY_OK;
+	if (err != EDDY_OK)
+		return err;
 	for (uint64_t i = 0; i < nrows; i++) {
 		uint32_t n, kl, nl, ukl = 0, vl;
 		uint64_t sid;
@@ -1203,12 +1216,9 @@ static eddy_err walk_section(ev_state *st, const sfile *f, uint32_t kg, const ui
 		    !rd_bytes(&r, 'b', EV_STATE_MAX_VALUE, &v, &vl) ||
 		    (kind == EV_STATE_LIST && !st_list_valid(v, vl)))
 			goto bad_row;
-		if (apply) {
-			eddy_err err = st_restore_row(st, f->states[sid].id, k, kl, kg, ns, nl, uk,
-			                              ukl, v, vl);
-			if (err != EDDY_OK)
-				return err;
-		}
+		if (apply && (err = st_restore_row(st, f->states[sid].id, k, kl, kg, ns, nl, uk,
+		                                   ukl, v, vl)) != EDDY_OK)
+			return err;
 		continue;
 bad_row:
 		snprintf(what, sizeof(what), "key group %u: row %llu is corrupt", kg,
@@ -1229,32 +1239,12 @@ bad_row:
 			         (unsigned long long)i);
 			return bad(st, f, what);
 		}
-		if (apply) {
-			eddy_err err =
-			    st_restore_append(st, f->states[sid].id, k, kl, kg, ns, nl, v, vl);
-			if (err != EDDY_OK)
-				return err;
-		}
+		if (apply && (err = st_restore_append(st, f->states[sid].id, k, kl, kg, ns, nl, v,
+		                                      vl)) != EDDY_OK)
+			return err;
 	}
-	for (uint64_t i = 0; i < ntimers; i++) {
-		uint32_t n, kl, nl;
-		uint64_t d;
-		int64_t time;
-		const uint8_t *k, *ns;
-		if (!rd_len(&r, 'a', &n) || n != 4 || !rd_uint(&r, 1, &d) || !rd_int(&r, &time) ||
-		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &k, &kl) ||
-		    !rd_bytes(&r, 'b', EV_STATE_MAX_KEY, &ns, &nl)) {
-			snprintf(what, sizeof(what), "key group %u: timer %llu is corrupt", kg,
-			         (unsigned long long)i);
-			return bad(st, f, what);
-		}
-		if (apply) {
-			eddy_err err =
-				st_restore_timer(st, (ev_time_domain)d, time, k, kl, kg, ns, nl);
-			if (err != EDDY_OK)
-				return err;
-		}
-	}
+	if ((err = walk_timers(st, f, kg, &r, ntimers, false, apply)) != EDDY_OK)
+		return err;
 	if (r.p != r.end) {
 		snprintf(what, sizeof(what), "key group %u: bytes after the last entry", kg);
 		return bad(st, f, what);
