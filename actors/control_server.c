@@ -136,7 +136,7 @@ eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, s);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, on_pipe, s);
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, NNG_MAX_FRAME);
-	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 250);
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 25); /* how soon the thread sees stop */
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
 	nng_listener l;
 	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
@@ -182,7 +182,7 @@ void ctl_server_stop(ctl_server *s, bool close_socket)
 	while (last && clock_now_ns(clock_system()) - last < 200000000)
 		usleep(10000);
 	if (!close_socket) {
-		/* the serve thread sees stop within its 250 ms receive timeout; the socket (and
+		/* the serve thread sees stop within its 25 ms receive timeout; the socket (and
 		 * s, which its pipe callbacks use) are left to the process's exit */
 		pthread_join(s->thread, NULL);
 		return;
