@@ -144,6 +144,8 @@ struct st_core {
 	uint32_t base_epoch; /* the epoch of the entries the last snapshot holds */
 	uint64_t last_snap;  /* that snapshot's id */
 	st_tomb tomb[2];     /* main, timers */
+	bool tomb_off;       /* more removed than left since the last snapshot: no tombstones
+	                      * kept, the next snapshot is no delta (mt_remove_at) */
 	st_slab slab;
 	ment **retired;
 	size_t nretired, capretired;

@@ -508,9 +508,22 @@ eddy_err mt_remove_at(mtab *t, size_t pos)
 	if (t->cow && ment_frozen(t->core, e) && (err = core_reserve_retire(t->core)) != EDDY_OK)
 		return err;
 	st_core *c = t->core;
-	if (t->tomb >= 0 && c->track && !(e->epoch == c->epoch && (e->flags & MF_BORN)) &&
-	    (err = tomb_add(&c->tomb[t->tomb], e->data, e->klen)) != EDDY_OK)
-		return err; /* it is in the last snapshot: a delta must say it is gone */
+	if (t->tomb >= 0 && c->track && !c->tomb_off &&
+	    !(e->epoch == c->epoch && (e->flags & MF_BORN))) {
+		/* it is in the last snapshot: a delta must say it is gone — unless more has gone
+		 * than is left (a churning state: windows fired, timers popped), where a delta
+		 * would be no smaller than the state: then none is kept until the next snapshot,
+		 * which cannot be a delta (memory stays bounded by the state's) */
+		if (c->tomb[0].count + c->tomb[1].count >= 1024 + c->main.count + c->timers.count) {
+			for (int k = 0; k < 2; k++) {
+				rt_free(c->tomb[k].p);
+				c->tomb[k] = (st_tomb){0};
+			}
+			c->tomb_off = true;
+		} else if ((err = tomb_add(&c->tomb[t->tomb], e->data, e->klen)) != EDDY_OK) {
+			return err;
+		}
+	}
 	size_t i = pos, j = pos;
 	for (;;) {
 		j = (j + 1) & mask;

@@ -100,7 +100,8 @@ eddy_err ev_state_snapshot_begin(ev_state *st, ev_state_snapshot **out)
 	if (st->be->kind == EV_STATE_MEMORY) {
 		/* what changed since the snapshot before: entries of a later epoch, and the
 		 * tombstones, which this snapshot takes over */
-		s->parent = c->track ? c->last_snap : 0;
+		s->parent = c->track && !c->tomb_off ? c->last_snap : 0;
+		c->tomb_off = false;
 		s->since = c->base_epoch;
 		memcpy(s->tomb, c->tomb, sizeof(s->tomb));
 		memset(c->tomb, 0, sizeof(c->tomb));

@@ -2686,3 +2686,63 @@ Test(state_memory, delta_of_a_map_with_a_row_removed)
 	ev_state_backend_destroy(rb);
 	finish(b);
 }
+
+/* When more entries are removed between two snapshots than are left (a churning state),
+ * the handle stops keeping tombstones and the next snapshot cannot be a delta (it is
+ * written whole); the one after it can again, and the chain restores exactly. */
+Test(state_memory, churn_stops_tombstones_until_the_next_snapshot)
+{
+	start();
+	ev_state_backend *b = backend(EV_STATE_MEMORY), *rb = backend(EV_STATE_MEMORY);
+	ev_state *st = open_range(b, "churn", 0, 127);
+	ev_state_id v = reg(st, "v", EV_STATE_VALUE);
+	char k[32];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(k, sizeof(k), "key%d", i);
+		key(st, k);
+		put_str(st, v, k);
+	}
+	ev_state_snapshot *s0, *s1, *s2;
+	char p0[128], p1[128], p2[128];
+	strcpy(p0, tmp_path("c0"));
+	strcpy(p1, tmp_path("c1"));
+	strcpy(p2, tmp_path("c2"));
+	cr_assert_eq(ev_state_snapshot_begin(st, &s0), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_write(s0, p0, NULL), EDDY_OK);
+	ev_state_snapshot_release(s0);
+	for (int i = 0; i < 2500; i++) { /* more go than stay */
+		snprintf(k, sizeof(k), "key%d", i);
+		key(st, k);
+		cr_assert_eq(ev_state_clear(st, v), EDDY_OK);
+	}
+	cr_assert_eq(ev_state_snapshot_begin(st, &s1), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_parent(s1), 0, "a delta after the tombstones were dropped");
+	cr_assert_eq(ev_state_snapshot_write_delta(s1, p1, "c0", ev_state_snapshot_id(s0), NULL),
+	             EDDY_EINVAL);
+	cr_assert_eq(ev_state_snapshot_write(s1, p1, NULL), EDDY_OK);
+	key(st, "key2999");
+	cr_assert_eq(ev_state_clear(st, v), EDDY_OK);
+	key(st, "new");
+	put_str(st, v, "n");
+	cr_assert_eq(ev_state_snapshot_begin(st, &s2), EDDY_OK);
+	cr_assert_eq(ev_state_snapshot_parent(s2), ev_state_snapshot_id(s1));
+	cr_assert_eq(ev_state_snapshot_write_delta(s2, p2, "c1", ev_state_snapshot_id(s1), NULL),
+	             EDDY_OK);
+	ev_state_snapshot_release(s1);
+	ev_state_snapshot_release(s2);
+	ev_state *r = open_range(rb, "churn", 0, 127);
+	const char *paths[] = {p2};
+	cr_assert_eq(ev_state_restore(r, paths, 1), EDDY_OK, "%s", ev_state_errmsg(r));
+	v = reg(r, "v", EV_STATE_VALUE);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(k, sizeof(k), "key%d", i);
+		key(r, k);
+		expect_str(r, v, i < 2500 || i == 2999 ? NULL : k);
+	}
+	key(r, "new");
+	expect_str(r, v, "n");
+	ev_state_close(r);
+	ev_state_close(st);
+	ev_state_backend_destroy(rb);
+	finish(b);
+}
