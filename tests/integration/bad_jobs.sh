@@ -323,6 +323,7 @@ setcase ckpt_interval "--set checkpoint.interval: 'interval' must be at least 10
 setcase ckpt_retain "--set checkpoint.retain: 'retain' must be between 1 and 1000, got 0" checkpoint.retain=0
 setcase ckpt_max_alignment "--set checkpoint.max_alignment: 'max_alignment' must be at least 1B" checkpoint.max_alignment=0
 setcase ckpt_max_alignment_unit "--set checkpoint.max_alignment: 'max_alignment': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, got 'lots'" checkpoint.max_alignment=lots
+setcase ckpt_incremental "--set checkpoint.incremental: 'incremental' must be true or false (also yes/no, on/off), got 'maybe'" checkpoint.incremental=maybe
 setcase control_key "--set control.adress: unknown key 'adress' in control (did you mean 'address'?)" control.adress=x
 
 run set_no_value 2 run "$job" --set
