@@ -207,10 +207,11 @@ static void remove_dir(const char *path)
 	rmdir(path);
 }
 
-static bool has_manifest(const char *dir, uint64_t id)
+/* has_file: DIR/chk-<id>/name exists. */
+static bool has_file(const char *dir, uint64_t id, const char *name)
 {
 	char p[4352];
-	snprintf(p, sizeof(p), "%s/chk-%llu/MANIFEST", dir, (unsigned long long)id);
+	snprintf(p, sizeof(p), "%s/chk-%llu/%s", dir, (unsigned long long)id, name);
 	return access(p, F_OK) == 0;
 }
 
@@ -244,12 +245,10 @@ static bool manifest_needs(const char *dir, uint64_t id, uint64_t **out, size_t 
 	return ok;
 }
 
-/* has_file: DIR/chk-<id>/name exists. */
-static bool has_file(const char *dir, uint64_t id, const char *name)
+static int by_id_asc(const void *a, const void *b)
 {
-	char p[4352];
-	snprintf(p, sizeof(p), "%s/chk-%llu/%s", dir, (unsigned long long)id, name);
-	return access(p, F_OK) == 0;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
 }
 
 /* sweep deletes incomplete checkpoints (neither MANIFEST nor SHARED; not `keep`) and
@@ -273,7 +272,7 @@ static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
 			continue;
 		char p[4352];
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		bool complete = has_manifest(dir, id);
+		bool complete = has_file(dir, id, "MANIFEST");
 		if (!complete && !has_file(dir, id, "SHARED")) {
 			remove_dir(p);
 			continue;
@@ -287,42 +286,26 @@ static uint64_t sweep(const char *dir, uint32_t retain, uint64_t keep)
 		(*a)[(*an)++] = id;
 	}
 	closedir(d);
-	uint64_t newest = 0;
-	for (size_t i = 0; i < n; i++)
-		if (done[i] > newest)
-			newest = done[i];
-	/* the retain-th newest: everything below it goes, unless a kept one needs it */
-	uint64_t *needs = NULL;
-	size_t nn = 0, capn = 0;
-	for (size_t i = 0; i < n && known; i++) {
-		uint32_t newer = 0;
-		for (size_t k = 0; k < n; k++)
-			newer += done[k] > done[i];
-		if (newer < retain)
-			known = manifest_needs(dir, done[i], &needs, &nn, &capn);
-	}
-	for (size_t pass = 0; pass < 2 && known; pass++) {
-		uint64_t *ids = pass ? shared : done;
-		for (size_t i = 0; i < (pass ? ns : n); i++) {
-			uint32_t newer = 0;
-			bool needed = false;
-			for (size_t k = 0; !pass && k < n; k++)
-				newer += done[k] > ids[i];
-			for (size_t k = 0; k < nn; k++)
-				needed = needed || needs[k] == ids[i];
-			if (!pass && newer < retain)
-				continue;
-			char p[4352], q[4352];
-			snprintf(p, sizeof(p), "%s/chk-%llu", dir, (unsigned long long)ids[i]);
-			if (!needed) {
-				remove_dir(p);
-			} else if (!pass) {
-				snprintf(p, sizeof(p), "%s/chk-%llu/MANIFEST", dir,
-				         (unsigned long long)ids[i]);
-				snprintf(q, sizeof(q), "%s/chk-%llu/SHARED", dir,
-				         (unsigned long long)ids[i]);
-				rename(p, q);
-			}
+	/* the newest `retain` stay; older ones go unless a kept one needs them */
+	if (n > 1)
+		qsort(done, n, sizeof(*done), by_id_asc);
+	uint64_t newest = n ? done[n - 1] : 0, *needs = NULL;
+	size_t old = n > retain ? n - retain : 0, nn = 0, capn = 0;
+	for (size_t i = old; i < n && known; i++)
+		known = manifest_needs(dir, done[i], &needs, &nn, &capn);
+	for (size_t i = 0; i < old + ns && known; i++) {
+		uint64_t id = i < old ? done[i] : shared[i - old];
+		bool needed = false;
+		for (size_t k = 0; k < nn && !needed; k++)
+			needed = needs[k] == id;
+		char p[4352], q[4352];
+		snprintf(p, sizeof(p), "%s/chk-%llu", dir, (unsigned long long)id);
+		if (!needed) {
+			remove_dir(p);
+		} else if (i < old) { /* kept for its files only */
+			snprintf(p, sizeof(p), "%s/chk-%llu/MANIFEST", dir, (unsigned long long)id);
+			snprintf(q, sizeof(q), "%s/chk-%llu/SHARED", dir, (unsigned long long)id);
+			rename(p, q);
 		}
 	}
 	rt_free(needs);
@@ -594,20 +577,30 @@ static bool complete_locked(actor *self, coord *c)
 		abort_pending(self, c, "out of memory");
 		return false;
 	}
-	/* the older checkpoints whose keyed-state files this one's deltas build on */
+	/* the older checkpoints whose keyed-state files this one's deltas build on: every
+	 * chain's files but its newest (this checkpoint's), each id once */
 	fprintf(f, "{\"needs\": [");
-	uint32_t nneeds = 0;
+	uint64_t *ids = NULL;
+	size_t nids = 0, capids = 0;
+	bool oom = false;
 	for (uint32_t i = 0; i < c->a->ntasks; i++)
-		for (uint32_t k = 0; k + 1 < c->pend[i].n; k++) {
-			bool seen = false;
-			for (uint32_t j = 0; j <= i && !seen; j++)
-				for (uint32_t q = 0; q + 1 < c->pend[j].n && !seen; q++)
-					seen = (j < i || q < k) &&
-					       c->pend[j].ids[q] == c->pend[i].ids[k];
-			if (!seen)
-				fprintf(f, "%s%llu", nneeds++ ? ", " : "",
-				        (unsigned long long)c->pend[i].ids[k]);
-		}
+		for (uint32_t k = 0; k + 1 < c->pend[i].n; k++)
+			if (rt_grow((void **)&ids, &capids, nids + 1, sizeof(*ids), 64) == EDDY_OK)
+				ids[nids++] = c->pend[i].ids[k];
+			else
+				oom = true;
+	if (nids > 1)
+		qsort(ids, nids, sizeof(*ids), by_id_asc);
+	for (size_t i = 0; i < nids; i++)
+		if (i == 0 || ids[i] != ids[i - 1])
+			fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)ids[i]);
+	rt_free(ids);
+	if (oom) { /* a need left out would let the sweep delete what this one reads */
+		fclose(f);
+		free(m);
+		abort_pending(self, c, "out of memory");
+		return false;
+	}
 	fprintf(f,
 	        "],\n \"job\": \"%s\", \"checkpoint\": %llu, \"savepoint\": %s, \"mode\": \"%s\", "
 	        "\"started_ms\": %lld, "
@@ -640,7 +633,7 @@ static bool complete_locked(actor *self, coord *c)
 	return true;
 }
 
-static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *state);
+static void write_ack(actor *self, coord *c, uint32_t ti, ckpt_ack *a, ev_state_snapshot *state);
 
 /* write_final counts finished task ti's final snapshot as its part of the pending
  * checkpoint. */
@@ -662,7 +655,7 @@ static void write_final(actor *self, coord *c, uint32_t ti)
 	a->len = c->final_len[ti];
 	a->watermark = WM_MIN;
 	c->acked[ti] = true;
-	write_ack(self, c, a, c->final_state[ti]);
+	write_ack(self, c, ti, a, c->final_state[ti]);
 }
 
 static void on_ack(actor *self, coord *c, ckpt_ack *a)
@@ -699,13 +692,7 @@ static void on_ack(actor *self, coord *c, ckpt_ack *a)
 		return;
 	}
 	c->acked[ti] = true;
-	write_ack(self, c, a, a->state);
-}
-
-/* a_index: the task index of acknowledgement a (known to be valid: checked by on_ack). */
-static int a_index(const coord *c, const ckpt_ack *a)
-{
-	return task_index(c, a->path);
+	write_ack(self, c, (uint32_t)ti, a, a->state);
 }
 
 #define BG_NICE 10 /* the keyed-state writer's nice value */
@@ -718,17 +705,23 @@ typedef struct bg_write {
 	eddy_err err;
 } bg_write;
 
-static void *bg_main(void *p)
+/* bg_run writes w's file (on the thread bg_main or, failing that, the caller's). */
+static void *bg_run(void *p)
 {
 	bg_write *w = p;
-	/* below the task threads: the job's processing first, the checkpoint with the CPU
-	 * left over (as RocksDB's low-priority background threads); under full load a
-	 * checkpoint takes longer rather than the job running slower */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BG_NICE);
 	w->err = w->parent ? ev_state_snapshot_write_delta(w->s, w->file, w->parent, w->parent_id,
 	                                                   &w->bytes)
 	                   : ev_state_snapshot_write(w->s, w->file, &w->bytes);
 	return NULL;
+}
+
+static void *bg_main(void *p)
+{
+	/* below the task threads: the job's processing first, the checkpoint with the CPU
+	 * left over (as RocksDB's low-priority background threads); under full load a
+	 * checkpoint takes longer rather than the job running slower */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BG_NICE);
+	return bg_run(p);
 }
 
 /* write_bg writes w on a thread of background priority, and waits for it (the
@@ -736,13 +729,10 @@ static void *bg_main(void *p)
 static eddy_err write_bg(bg_write *w)
 {
 	pthread_t th;
-	if (pthread_create(&th, NULL, bg_main, w) != 0) {
-		w->err = w->parent ? ev_state_snapshot_write_delta(w->s, w->file, w->parent,
-		                                                   w->parent_id, &w->bytes)
-		                   : ev_state_snapshot_write(w->s, w->file, &w->bytes);
-		return w->err;
-	}
-	pthread_join(th, NULL);
+	if (pthread_create(&th, NULL, bg_main, w) != 0)
+		bg_run(w);
+	else
+		pthread_join(th, NULL);
 	return w->err;
 }
 
@@ -764,27 +754,22 @@ static bool write_state(coord *c, uint32_t ti, ev_state_snapshot *s, const char 
 	bool delta = c->a->conf->incremental && !c->cur_savepoint && cm->n > 0 &&
 	             cm->n < CHAIN_MAX && (same || (par != 0 && par == cm->head)) &&
 	             (same || (double)cm->bytes <= 2.0 * est);
-	if (delta) {
+	parent[0] = '\0';
+	if (delta)
 		snprintf(parent, pn, "../chk-%llu/%s.state", (unsigned long long)cm->ids[cm->n - 1],
 		         name);
-		bg_write w = { .s = s, .file = file, .parent = parent, .parent_id = cm->head };
-		if (write_bg(&w) != EDDY_OK)
-			return false;
-		*bytes = w.bytes;
+	bg_write w = {.s = s, .file = file, .parent = delta ? parent : NULL, .parent_id = cm->head};
+	if (write_bg(&w) != EDDY_OK)
+		return false;
+	*bytes = w.bytes;
+	if (delta) {
 		*pd = *cm;
-		pd->ids[pd->n++] = c->cur.id;
-		pd->bytes += *bytes;
 	} else {
-		parent[0] = '\0';
-		bg_write w = { .s = s, .file = file };
-		if (write_bg(&w) != EDDY_OK)
-			return false;
-		*bytes = w.bytes;
 		uint64_t mem = ev_state_snapshot_mem_bytes(s);
-		*pd = (chain){
-		    .n = 1, .bytes = *bytes, .ratio = (double)*bytes / (double)(mem ? mem : 1)};
-		pd->ids[0] = c->cur.id;
+		*pd = (chain){.ratio = (double)*bytes / (double)(mem ? mem : 1)};
 	}
+	pd->ids[pd->n++] = c->cur.id;
+	pd->bytes += *bytes;
 	pd->head = sid;
 	if (c->cur_savepoint)
 		pd->n = 0; /* a savepoint is no base: the user may delete it */
@@ -793,7 +778,7 @@ static bool write_state(coord *c, uint32_t ti, ev_state_snapshot *s, const char 
 
 /* write_ack writes a task's snapshot (and its keyed state, if any: written here, off the
  * task's thread, while the task goes on) and counts its acknowledgement. */
-static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *state)
+static void write_ack(actor *self, coord *c, uint32_t ti, ckpt_ack *a, ev_state_snapshot *state)
 {
 	char d[4352], name[160], file[4600];
 	chk_dir(c, a->id, d, sizeof(d));
@@ -822,8 +807,7 @@ static void write_ack(actor *self, coord *c, ckpt_ack *a, ev_state_snapshot *sta
 	if (state != NULL) {
 		snprintf(file, sizeof(file), "%s/%s.state", d, name);
 		char parent[300] = "";
-		if (!write_state(c, (uint32_t)a_index(c, a), state, file, name, parent,
-		                 sizeof(parent), &sbytes)) {
+		if (!write_state(c, ti, state, file, name, parent, sizeof(parent), &sbytes)) {
 			abort_pending(self, c, "%s", ev_state_snapshot_errmsg(state));
 			ckpt_ack_free(a);
 			return;

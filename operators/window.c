@@ -284,13 +284,15 @@ static eddy_err set_ns(task *t, wstate *s, const int64_t *ns)
 
 /* ---- a window's state: loaded into a working copy, stored back ---- */
 
-/* load reads the current namespace's window into h (its accumulators follow it); *found
- * false if none (then h is a fresh window's). */
-static eddy_err load(task *t, wstate *s, whdr *h, bool *found)
+/* load reads the current namespace's window into h (its accumulators follow it), and
+ * with take removes it (ev_value_take); *found false if none (then h is a fresh
+ * window's). */
+static eddy_err load(task *t, wstate *s, whdr *h, bool *found, bool take)
 {
 	const void *v;
 	size_t len;
-	eddy_err e = ev_value_get(s->st, s->acc_id, &v, &len);
+	eddy_err e = take ? ev_value_take(s->st, s->acc_id, &v, &len)
+	                  : ev_value_get(s->st, s->acc_id, &v, &len);
 	if (e == EDDY_ENOENT) {
 		*found = false;
 		memset(h, 0, s->vlen);
@@ -818,7 +820,7 @@ static eddy_err add_to_session(task *t, wstate *s, const ev_batch *b, uint32_t r
 	}
 	int64_t id = s->sess[into].id;
 	bool found;
-	if ((e = set_ns(t, s, &id)) != EDDY_OK || (e = load(t, s, s->h, &found)) != EDDY_OK)
+	if ((e = set_ns(t, s, &id)) != EDDY_OK || (e = load(t, s, s->h, &found, false)) != EDDY_OK)
 		return e;
 	if (!found)
 		return task_fail(t, "window: session %lld of a key has no state", (long long)id);
@@ -833,7 +835,8 @@ static eddy_err add_to_session(task *t, wstate *s, const ev_batch *b, uint32_t r
 			s->sess[keep++] = x;
 			continue;
 		}
-		if ((e = set_ns(t, s, &x.id)) != EDDY_OK || (e = load(t, s, s->h2, &found)) != EDDY_OK)
+		if ((e = set_ns(t, s, &x.id)) != EDDY_OK ||
+		    (e = load(t, s, s->h2, &found, false)) != EDDY_OK)
 			return e;
 		if (found && ((e = drop_timers(t, s, s->h2)) != EDDY_OK ||
 		              (e = merge_into(t, s, s->h, s->a, s->h2, s->a2, x.id, id)) != EDDY_OK ||
@@ -1173,31 +1176,20 @@ static eddy_err fire(task *t, wstate *s, int64_t time, int64_t ns, int64_t wm)
 {
 	const window_conf *c = s->c;
 	bool found;
-	eddy_err e;
-	if (c->lateness_ms == 0 && !s->any_str &&
-	    (c->kind == WIN_TUMBLING || c->kind == WIN_SLIDING)) {
-		/* fired and purged at once: read and removed in one lookup */
-		const void *v;
-		size_t len;
-		if ((e = ev_value_take(s->st, s->acc_id, &v, &len)) == EDDY_ENOENT)
-			return EDDY_OK;
-		if (e != EDDY_OK)
-			return sfail(t, s, e, "reading a window");
-		if (len != s->vlen)
-			return task_fail(t,
-			                 "window: a window's state has %zu bytes, not %zu "
-			                 "(another operator's state?)",
-			                 len, s->vlen);
-		memcpy(s->h, v, s->vlen);
+	/* without lateness a tumbling or sliding window is fired and purged at once: read
+	 * and removed in one lookup */
+	bool take = c->lateness_ms == 0 && !s->any_str &&
+	            (c->kind == WIN_TUMBLING || c->kind == WIN_SLIDING);
+	eddy_err e = load(t, s, s->h, &found, take);
+	if (e != EDDY_OK || !found)
+		return e;
+	if (take) {
 		if (s->h->fired || time != s->h->end - 1)
 			return task_fail(t, "window [%lld, %lld): a timer at %lld",
 			                 (long long)s->h->start, (long long)s->h->end,
 			                 (long long)time);
 		return emit_row(t, s, s->a, s->h->start, s->h->end);
 	}
-	e = load(t, s, s->h, &found);
-	if (e != EDDY_OK || !found)
-		return e;
 	whdr *h = s->h;
 	if (c->kind == WIN_GLOBAL) { /* the end of the input: fire and purge */
 		if ((e = emit_row(t, s, s->a, h->min_ts, h->max_ts + 1)) != EDDY_OK)

@@ -70,7 +70,7 @@ typedef struct ment {
 	uint32_t klen;  /* key bytes at data[0] */
 	uint32_t vlen;  /* value bytes at data[klen] */
 	uint32_t vcap;  /* room for the value */
-	uint32_t epoch; /* core epoch when created (tracked: when last changed) */
+	uint32_t epoch; /* core epoch of its last change (creation, copy or mt_touch) */
 	uint32_t aux;   /* timers: slot in its bucket (TQ_LATE: in the late heap); main with
 	                 * MF_APPEND: the value's length before its epoch's appends */
 	uint8_t cls;    /* slab class, SLAB_BIG for a malloc'd one */
@@ -136,12 +136,12 @@ struct st_core {
 	_Atomic int live_snaps;
 	uint32_t epoch;
 	/* incremental snapshots (memory backend): every entry's epoch is the epoch of its
-	 * last change (a change in place sets it too: mt_touch), so one with epoch >
-	 * base_epoch changed since the last snapshot; MF_BORN tells one created since, and
+	 * last change (a change in place sets it too: mt_touch), so one with epoch ==
+	 * epoch changed since the last snapshot (which began epoch - 1, once `track`);
+	 * MF_BORN tells one created since, and
 	 * MF_APPEND one only appended to since (a delta writes just the appended bytes).
 	 * Once `track`, removing an entry the last snapshot held leaves a tombstone. */
 	bool track;
-	uint32_t base_epoch; /* the epoch of the entries the last snapshot holds */
 	uint64_t last_snap;  /* that snapshot's id */
 	st_tomb tomb[2];     /* main, timers */
 	bool tomb_off;       /* more removed than left since the last snapshot: no tombstones

@@ -387,6 +387,18 @@ eddy_err mt_replace(mtab *t, size_t pos, ment *e, ment *n)
 	return EDDY_OK;
 }
 
+/* note_change sets n's MF_BORN, MF_APPEND and aux for a change (an append or not) in
+ * epoch ep of entry e, as it was (n: its copy, or e itself before its epoch is set). */
+static void note_change(const ment *e, ment *n, uint32_t ep, bool append)
+{
+	bool first = e->epoch != ep; /* e is as the last snapshot holds it */
+	uint8_t keep = first ? MF_APPEND : e->flags & (MF_BORN | MF_APPEND);
+	n->aux = first ? e->vlen : e->aux;
+	if (!append)
+		keep &= (uint8_t)~MF_APPEND;
+	n->flags = (uint8_t)((n->flags & ~(MF_BORN | MF_APPEND)) | keep);
+}
+
 eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v, uint32_t vl,
                   bool append, uint8_t flags, ment **out)
 {
@@ -443,13 +455,8 @@ eddy_err mt_write(mtab *t, uint64_t h, const void *k, uint32_t kl, const void *v
 		memcpy(ment_val(n) + old, v, vl);
 	n->vlen = (uint32_t)nl;
 	n->flags = flags;
-	if (t->cow) { /* a change of e: what it was before this epoch's changes */
-		bool fresh = e->epoch != t->core->epoch;
-		n->flags |= fresh ? MF_APPEND : e->flags & (MF_BORN | MF_APPEND);
-		n->aux = fresh ? e->vlen : e->aux;
-		if (!append)
-			n->flags &= (uint8_t)~MF_APPEND;
-	}
+	if (t->cow) /* a change of e: what it was before this epoch's changes */
+		note_change(e, n, t->core->epoch, append);
 	if ((err = mt_replace(t, pos, e, n)) != EDDY_OK) {
 		ment_free(t->core, n);
 		return err;
@@ -463,17 +470,14 @@ eddy_err mt_touch(mtab *t, size_t pos, bool append)
 {
 	ment *e = MT_PTR(*slotp(t, pos));
 	uint32_t ep = t->core->epoch;
+	eddy_err err = e->epoch != ep ? own_page(t, pos >> t->shift) : EDDY_OK;
+	if (err != EDDY_OK)
+		return err;
+	note_change(e, e, ep, append);
 	if (e->epoch != ep) { /* its first change since the last snapshot */
-		eddy_err err = own_page(t, pos >> t->shift);
-		if (err != EDDY_OK)
-			return err;
 		e->epoch = ep;
 		*slotp(t, pos) = MT_SLOT(e);
-		e->flags = (uint8_t)((e->flags & ~MF_BORN) | MF_APPEND);
-		e->aux = e->vlen;
 	}
-	if (!append)
-		e->flags &= (uint8_t)~MF_APPEND;
 	return EDDY_OK;
 }
 

@@ -102,11 +102,10 @@ eddy_err ev_state_snapshot_begin(ev_state *st, ev_state_snapshot **out)
 		 * tombstones, which this snapshot takes over */
 		s->parent = c->track && !c->tomb_off ? c->last_snap : 0;
 		c->tomb_off = false;
-		s->since = c->base_epoch;
+		s->since = c->track ? c->epoch - 1 : 0; /* the last snapshot's epoch */
 		memcpy(s->tomb, c->tomb, sizeof(s->tomb));
 		memset(c->tomb, 0, sizeof(c->tomb));
 		c->track = true;
-		c->base_epoch = c->epoch;
 		c->last_snap = s->id;
 	}
 	c->epoch++;
