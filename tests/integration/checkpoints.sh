@@ -63,8 +63,16 @@ run_job least "$job" --control none --set "sinks.out.path=$work/least" \
   --set "checkpoint.dir=$work/ck2" --set checkpoint.mode=at_least_once
 check_output least
 [ ! -e "$work/ck2/chk-999" ] || fail "an incomplete checkpoint of an earlier run was not deleted"
-dirs=$(cd "$work/ck2" && ls -d chk-* | sort -t- -k2 -n)
+# retain 3: three complete checkpoints; any other directory is kept only for the files
+# a kept one's deltas read (SHARED, named in a kept manifest's needs)
+dirs=$(cd "$work/ck2" && ls -d chk-*/MANIFEST | cut -d/ -f1 | sort -t- -k2 -n)
 [ "$(echo "$dirs" | wc -l)" -eq 3 ] || fail "retain 3: kept $(echo $dirs)"
+needs=$(cat "$work"/ck2/chk-*/MANIFEST | jq -r '.needs[]' | sort -u)
+for d in $(cd "$work/ck2" && ls -d chk-*); do
+  [ -f "$work/ck2/$d/MANIFEST" ] && continue
+  [ -f "$work/ck2/$d/SHARED" ] && echo "$needs" | grep -qx "${d#chk-}" ||
+    fail "retain 3: $d kept, neither complete nor needed (kept: $(echo $dirs); needs: $(echo $needs))"
+done
 [ "$(echo "$dirs" | head -1 | cut -d- -f2)" -gt 6 ] || fail "ids do not go on after 5: $(echo $dirs)"
 n=0
 for m in "$work"/ck2/chk-*/MANIFEST; do
