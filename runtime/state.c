@@ -295,6 +295,11 @@ void ev_state_key_groups(const ev_state *st, uint32_t *maxp, uint32_t *first, ui
 	*last = st->last;
 }
 
+ev_state_backend_kind ev_state_handle_kind(const ev_state *st)
+{
+	return st->be->kind;
+}
+
 uint64_t ev_state_size_bytes(ev_state *st)
 {
 	st_core *c = st->core;
@@ -987,6 +992,52 @@ eddy_err ev_map_entries(ev_state *st, ev_state_id id, const ev_map_entry **entri
 	*entries = k ? st->ents : none;
 	*n = k;
 	return EDDY_OK;
+}
+
+/* ---- walks ---- */
+
+typedef struct keys_walk {
+	uint8_t id[2];
+	const void *ns; /* NULL: any */
+	size_t nslen;
+	ev_entry_fn fn;
+	void *ctx;
+} keys_walk;
+
+/* keys_match calls the walk's fn if composed key k (from the key group on) is of its
+ * state and namespace. */
+static eddy_err keys_match(void *ctx, const uint8_t *k, size_t kl, const void *v, size_t vl)
+{
+	keys_walk *w = ctx;
+	st_kparts kp;
+	if (!st_parse_key(k, kl, &kp) || kp.restlen != 2 || memcmp(kp.rest, w->id, 2) != 0 ||
+	    (w->ns && (kp.nslen != w->nslen || (w->nslen && memcmp(kp.ns, w->ns, w->nslen) != 0))))
+		return EDDY_OK;
+	ev_state_entry e = {kp.key, kp.klen, kp.kg, kp.ns, kp.nslen, v, vl};
+	return w->fn(w->ctx, &e);
+}
+
+eddy_err ev_state_entries(ev_state *st, ev_state_id id, const void *ns, size_t nslen,
+                          ev_entry_fn fn, void *ctx)
+{
+	core_gc(st->core);
+	if (id >= st->ndefs || !st->defs[id].registered)
+		return st_fail(st, EDDY_EINVAL, "unknown state id %u", id);
+	if (st->defs[id].d.kind == EV_STATE_MAP)
+		return st_fail(st, EDDY_EINVAL, "ev_state_entries: state %s is a map state",
+		               st->defs[id].name);
+	keys_walk w = {{(uint8_t)(id >> 8), (uint8_t)id}, ns, nslen, fn, ctx};
+	if (is_ldb(st))
+		return ldb_walk(st, keys_match, &w);
+	const mtab *t = &st->core->main;
+	eddy_err err = EDDY_OK;
+	for (size_t i = 0; i < t->cap && err == EDDY_OK; i++) {
+		uintptr_t s = mt_slot((const mt_page *const *)t->dir, t->shift, i);
+		ment *e = MT_PTR(s);
+		if (s != 0)
+			err = keys_match(&w, e->data, e->klen, ment_val(e), e->vlen);
+	}
+	return err;
 }
 
 /* ---- reducing and aggregating ---- */

@@ -436,6 +436,9 @@ eddy_err ldb_backend_open(ev_state_backend *b, const ev_state_backend_opts *o, c
 void ldb_backend_close(ev_state_backend *b);
 eddy_err ldb_clear_range(ev_state *st, uint32_t first, uint32_t last);
 eddy_err ldb_flush(ev_state *st);
+eddy_err ldb_walk(ev_state *st,
+                  eddy_err (*fn)(void *ctx, const uint8_t *k, size_t kl, const void *v, size_t vl),
+                  void *ctx);
 eddy_err ldb_get(ev_state *st, const uint8_t *k, size_t kl, const void **v, size_t *vl);
 eddy_err ldb_put(ev_state *st, const uint8_t *k, size_t kl, const void *v, size_t vl,
                  bool append);

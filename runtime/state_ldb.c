@@ -149,6 +149,38 @@ eddy_err ldb_clear_range(ev_state *st, uint32_t first, uint32_t last)
 	return lerr ? lfail(st, "clear", lerr) : EDDY_OK;
 }
 
+/* ldb_walk writes the handle's buffered changes, then calls fn with every stored key of
+ * the handle's key groups, from the key group on (the operator number cut off), and its
+ * value. */
+eddy_err ldb_walk(ev_state *st,
+                  eddy_err (*fn)(void *ctx, const uint8_t *k, size_t kl, const void *v, size_t vl),
+                  void *ctx)
+{
+	eddy_err err = ldb_flush(st);
+	if (err != EDDY_OK)
+		return err;
+	ev_state_backend *b = st->be;
+	uint8_t lo[6];
+	range_key(lo, st->opnum, st->first);
+	leveldb_iterator_t *it = leveldb_create_iterator(b->db, b->ropts);
+	char *lerr = NULL;
+	for (leveldb_iter_seek(it, (const char *)lo, 6); leveldb_iter_valid(it) && err == EDDY_OK;
+	     leveldb_iter_next(it)) {
+		size_t kl;
+		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &kl);
+		if (kl < 6 || memcmp(k, lo, 4) != 0 || ((uint32_t)k[4] << 8 | k[5]) > st->last)
+			break;
+		size_t vl;
+		const char *v = leveldb_iter_value(it, &vl);
+		err = fn(ctx, k + 4, kl - 4, v, vl);
+	}
+	leveldb_iter_get_error(it, &lerr);
+	leveldb_iter_destroy(it);
+	if (lerr != NULL)
+		return lfail(st, "walk", lerr);
+	return err;
+}
+
 eddy_err ldb_flush(ev_state *st)
 {
 	mtab *t = &st->core->overlay;

@@ -134,6 +134,9 @@ const char *ev_state_errmsg(const ev_state *st);
  * LevelDB: the database's estimate for the handle's key groups plus buffered writes). */
 uint64_t ev_state_size_bytes(ev_state *st);
 
+/* ev_state_handle_kind: the kind of the backend st is on. */
+ev_state_backend_kind ev_state_handle_kind(const ev_state *st);
+
 /* ev_state_key_groups: the handle's max_parallelism and range. */
 void ev_state_key_groups(const ev_state *st, uint32_t *max_parallelism, uint32_t *first,
                          uint32_t *last);
@@ -296,6 +299,36 @@ eddy_err ev_agg_get(ev_state *st, ev_state_id id, const void **out, size_t *len)
  * map state, an aggregating state without merge). */
 eddy_err ev_state_merge_namespaces(ev_state *st, ev_state_id id, const void *target,
                                    size_t tlen, const ev_bytes *sources, size_t n);
+
+/* ---- keys ---- */
+
+/* One entry of a state, as a walk hands it out (all borrowed for the call). */
+typedef struct ev_state_entry {
+	const void *key;
+	size_t klen;
+	uint32_t kg; /* the key's key group */
+	const void *ns;
+	size_t nslen;
+	const void *v; /* the value (value states; lists: their encoded items) */
+	size_t vlen;
+} ev_state_entry;
+
+typedef eddy_err (*ev_entry_fn)(void *ctx, const ev_state_entry *e);
+
+/* ev_state_entries calls fn once for every (key, namespace) of the handle that has a value
+ * of state id — in namespace ns (nslen bytes, 0 for none) only, or in any namespace when
+ * ns is NULL — with that value, in no particular order: Flink's
+ * KeyedStateBackend.getKeys(state, namespace) and getKeysAndNamespaces(state). The window
+ * operator's panes fire by it instead of a timer per key and window. fn must not call the
+ * handle (note what to change, and change it after the walk); an error it returns stops
+ * the walk and is returned. The current key and namespace stay. Cost: the memory backend
+ * reads every entry of the handle; LevelDB first writes its buffered changes, then reads
+ * the handle's key groups — every version of a key still in its memtable, so a caller that
+ * changes its entries and walks often keeps its own list of them (the window does on
+ * LevelDB, after one walk at a restore). Errors: EDDY_EINVAL (unknown id, a map state),
+ * EDDY_EIO (LevelDB), fn's. Thread: the handle's. */
+eddy_err ev_state_entries(ev_state *st, ev_state_id id, const void *ns, size_t nslen,
+                          ev_entry_fn fn, void *ctx);
 
 /* ---- timers ---- */
 

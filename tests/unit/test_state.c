@@ -2746,3 +2746,152 @@ Test(state_memory, churn_stops_tombstones_until_the_next_snapshot)
 	ev_state_backend_destroy(rb);
 	finish(b);
 }
+
+/* ---- ev_state_entries ---- */
+
+#define WK_N 600
+
+typedef struct wk_seen {
+	int calls;
+	int stop_after;         /* return EDDY_EIO after this many calls (0: never) */
+	uint8_t count[WK_N][2]; /* namespace "" and "x" */
+	bool bad;
+} wk_seen;
+
+/* wk_fn records one entry of a walk: key "k<i>" with value "v<i>" in namespace "" or
+ * "x<i>" in namespace "x". */
+static eddy_err wk_fn(void *ctx, const ev_state_entry *e)
+{
+	wk_seen *w = ctx;
+	w->calls++;
+	char k[16], want[16];
+	int i;
+	bool x = e->nslen == 1 && ((const char *)e->ns)[0] == 'x';
+	if (e->klen >= sizeof(k) ||
+	    (memcpy(k, e->key, e->klen), k[e->klen] = '\0', sscanf(k, "k%d", &i)) != 1 || i < 0 ||
+	    i >= WK_N || e->kg != kg_of(e->key, e->klen) || (e->nslen != 0 && !x)) {
+		w->bad = true;
+		return EDDY_OK;
+	}
+	w->count[i][x]++;
+	snprintf(want, sizeof(want), "%c%d", x ? 'x' : 'v', i);
+	if (e->vlen != strlen(want) || memcmp(e->v, want, e->vlen) != 0)
+		w->bad = true;
+	return w->stop_after && w->calls >= w->stop_after ? EDDY_EIO : EDDY_OK;
+}
+
+/* wk_expect walks state id in namespace n (NULL: all) and checks that exactly the entries
+ * (i, "") with has(i) and (i, "x") with has_x(i) came, once each. */
+static void wk_expect(ev_state *st, ev_state_id id, const char *n, bool (*has)(int),
+                      bool (*has_x)(int), const char *what)
+{
+	wk_seen w = {0};
+	cr_assert_eq(ev_state_entries(st, id, n, n ? strlen(n) : 0, wk_fn, &w), EDDY_OK, "%s: %s",
+	             what, ev_state_errmsg(st));
+	cr_assert(!w.bad, "%s: a key, namespace or value not put there", what);
+	for (int i = 0; i < WK_N; i++)
+		for (int x = 0; x < 2; x++) {
+			bool (*want)(int) = x ? has_x : has;
+			cr_assert_eq(w.count[i][x], want && want(i) ? 1 : 0,
+			             "%s: key k%d in namespace '%s' came %d times", what, i,
+			             x ? "x" : "", w.count[i][x]);
+		}
+}
+
+static bool wk_in_range(int i)
+{
+	char k[16];
+	snprintf(k, sizeof(k), "k%d", i);
+	return kg_of(k, strlen(k)) < 64;
+}
+static bool wk_v(int i)
+{
+	return wk_in_range(i) && i % 3 != 0 && i % 7 != 0;
+}
+static bool wk_x(int i)
+{
+	return wk_in_range(i) && i % 5 == 0;
+}
+static bool wk_w(int i)
+{
+	return wk_in_range(i);
+}
+
+BOTH(entries_walk_lists_each_key_and_namespace_of_a_state_once)
+{
+	start();
+	ev_state_backend *b = backend(kind);
+	/* this handle has key groups 0..63; another subtask of the operator has 64..127 and
+	 * another operator all: their keys must not come */
+	ev_state *st = open_range(b, "op", 0, 63), *hi = open_range(b, "op", 64, 127),
+	         *other = open_range(b, "op2", 0, 127);
+	ev_state_id v = reg(st, "v", EV_STATE_VALUE), w = reg(st, "w", EV_STATE_VALUE),
+	            l = reg(st, "l", EV_STATE_LIST), m = reg(st, "m", EV_STATE_MAP);
+	ev_state_id hv = reg(hi, "v", EV_STATE_VALUE), ov = reg(other, "v", EV_STATE_VALUE);
+	char k[16], val[16];
+	for (int i = 0; i < WK_N; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		ev_state *dst = wk_in_range(i) ? st : hi;
+		ev_state_id dv = wk_in_range(i) ? v : hv;
+		key(dst, k);
+		key(other, k);
+		snprintf(val, sizeof(val), "v%d", i);
+		put_str(other, ov, val);
+		if (i % 3 != 0)
+			put_str(dst, dv, val);
+		if (dst != st)
+			continue;
+		put_str(st, w, val);
+		cr_assert_eq(ev_list_add(st, l, "item", 4), EDDY_OK);
+		cr_assert_eq(ev_map_put(st, m, "uk", 2, "mv", 2), EDDY_OK);
+		if (i % 5 == 0) {
+			ns(st, "x");
+			snprintf(val, sizeof(val), "x%d", i);
+			put_str(st, v, val);
+			ns(st, "");
+		}
+		if (i ==
+		    WK_N / 2) { /* LevelDB: the first half in the database, the rest buffered */
+			ev_state_snapshot *s;
+			cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
+			ev_state_snapshot_release(s);
+		}
+	}
+	for (int i = 0; i < WK_N; i += 7) { /* removed again */
+		snprintf(k, sizeof(k), "k%d", i);
+		if (!wk_in_range(i))
+			continue;
+		key(st, k);
+		cr_assert_eq(ev_state_clear(st, v), EDDY_OK);
+	}
+	ev_state *flush[] = {hi, other}; /* LevelDB: their keys in the database too */
+	for (int i = 0; i < 2; i++) {
+		ev_state_snapshot *s;
+		cr_assert_eq(ev_state_snapshot_begin(flush[i], &s), EDDY_OK);
+		ev_state_snapshot_release(s);
+	}
+	int cur = 1;
+	while (!wk_v(cur))
+		cur++;
+	snprintf(k, sizeof(k), "k%d", cur);
+	key(st, k);
+	wk_expect(st, v, "", wk_v, NULL, "v");
+	wk_expect(st, v, "x", NULL, wk_x, "v in namespace x");
+	wk_expect(st, v, NULL, wk_v, wk_x, "v in any namespace");
+	wk_expect(st, w, "", wk_w, NULL, "w");
+	snprintf(val, sizeof(val), "v%d", cur);
+	expect_str(st, v, val); /* the current key and namespace stayed */
+	/* a map state cannot be walked (LevelDB keeps one entry per map key) */
+	wk_seen none = {0};
+	cr_assert_eq(ev_state_entries(st, m, "", 0, wk_fn, &none), EDDY_EINVAL);
+	cr_assert_eq(ev_state_entries(st, 999, "", 0, wk_fn, &none), EDDY_EINVAL);
+	cr_assert_eq(none.calls, 0);
+	/* fn's error stops the walk */
+	wk_seen stop = {.stop_after = 3};
+	cr_assert_eq(ev_state_entries(st, w, "", 0, wk_fn, &stop), EDDY_EIO);
+	cr_assert_eq(stop.calls, 3);
+	ev_state_close(st);
+	ev_state_close(hi);
+	ev_state_close(other);
+	finish(b);
+}
