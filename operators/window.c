@@ -30,6 +30,15 @@
  *  - "sessions" (value state, empty namespace; session windows): the key's open
  *    sessions as {start, end, id} triples (Flink's MergingWindowSet);
  *  - event-time timers (key, namespace) at end - 1 (fire) and end - 1 + lateness (purge).
+ * A tumbling window, or a sliding one whose size is a multiple of its slide, without
+ * allowed lateness and string aggregates keeps *panes* instead (as Flink SQL's slicing
+ * window aggregates), with no timers:
+ *  - "panes" (value state, namespace = the pane's start, 8 bytes): a pane is a slide-long
+ *    slice [start, start + slide) of time; its value is a whdr and its accfs (as "acc").
+ *    Window [E - size, E) is the merge of the panes in it. When the watermark passes the
+ *    end - 1 of one or more windows, a walk over every pane (ev_state_entries) merges each
+ *    into the windows it is in that have just passed, those windows are emitted, and the
+ *    panes of no later window are removed.
  */
 #include "ops.h"
 
@@ -100,7 +109,31 @@ typedef struct wstate {
 	size_t garena_len, garena_cap;
 	uint8_t *gvals;       /* the groups' working copies, vlen bytes each (aligned) */
 	size_t gvcap;
+	/* panes (see "panes" below) */
+	bool panes; /* this window keeps panes */
+	ev_state_id panes_id;
+	int64_t step;      /* a pane's length: the slide (tumbling: the size) */
+	int64_t crossed;   /* the end of the last window the watermark passed */
+	struct pref *gone; /* a scan's panes to remove (keys in gone_keys) */
+	size_t ngone, gonecap;
+	char *gone_keys;
+	size_t gklen, gkcap;
+	/* LevelDB: a walk reads every version of its keys still in the memtable, so on
+	 * LevelDB the window keeps its own list of panes (as the timers it replaces were kept
+	 * in memory); after a restore, not known until a scan walked them */
+	bool own_panes, panes_known;
+	struct pref *own;
+	size_t nown, owncap;
+	char *own_keys;
+	size_t oklen, okcap;
 } wstate;
+
+/* A pane by reference: its key's bytes (at off in an arena), key group and start. */
+typedef struct pref {
+	size_t off;
+	uint32_t len, kg;
+	int64_t start;
+} pref;
 
 /* One (key, window) of a batch — or, for a sliding window, one (key, slice): the rows of
  * one slide-long slice of time, which belong to the same size/slide windows — and its
@@ -940,9 +973,11 @@ static eddy_err slots_double(wstate *s)
 	return e;
 }
 
-/* group_of finds or makes the group of the current key (kbuf, hash kh) and window start
- * (slice: the start of a slice of a sliding window). */
-static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, bool slice, wgroup **out)
+/* group_of finds or makes the group of the current key (kbuf, hash kh, key group kg;
+ * UINT32_MAX: of the current record's kvals) and window start (slice: the start of a
+ * slice of a sliding window). */
+static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, bool slice, uint32_t kg,
+                         wgroup **out)
 {
 	uint64_t h = group_hash(kh, start) ^ slice;
 	if (2 * ((size_t)s->ngroups + 1) > s->nslots && slots_double(s) != EDDY_OK)
@@ -958,12 +993,13 @@ static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, bool sl
 			            4096) != EDDY_OK)
 				return EDDY_ENOMEM;
 			wgroup *w = &s->groups[s->ngroups];
-			*w = (wgroup){.hash = h,
-			              .koff = s->garena_len,
-			              .klen = s->klen,
-			              .kg = task_key_group(t, s->kvals, s->c->nkeys),
-			              .start = start,
-			              .slice = slice};
+			*w = (wgroup){
+			    .hash = h,
+			    .koff = s->garena_len,
+			    .klen = s->klen,
+			    .kg = kg != UINT32_MAX ? kg : task_key_group(t, s->kvals, s->c->nkeys),
+			    .start = start,
+			    .slice = slice};
 			memcpy(s->garena + s->garena_len, s->kbuf, s->klen);
 			s->garena_len += s->klen;
 			whdr *gh = (whdr *)(s->gvals + (size_t)s->ngroups * s->vlen);
@@ -1044,6 +1080,222 @@ static eddy_err add_fired(task *t, wstate *s, int64_t start, const ev_batch *b, 
 	return e ? e : add_to_window(t, s, start, start + s->c->size_ms, b, r);
 }
 
+/* ---- panes: one entry per (key, pane), fired by a walk over them (see the top) ---- */
+
+/* crossed_of: the end of the last window the watermark wm has passed (windows are aligned
+ * to the epoch: their ends are multiples of the pane length); INT64_MIN none, INT64_MAX
+ * every one (the end of the input). */
+static int64_t crossed_of(const wstate *s, int64_t wm)
+{
+	if (wm == WM_MIN)
+		return INT64_MIN;
+	if (wm >= INT64_MAX - s->step)
+		return INT64_MAX;
+	return wm + 1 - floor_mod(wm + 1, s->step);
+}
+
+/* pref_add appends pane (key, kg, start) to a list of panes (keys in an arena). */
+static eddy_err pref_add(pref **r, size_t *n, size_t *cap, char **a, size_t *alen, size_t *acap,
+                         const void *key, uint32_t klen, uint32_t kg, int64_t start)
+{
+	if (rt_grow((void **)r, cap, *n + 1, sizeof(pref), 64) != EDDY_OK ||
+	    rt_grow((void **)a, acap, *alen + klen + 1, 1, 4096) != EDDY_OK)
+		return EDDY_ENOMEM;
+	(*r)[(*n)++] = (pref){.off = *alen, .len = klen, .kg = kg, .start = start};
+	memcpy(*a + *alen, key, klen);
+	*alen += klen;
+	return EDDY_OK;
+}
+
+/* pane_key makes pane reference r's key (keys in arena a) current. */
+static eddy_err pane_key(task *t, wstate *s, const pref *r, const char *a)
+{
+	eddy_err e = key_reserve(s, r->len + 1);
+	if (e != EDDY_OK)
+		return e;
+	memcpy(s->kbuf, a + r->off, r->len);
+	s->klen = r->len;
+	s->kg = r->kg;
+	if ((e = set_key(t, s)) != EDDY_OK)
+		return e;
+	return set_ns(t, s, &r->start);
+}
+
+/* pane_add merges group w (one key's rows of one pane, of a batch) into its pane: one
+ * lookup. */
+static eddy_err pane_add(task *t, wstate *s, wgroup *w)
+{
+	whdr *gh = (whdr *)(s->gvals + (size_t)(w - s->groups) * s->vlen);
+	memcpy(s->kbuf, s->garena + w->koff, w->klen); /* kbuf holds the largest key: fits */
+	s->klen = w->klen;
+	s->kg = w->kg;
+	void *p;
+	bool created;
+	eddy_err e = set_key(t, s);
+	if (e == EDDY_OK)
+		e = set_ns(t, s, &w->start);
+	if (e != EDDY_OK)
+		return e;
+	if ((e = ev_value_ref(s->st, s->panes_id, s->vlen, &p, &created)) != EDDY_OK)
+		return sfail(t, s, e, "writing a pane");
+	if (created) {
+		gh->end = w->start + s->step;
+		memcpy(p, gh, s->vlen);
+		if (s->own_panes && s->panes_known)
+			return pref_add(&s->own, &s->nown, &s->owncap, &s->own_keys, &s->oklen,
+			                &s->okcap, s->kbuf, s->klen, s->kg, w->start);
+		return EDDY_OK;
+	}
+	memcpy(s->h, p, s->vlen);
+	if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) == EDDY_OK)
+		memcpy(p, s->h, s->vlen);
+	return e;
+}
+
+/* A scan in progress (panes_fire). */
+typedef struct pscan {
+	task *t;
+	wstate *s;
+	int64_t upto; /* the end of the last window passed now */
+	bool collect; /* LevelDB after a restore: the panes that stay go to the own list */
+} pscan;
+
+/* pane_visit merges one pane into each window it is in that the watermark has just
+ * passed (a group of the scan per (key, window)), and notes it for removal once no later
+ * window holds it (ev_state_entries' callback: the state is not touched). The windows
+ * ending at s->crossed or before fired at earlier scans, with or without it (a pane made
+ * after a window passed is in none of the windows that fired without it). */
+static eddy_err pane_visit(void *ctx, const ev_state_entry *en)
+{
+	pscan *sc = ctx;
+	task *t = sc->t;
+	wstate *s = sc->s;
+	const int64_t size = s->c->size_ms, step = s->step;
+	if (en->vlen != s->vlen || en->nslen != sizeof(int64_t))
+		return task_fail(t,
+		                 "window: a pane of %zu bytes in a namespace of %zu, not %zu and "
+		                 "8 (another operator's state?)",
+		                 en->vlen, en->nslen, s->vlen);
+	memcpy(s->h2, en->v, s->vlen);
+	int64_t start = s->h2->start, from = s->crossed;
+	eddy_err e = key_reserve(s, en->klen + 1);
+	if (e != EDDY_OK)
+		return e;
+	memcpy(s->kbuf, en->key, en->klen);
+	s->klen = (uint32_t)en->klen;
+	/* its windows end at start + step .. start + size; those after `from` up to upto
+	 * fire now */
+	int64_t end = start + step, last = start + size < sc->upto ? start + size : sc->upto;
+	if (from != INT64_MIN && from + step > end)
+		end = from + step;
+	uint64_t kh = end <= last ? XXH3_64bits(s->kbuf, s->klen) : 0;
+	for (; end <= last && e == EDDY_OK; end += step) {
+		wgroup *w;
+		if ((e = group_of(t, s, kh, end - size, false, en->kg, &w)) != EDDY_OK)
+			break;
+		whdr *gh = (whdr *)(s->gvals + (size_t)(w - s->groups) * s->vlen);
+		e = merge_into(t, s, gh, (accf *)(gh + 1), s->h2, s->a2, 0, 0);
+	}
+	if (e != EDDY_OK)
+		return e;
+	if (start <= sc->upto - size) /* its last window has passed */
+		return pref_add(&s->gone, &s->ngone, &s->gonecap, &s->gone_keys, &s->gklen,
+		                &s->gkcap, s->kbuf, s->klen, en->kg, start);
+	if (sc->collect)
+		return pref_add(&s->own, &s->nown, &s->owncap, &s->own_keys, &s->oklen, &s->okcap,
+		                s->kbuf, s->klen, en->kg, start);
+	return EDDY_OK;
+}
+
+/* own_visit visits the window's own list of panes (LevelDB) and keeps those that stay. */
+static eddy_err own_visit(task *t, wstate *s, pscan *sc)
+{
+	eddy_err e = EDDY_OK;
+	size_t keep = 0;
+	for (size_t i = 0; i < s->nown && e == EDDY_OK; i++) {
+		const pref *r = &s->own[i];
+		const void *v;
+		size_t len;
+		if (r->start > sc->upto - s->step) { /* in no window that passed: not read */
+			s->own[keep++] = *r;
+			continue;
+		}
+		if ((e = pane_key(t, s, r, s->own_keys)) != EDDY_OK)
+			break;
+		if ((e = ev_value_get(s->st, s->panes_id, &v, &len)) != EDDY_OK)
+			return sfail(t, s, e, "reading a pane");
+		ev_state_entry en = {s->own_keys + r->off, r->len, r->kg, &r->start,
+		                     sizeof(r->start),     v,      len};
+		if ((e = pane_visit(sc, &en)) == EDDY_OK && r->start > sc->upto - s->c->size_ms)
+			s->own[keep++] = *r; /* stays (its key stays in the arena) */
+	}
+	s->nown = keep;
+	/* the removed panes' keys stay in the arena: compact it once they are most of it */
+	size_t live = 0;
+	for (size_t i = 0; i < keep; i++)
+		live += s->own[i].len;
+	if (e == EDDY_OK && s->oklen > 2 * live + 4096) {
+		char *a = rt_malloc(live + 1);
+		if (a == NULL)
+			return EDDY_ENOMEM;
+		size_t o = 0;
+		for (size_t i = 0; i < keep; i++) {
+			memcpy(a + o, s->own_keys + s->own[i].off, s->own[i].len);
+			s->own[i].off = o;
+			o += s->own[i].len;
+		}
+		rt_free(s->own_keys);
+		s->own_keys = a;
+		s->oklen = o;
+		s->okcap = live + 1;
+	}
+	return e;
+}
+
+/* panes_fire fires the windows that the watermark wm has passed since the last scan (none
+ * passed: nothing to do): a walk over the panes merges each into its windows that passed,
+ * then those are emitted (in the order the walk met them) and the panes of no later
+ * window removed. */
+static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
+{
+	pscan sc = {t, s, crossed_of(s, wm), false};
+	if (sc.upto <= s->crossed)
+		return EDDY_OK;
+	if (slots_reset(s, 1024) != EDDY_OK)
+		return EDDY_ENOMEM;
+	s->ngroups = 0;
+	s->garena_len = 0;
+	s->ngone = s->gklen = 0;
+	eddy_err e;
+	if (s->own_panes && s->panes_known) {
+		e = own_visit(t, s, &sc);
+	} else {
+		sc.collect = s->own_panes;
+		s->nown = s->oklen = 0;
+		e = ev_state_entries(s->st, s->panes_id, NULL, 0, pane_visit, &sc);
+		if (e != EDDY_OK && e != EDDY_ENOMEM && e != EDDY_EFAILED) /* not the visit's */
+			return sfail(t, s, e, "reading the panes");
+		s->panes_known = e == EDDY_OK;
+	}
+	for (uint32_t g = 0; g < s->ngroups && e == EDDY_OK; g++) {
+		const wgroup *w = &s->groups[g];
+		const whdr *gh = (const whdr *)(s->gvals + (size_t)g * s->vlen);
+		memcpy(s->kbuf, s->garena + w->koff, w->klen); /* kbuf holds the largest key */
+		s->klen = w->klen;
+		e = emit_row(t, s, (const accf *)(gh + 1), w->start, w->start + s->c->size_ms);
+	}
+	for (size_t i = 0; i < s->ngone && e == EDDY_OK; i++) {
+		if ((e = pane_key(t, s, &s->gone[i], s->gone_keys)) != EDDY_OK)
+			break;
+		if ((e = ev_state_clear(s->st, s->panes_id)) != EDDY_OK)
+			e = sfail(t, s, e, "removing a pane");
+	}
+	if (e != EDDY_OK)
+		return e;
+	s->crossed = sc.upto;
+	return EDDY_OK;
+}
+
 /* process_grouped handles a batch of a tumbling or sliding window without strings. */
 static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t late_bound)
 {
@@ -1067,13 +1319,22 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 		uint64_t kh = XXH3_64bits(s->kbuf, s->klen);
 		int64_t ts = b->ts[r];
 		wgroup *w;
+		if (s->panes) { /* its pane; late if every window holding it has fired */
+			int64_t p = ts - floor_mod(ts, s->step);
+			if (p + c->size_ms - 1 <= s->wm)
+				err = late_row(t, s, b, r);
+			else if ((err = group_of(t, s, kh, p, true, UINT32_MAX, &w)) == EDDY_OK)
+				err = group_add(t, s, w, b, r);
+			continue;
+		}
 		if (c->kind == WIN_TUMBLING) {
 			int64_t start = ts - floor_mod(ts, c->size_ms);
 			if (start + c->size_ms - 1 <= late_bound)
 				err = ts <= late_bound ? late_row(t, s, b, r) : EDDY_OK;
 			else if (start + c->size_ms - 1 <= s->wm)
 				err = add_fired(t, s, start, b, r);
-			else if ((err = group_of(t, s, kh, start, false, &w)) == EDDY_OK)
+			else if ((err = group_of(t, s, kh, start, false, UINT32_MAX, &w)) ==
+			         EDDY_OK)
 				err = group_add(t, s, w, b, r);
 			continue;
 		}
@@ -1082,7 +1343,7 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 		if (sliced && last + c->slide_ms - 1 > bound) {
 			/* its oldest window, [last + slide - size, last + slide), has neither
 			 * fired nor is late, so none has: one group for its slice */
-			if ((err = group_of(t, s, kh, last, true, &w)) == EDDY_OK)
+			if ((err = group_of(t, s, kh, last, true, UINT32_MAX, &w)) == EDDY_OK)
 				err = group_add(t, s, w, b, r);
 			continue;
 		}
@@ -1092,14 +1353,14 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 			assigned = true;
 			if (st + c->size_ms - 1 <= s->wm)
 				err = add_fired(t, s, st, b, r);
-			else if ((err = group_of(t, s, kh, st, false, &w)) == EDDY_OK)
+			else if ((err = group_of(t, s, kh, st, false, UINT32_MAX, &w)) == EDDY_OK)
 				err = group_add(t, s, w, b, r);
 		}
 		if (err == EDDY_OK && !assigned && ts <= late_bound)
 			err = late_row(t, s, b, r);
 	}
 	for (uint32_t g = 0; g < s->ngroups && err == EDDY_OK; g++)
-		err = group_apply(t, s, &s->groups[g]);
+		err = s->panes ? pane_add(t, s, &s->groups[g]) : group_apply(t, s, &s->groups[g]);
 	return err;
 }
 
@@ -1217,9 +1478,10 @@ static eddy_err window_watermark(task *t, void *state, int64_t wm)
 {
 	wstate *s = state;
 	s->wm = wm;
-	eddy_err err = EDDY_OK;
+	eddy_err err = s->panes ? panes_fire(t, s, wm) : EDDY_OK;
 	ev_timer tm;
-	while (err == EDDY_OK && (err = ev_timer_pop(s->st, EV_TIME_EVENT, wm, &tm)) == EDDY_OK) {
+	while (!s->panes && err == EDDY_OK &&
+	       (err = ev_timer_pop(s->st, EV_TIME_EVENT, wm, &tm)) == EDDY_OK) {
 		/* the timer's key and namespace are current; keep copies (they are borrowed) */
 		if ((err = key_reserve(s, tm.key.len + 1)) != EDDY_OK)
 			break;
@@ -1253,6 +1515,10 @@ static void window_close(task *t, void *state)
 	rt_free(s->groups);
 	rt_free(s->garena);
 	rt_free(s->gvals);
+	rt_free(s->gone);
+	rt_free(s->gone_keys);
+	rt_free(s->own);
+	rt_free(s->own_keys);
 	rt_free(s->sess);
 	rt_free(s->sbuf);
 	rt_free(s->kbuf);
@@ -1302,6 +1568,15 @@ static eddy_err window_open(task *t, void **state)
 	}
 	if (e == EDDY_OK && c->kind == WIN_SESSION)
 		e = reg(t, s, "sessions", &s->sess_id);
+	s->step = c->kind == WIN_TUMBLING ? c->size_ms : c->slide_ms;
+	s->panes = (c->kind == WIN_TUMBLING ||
+	            (c->kind == WIN_SLIDING && c->size_ms % c->slide_ms == 0)) &&
+	           c->lateness_ms == 0 && !s->any_str;
+	s->crossed = INT64_MIN;
+	s->own_panes = ev_state_handle_kind(s->st) == EV_STATE_LEVELDB;
+	s->panes_known = true; /* none yet (a restore makes them unknown) */
+	if (e == EDDY_OK && s->panes)
+		e = reg(t, s, "panes", &s->panes_id);
 	/* kbuf and garena are never NULL, also for a global window's empty key (memcpy and
 	 * memcmp of 0 bytes still want valid pointers) */
 	if (e == EDDY_OK && rt_grow((void **)&s->garena, &s->garena_cap, 1, 1, 4096) != EDDY_OK)
@@ -1311,18 +1586,28 @@ static eddy_err window_open(task *t, void **state)
 
 /* ---- checkpoints ----
  * The windows are keyed state (the task snapshots them asynchronously to the task's
- * .state file); the operator's own snapshot is {"v": 2, "wm": W}, its watermark. */
+ * .state file); the operator's own snapshot is {"v": 2, "wm": W, "panes": P}: its
+ * watermark and whether its state is panes (absent: false). A restore at another
+ * parallelism takes the lowest watermark of the old subtasks: with exactly_once
+ * checkpoints they are equal (watermarks and barriers go down every channel in the same
+ * order, and a snapshot waits for every channel's barrier), so no pane's window fires
+ * twice. */
 
 static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
 {
 	(void)id;
 	wstate *s = state;
 	publish_size(t, s, true);
-	msgpack_pack_map(pk, 2);
+	msgpack_pack_map(pk, 3);
 	msgpack_pack_str_with_body(pk, "v", 1);
 	msgpack_pack_uint8(pk, 2);
 	msgpack_pack_str_with_body(pk, "wm", 2);
 	msgpack_pack_int64(pk, s->wm);
+	msgpack_pack_str_with_body(pk, "panes", 5);
+	if (s->panes)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
 	return EDDY_OK;
 }
 
@@ -1335,8 +1620,21 @@ static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
 	    wm == NULL || !mp_int(wm, &w))
 		return task_fail(t, "window: the checkpoint holds no window state of version 2 (a "
 		                 "checkpoint of an older eddy?)");
+	const msgpack_object *pn = mp_get(o, "panes");
+	bool panes = pn != NULL && pn->type == MSGPACK_OBJECT_BOOLEAN && pn->via.boolean;
+	if (panes != s->panes)
+		return task_fail(
+		    t,
+		    "window: the checkpoint keeps %s, this window keeps %s (panes: "
+		    "tumbling or sliding windows without allowed_lateness or string "
+		    "aggregates; the checkpoint is of another window or an older eddy)",
+		    panes ? "panes" : "one state per window",
+		    s->panes ? "panes" : "one state per window");
 	if (!task_rescaled(t) || s->restored == 0 || w < s->wm)
-		s->wm = w; /* rescaled: the lowest of the old subtasks' */
+		s->wm = w; /* rescaled: the lowest of the old subtasks' (a key's panes know
+		            * the windows fired for it) */
+	s->crossed = s->panes ? crossed_of(s, s->wm) : INT64_MIN;
+	s->panes_known = false; /* the first scan walks the restored panes */
 	s->restored++;
 	publish_size(t, s, true);
 	return EDDY_OK;
