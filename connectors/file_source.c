@@ -28,11 +28,18 @@
 #define SPLIT_BLOCK (1024 * 1024)
 
 typedef struct chunk {
+	struct chunk *next;   /* in its reader's pool */
+	struct reader *owner; /* the reader whose pool it goes back to (NULL: freed) */
+	size_t cap;           /* room for text */
 	int64_t first_line; /* file line of text[0]; 0: right after the previous chunk */
 	int64_t end_off;    /* file offset (of the uncompressed text) just after the chunk */
 	size_t len;
 	char text[];
 } chunk;
+
+/* read_whole reads into pooled chunks of this many bytes (a longer record gets a bigger
+ * chunk of its own) and sends them with no copy but the partial record at the end. */
+#define CHUNK_BYTES (2 * READ_BYTES)
 
 typedef struct reader {
 	const file_source_conf *c;
@@ -44,6 +51,9 @@ typedef struct reader {
 	bool started;
 	int64_t start_off;  /* where to start reading (a restored position), bytes */
 	int64_t start_line; /* the file line there */
+	/* chunks of CHUNK_BYTES the source task has parsed, for read_whole to fill again
+	 * (a stack: pushed by the task, popped by the reader only, so no ABA) */
+	_Atomic(chunk *) pool;
 	/* reader thread only */
 	int fd;
 	gzFile gz;
@@ -82,20 +92,64 @@ static void send_end(reader *r, bool final, const char *error)
 	deliver(r, &m);
 }
 
+/* chunk_new: a chunk with room for cap bytes, from the pool if it is CHUNK_BYTES (reader
+ * thread); NULL: out of memory. */
+static chunk *chunk_new(reader *r, size_t cap)
+{
+	chunk *ch = NULL;
+	if (cap == CHUNK_BYTES) {
+		ch = atomic_load_explicit(&r->pool, memory_order_acquire);
+		while (ch && !atomic_compare_exchange_weak_explicit(&r->pool, &ch, ch->next,
+		                                                    memory_order_acquire,
+		                                                    memory_order_acquire))
+			;
+	}
+	if (ch == NULL && (ch = rt_malloc(sizeof(chunk) + cap)) == NULL)
+		return NULL;
+	ch->owner = cap == CHUNK_BYTES ? r : NULL;
+	ch->cap = cap;
+	ch->first_line = 0;
+	ch->end_off = 0;
+	ch->len = 0;
+	return ch;
+}
+
+/* chunk_done gives a parsed chunk back to its reader's pool (the source task, while its
+ * reader lives), or frees it. */
+static void chunk_done(chunk *ch)
+{
+	reader *r = ch->owner;
+	if (r == NULL) {
+		rt_free(ch);
+		return;
+	}
+	ch->next = atomic_load_explicit(&r->pool, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&r->pool, &ch->next, ch, memory_order_release,
+	                                              memory_order_relaxed))
+		;
+}
+
+/* send_ch sends chunk ch (len, end_off set); false if we should stop. */
+static bool send_ch(reader *r, chunk *ch)
+{
+	rt_msg m = {.kind = MSG_CHUNK, .ptr = ch, .drop = drop_ptr};
+	return deliver(r, &m);
+}
+
 static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line,
                        int64_t end_off)
 {
-	chunk *ch = rt_malloc(sizeof(chunk) + len);
+	chunk *ch = chunk_new(r, len);
 	if (ch == NULL) {
 		send_end(r, false, "out of memory reading the file");
 		return false;
 	}
+	ch->owner = NULL; /* of any length: freed */
 	ch->first_line = first_line;
 	ch->end_off = end_off;
 	ch->len = len;
 	memcpy(ch->text, p, len);
-	rt_msg m = { .kind = MSG_CHUNK, .ptr = ch, .drop = drop_ptr };
-	return deliver(r, &m);
+	return send_ch(r, ch);
 }
 
 /* gz_reason drops zlib's "<fd:N>: " prefix from a gzerror message. */
@@ -109,22 +163,12 @@ static const char *gz_reason(const char *m)
 	return m ? m : "error";
 }
 
-/* fill reads more bytes into buf; returns bytes read, 0 at the end, -1 on error (msg),
- * -2 when asked to stop while waiting for data. */
-static ssize_t fill(reader *r, char *msg, size_t msize)
+/* fill reads up to max bytes into dst; returns bytes read, 0 at the end, -1 on error
+ * (msg), -2 when asked to stop while waiting for data. */
+static ssize_t fill(reader *r, char *dst, size_t max, char *msg, size_t msize)
 {
-	if (r->cap - r->len < READ_BYTES) {
-		size_t cap = r->cap ? r->cap * 2 : 2 * READ_BYTES;
-		char *b = rt_realloc(r->buf, cap);
-		if (b == NULL) {
-			snprintf(msg, msize, "%s: out of memory", r->c->path);
-			return -1;
-		}
-		r->buf = b;
-		r->cap = cap;
-	}
 	if (r->gz) {
-		int n = gzread(r->gz, r->buf + r->len, READ_BYTES);
+		int n = gzread(r->gz, dst, (unsigned)max);
 		int zerr = Z_OK;
 		const char *zmsg = n < 0 ? gzerror(r->gz, &zerr) : NULL;
 		if (n < 0) {
@@ -153,7 +197,7 @@ static ssize_t fill(reader *r, char *msg, size_t msize)
 			}
 			continue;
 		}
-		n = read(r->fd, r->buf + r->len, READ_BYTES);
+		n = read(r->fd, dst, max);
 		if (n >= 0 || (errno != EINTR && errno != EAGAIN))
 			break;
 	}
@@ -162,42 +206,105 @@ static ssize_t fill(reader *r, char *msg, size_t msize)
 	return n;
 }
 
-/* refill stops if asked to, else reads more into buf: returns the bytes read (0 at the
- * end of the file), or -1 once it has sent the end (stopped, or failed with the reason). */
-static ssize_t refill(reader *r)
+/* read_into stops if asked to, else reads up to max bytes into dst: returns the bytes
+ * read (0 at the end of the file), or -1 once it has sent the end (stopped, or failed
+ * with the reason). */
+static ssize_t read_into(reader *r, char *dst, size_t max)
 {
 	char msg[512];
 	if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
 		send_end(r, false, NULL);
 		return -1;
 	}
-	ssize_t n = fill(r, msg, sizeof(msg));
+	ssize_t n = fill(r, dst, max, msg, sizeof(msg));
 	if (n < 0) {
 		send_end(r, false, n == -2 ? NULL : msg);
 		return -1;
 	}
-	r->len += (size_t)n;
 	return n;
 }
 
-/* read_whole: one reader takes every record (p = 1 or .gz); chunks end at record ends. */
+/* refill reads more into buf (read_split): as read_into. */
+static ssize_t refill(reader *r)
+{
+	if (r->cap - r->len < READ_BYTES) {
+		size_t cap = r->cap ? r->cap * 2 : 2 * READ_BYTES;
+		char *b = rt_realloc(r->buf, cap);
+		if (b == NULL) {
+			send_end(r, false, "out of memory reading the file");
+			return -1;
+		}
+		r->buf = b;
+		r->cap = cap;
+	}
+	ssize_t n = read_into(r, r->buf + r->len, READ_BYTES);
+	if (n > 0)
+		r->len += (size_t)n;
+	return n;
+}
+
+/* read_whole: one reader takes every record (p = 1 or .gz): it reads into a chunk and
+ * sends the chunk's whole records, the partial one at its end copied to the next chunk
+ * (a chunk too small for one record is replaced by one twice as big). */
 static void read_whole(reader *r)
 {
-	int64_t off = r->start_off; /* file offset of buf[0] */
+	int64_t off = r->start_off; /* file offset of the chunk's text[0] */
+	chunk *ch = chunk_new(r, CHUNK_BYTES);
 	for (;;) {
-		ssize_t n = refill(r);
-		if (n < 0)
+		if (ch == NULL) {
+			send_end(r, false, "out of memory reading the file");
 			return;
-		size_t whole = n == 0 ? r->len : fmt_frame((fmt_kind)r->c->format, r->buf, r->len);
+		}
+		if (ch->cap - ch->len < READ_BYTES / 2) { /* a long record: more room */
+			chunk *big = chunk_new(r, ch->cap * 2);
+			if (big != NULL) {
+				memcpy(big->text, ch->text, ch->len);
+				big->len = ch->len;
+			}
+			chunk_done(ch);
+			if ((ch = big) == NULL)
+				continue;
+		}
+		size_t max = ch->cap - ch->len < READ_BYTES ? ch->cap - ch->len : READ_BYTES;
+		ssize_t n = read_into(r, ch->text + ch->len, max);
+		if (n < 0) {
+			chunk_done(ch);
+			return;
+		}
+		ch->len += (size_t)n;
+		size_t whole =
+		    n == 0 ? ch->len : fmt_frame((fmt_kind)r->c->format, ch->text, ch->len);
 		if (whole > 0) {
-			/* line 0: the chunk continues the previous one (the parser counts) */
-			off += (int64_t)whole;
-			if (!send_chunk(r, r->buf, whole, 0, off))
+			chunk *next = chunk_new(r, CHUNK_BYTES);
+			if (next == NULL) {
+				chunk_done(ch);
+				send_end(r, false, "out of memory reading the file");
 				return;
-			memmove(r->buf, r->buf + whole, r->len - whole);
-			r->len -= whole;
+			}
+			size_t rest =
+			    ch->len - whole; /* a partial record: shorter than the chunk */
+			if (rest > next->cap - READ_BYTES / 2) {
+				chunk_done(next);
+				if ((next = chunk_new(r, ch->cap)) == NULL) {
+					chunk_done(ch);
+					send_end(r, false, "out of memory reading the file");
+					return;
+				}
+			}
+			memcpy(next->text, ch->text + whole, rest);
+			next->len = rest;
+			/* first_line 0: the chunk continues the previous one (the parser counts) */
+			off += (int64_t)whole;
+			ch->len = whole;
+			ch->end_off = off;
+			if (!send_ch(r, ch)) {
+				chunk_done(next);
+				return;
+			}
+			ch = next;
 		}
 		if (n == 0) {
+			chunk_done(ch);
 			send_end(r, true, NULL);
 			return;
 		}
@@ -520,7 +627,7 @@ static eddy_err src_message(task *t, void *state, rt_msg *m)
 		}
 		if (err == EDDY_OK)
 			err = parse_chunk(t, s, ch);
-		rt_free(ch);
+		chunk_done(ch);
 		return err;
 	}
 	case MSG_CHUNK_END: {
@@ -607,6 +714,10 @@ static void src_close(task *t, void *state)
 		atomic_store(&s->rd->stop, 1);
 		if (s->rd->started)
 			pthread_join(s->rd->thread, NULL);
+		for (chunk *ch = atomic_load(&s->rd->pool), *next; ch; ch = next) {
+			next = ch->next;
+			rt_free(ch);
+		}
 		rt_free(s->rd->buf);
 		rt_free(s->rd);
 	}
