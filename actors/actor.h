@@ -218,6 +218,11 @@ eddy_err asys_list(asys *sys, const char *glob, actor_info **out, size_t *n);
  * (EDDY_ETIMEDOUT; < 0 waits forever). Not from a worker thread. */
 eddy_err asys_wait(asys *sys, int64_t timeout_ms);
 
+/* asys_notify wakes every asys_wait in progress: each returns EDDY_ETIMEDOUT as at its
+ * timeout (a caller waiting for something else than the actors' end — `eddy run` for its
+ * tasks to finish — then looks again at once). Any thread. */
+void asys_notify(asys *sys);
+
 /* asys_failure copies the reason the system failed ("" if it has not) into buf. */
 void asys_failure(asys *sys, char *buf, size_t size);
 

@@ -78,6 +78,7 @@ struct asys {
 	actor **table;            /* open addressing by path hash; size tcap */
 	uint32_t tcap;
 	uint32_t live;            /* top-level actors not yet done */
+	uint64_t notes;           /* asys_notify calls */
 	bool failed;
 	bool stopping;
 	char failure[512];

@@ -188,11 +188,11 @@ bool ctl_address_is_local(const char *url);
 eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound,
                           size_t bound_size, char *why, size_t why_size);
 
-/* ctl_server_stop stops serving and joins the thread (up to ~250 ms: the receive
- * timeout). close_socket: also close the socket and free s; false leaves both to the
- * process's exit, for a process about to end: closing an nng socket while a client's
- * pipe is going away can panic inside nng (nanomsg/nng#2110; seen here as "panic:
- * pthread_mutex_unlock: Invalid argument" when `eddy run` ended right after a shell
+/* ctl_server_stop stops serving and joins the thread (its receive is cancelled: at once,
+ * or within 25 ms when the stop comes just before the receive starts). close_socket: also close the
+ * socket and free s; false leaves both to the process's exit, for a process about to end: closing
+ * an nng socket while a client's pipe is going away can panic inside nng (nanomsg/nng#2110; seen
+ * here as "panic: pthread_mutex_unlock: Invalid argument" when `eddy run` ended right after a shell
  * disconnected). Safe on NULL. */
 void ctl_server_stop(ctl_server *s, bool close_socket);
 

@@ -24,6 +24,7 @@
 struct ctl_server {
 	ctl *c;
 	nng_socket sock;
+	nng_aio *aio; /* the serve thread's receive: a stop cancels it */
 	pthread_t thread;
 	_Atomic bool stop;
 	_Atomic int64_t last_reply_ns; /* monotonic; 0: none yet */
@@ -92,9 +93,13 @@ static void *serve(void *arg)
 	ctl_sample(s->c, true);
 	while (!atomic_load(&s->stop)) {
 		nng_msg *m = NULL;
-		int rv = nng_recvmsg(s->sock, &m, 0);
+		nng_recv_aio(s->sock, s->aio);
+		nng_aio_wait(s->aio);
+		int rv = nng_aio_result(s->aio);
+		if (rv == 0)
+			m = nng_aio_get_msg(s->aio);
 		ctl_sample(s->c, false);
-		if (rv == NNG_ETIMEDOUT)
+		if (rv == NNG_ETIMEDOUT || rv == NNG_ECANCELED)
 			continue;
 		if (rv != 0) {
 			if (rv == NNG_ECLOSED)
@@ -136,11 +141,20 @@ eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, s);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, on_pipe, s);
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, NNG_MAX_FRAME);
-	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 25); /* how soon the thread sees stop */
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
+	if ((rv = nng_aio_alloc(&s->aio, NULL, NULL)) != 0) {
+		snprintf(why, why_size, "cannot make a receive: %s", nng_strerror(rv));
+		nng_close(s->sock);
+		rt_free(s);
+		return EDDY_ENOMEM;
+	}
+	/* a stop cancels the receive; one that comes just before it starts is seen within
+	 * this */
+	nng_aio_set_timeout(s->aio, 25);
 	nng_listener l;
 	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
 		snprintf(why, why_size, "%s: %s", url, nng_strerror(rv));
+		nng_aio_free(s->aio);
 		nng_close(s->sock);
 		rt_free(s);
 		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? EDDY_EINVAL
@@ -149,6 +163,7 @@ eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound
 	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, NNG_MAX_FRAME);
 	if ((rv = nng_listener_start(l, 0)) != 0) {
 		snprintf(why, why_size, "cannot listen on %s: %s", url, nng_strerror(rv));
+		nng_aio_free(s->aio);
 		nng_close(s->sock);
 		rt_free(s);
 		return EDDY_EIO;
@@ -163,6 +178,7 @@ eddy_err ctl_server_start(ctl *c, const char *url, ctl_server **out, char *bound
 	}
 	if (pthread_create(&s->thread, NULL, serve, s) != 0) {
 		snprintf(why, why_size, "cannot start the control thread");
+		nng_aio_free(s->aio);
 		nng_close(s->sock);
 		rt_free(s);
 		return EDDY_ENOMEM;
@@ -181,14 +197,16 @@ void ctl_server_stop(ctl_server *s, bool close_socket)
 	int64_t last = atomic_load(&s->last_reply_ns);
 	while (last && clock_now_ns(clock_system()) - last < 200000000)
 		usleep(10000);
+	nng_aio_cancel(s->aio); /* the serve thread sees stop now (or within 25 ms) */
 	if (!close_socket) {
-		/* the serve thread sees stop within its 25 ms receive timeout; the socket (and
-		 * s, which its pipe callbacks use) are left to the process's exit */
+		/* the socket (and s, which its pipe callbacks use) are left to the process's
+		 * exit */
 		pthread_join(s->thread, NULL);
 		return;
 	}
 	nng_close(s->sock);
 	pthread_join(s->thread, NULL);
+	nng_aio_free(s->aio);
 	pthread_mutex_destroy(&s->mu);
 	rt_free(s);
 }

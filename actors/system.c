@@ -231,13 +231,24 @@ static eddy_err wait_until(asys *sys, int64_t timeout_ms, bool stop_on_failure)
 	struct timespec until;
 	if (timeout_ms >= 0)
 		deadline_after(&until, timeout_ms);
+	uint64_t notes = sys->notes;
 	while (sys->live > 0 && !(stop_on_failure && sys->failed)) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&sys->cond, &sys->mu);
 		else if (pthread_cond_timedwait(&sys->cond, &sys->mu, &until) != 0)
 			return EDDY_ETIMEDOUT;
+		if (timeout_ms >= 0 && sys->notes != notes)
+			return EDDY_ETIMEDOUT; /* asys_notify: look again */
 	}
 	return EDDY_OK;
+}
+
+void asys_notify(asys *sys)
+{
+	pthread_mutex_lock(&sys->mu);
+	sys->notes++;
+	pthread_cond_broadcast(&sys->cond);
+	pthread_mutex_unlock(&sys->mu);
 }
 
 eddy_err asys_wait(asys *sys, int64_t timeout_ms)

@@ -389,6 +389,7 @@ void task_finish(task *t, bool final)
 	}
 	atomic_fetch_add(&t->node->stats->tasks_done, 1);
 	t->lv->counted_done = true;
+	asys_notify(actor_system(t->self)); /* `eddy run` waits for the tasks to finish */
 	actor_exit(t->self);
 }
 
