@@ -225,8 +225,10 @@ static void deadline_after(struct timespec *ts, int64_t ms)
 	}
 }
 
-/* wait_until waits (lock held) until live == 0 or (if stop_on_failure) a failure. */
-static eddy_err wait_until(asys *sys, int64_t timeout_ms, bool stop_on_failure)
+/* wait_until waits (lock held) until live == 0 or (if stop_on_failure) a failure; with
+ * notes, an asys_notify also ends it (EDDY_ETIMEDOUT: asys_wait's callers look again; the
+ * shutdown's own waits must not end early). */
+static eddy_err wait_until(asys *sys, int64_t timeout_ms, bool stop_on_failure, bool notes_end)
 {
 	struct timespec until;
 	if (timeout_ms >= 0)
@@ -237,7 +239,7 @@ static eddy_err wait_until(asys *sys, int64_t timeout_ms, bool stop_on_failure)
 			pthread_cond_wait(&sys->cond, &sys->mu);
 		else if (pthread_cond_timedwait(&sys->cond, &sys->mu, &until) != 0)
 			return EDDY_ETIMEDOUT;
-		if (timeout_ms >= 0 && sys->notes != notes)
+		if (notes_end && timeout_ms >= 0 && sys->notes != notes)
 			return EDDY_ETIMEDOUT; /* asys_notify: look again */
 	}
 	return EDDY_OK;
@@ -254,7 +256,7 @@ void asys_notify(asys *sys)
 eddy_err asys_wait(asys *sys, int64_t timeout_ms)
 {
 	pthread_mutex_lock(&sys->mu);
-	eddy_err err = wait_until(sys, timeout_ms, true);
+	eddy_err err = wait_until(sys, timeout_ms, true, true);
 	if (err == EDDY_OK && sys->failed)
 		err = EDDY_EFAILED;
 	pthread_mutex_unlock(&sys->mu);
@@ -293,12 +295,12 @@ void asys_shutdown(asys *sys, int64_t drain_ms)
 		if (drain_ms > 0) {
 			stop_top(sys, MSG_STOP_DRAIN, 0);
 			pthread_mutex_lock(&sys->mu);
-			wait_until(sys, drain_ms, false);
+			wait_until(sys, drain_ms, false, false);
 			pthread_mutex_unlock(&sys->mu);
 		}
 		stop_top(sys, MSG_STOP, STOP_FINAL | STOP_DISCARD);
 		pthread_mutex_lock(&sys->mu);
-		eddy_err err = wait_until(sys, 10000, false);
+		eddy_err err = wait_until(sys, 10000, false, false);
 		pthread_mutex_unlock(&sys->mu);
 		if (err != EDDY_OK)
 			asys_log_event(sys, "", "stuck", "shutdown: top-level actors did not stop in 10 s");
