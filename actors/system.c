@@ -320,12 +320,14 @@ void asys_destroy(asys *sys)
 		return;
 	if (sys->sched)
 		asys_shutdown(sys, 0);
-	/* No worker runs any more: free timers first (they point at actors), then actors. */
+	/* No worker runs any more: free timers first (they point at actors), then actors —
+	 * in spawn order, so a supervisor's fini still reaches its children, and before the
+	 * schedulers, which take (and never run) what it sends them — then the schedulers. */
 	timers_destroy(sys->timers);
-	sched_destroy(sys->sched);
-	sched_destroy(sys->io_sched);
 	for (uint32_t i = 0; i < sys->nactors; i++)
 		actor_free(sys->actors[i]);
+	sched_destroy(sys->sched);
+	sched_destroy(sys->io_sched);
 	rt_free(sys->actors);
 	rt_free(sys->table);
 	rt_free(sys->events);

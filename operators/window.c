@@ -114,6 +114,8 @@ typedef struct wstate {
 	ev_state_id panes_id;
 	int64_t step;      /* a pane's length: the slide (tumbling: the size) */
 	int64_t crossed;   /* the end of the last window the watermark passed */
+	int64_t *carry;    /* a scan's groups: per aggregate, the wraps of an int sum */
+	size_t ncarry, carrycap; /* groups whose carries are set */
 	struct pref *gone; /* a scan's panes to remove (keys in gone_keys) */
 	size_t ngone, gonecap;
 	char *gone_keys;
@@ -565,7 +567,7 @@ static void merge_hdr(whdr *h, const whdr *sh)
 }
 
 static eddy_err merge_into(task *t, wstate *s, whdr *h, accf *a, const whdr *sh, const accf *sa,
-                           int64_t from, int64_t into)
+                           int64_t from, int64_t into, int64_t *carry)
 {
 	const window_conf *c = s->c;
 	for (uint32_t i = 0; i < c->naggs; i++) {
@@ -579,10 +581,16 @@ static eddy_err merge_into(task *t, wstate *s, whdr *h, accf *a, const whdr *sh,
 			continue;
 		}
 		if (g->fn == AGG_SUM || g->fn == AGG_AVG) {
-			if (g->type == EV_FLOAT)
+			if (g->type == EV_FLOAT) {
 				dst->f += src->f;
-			else if (__builtin_add_overflow(dst->i, src->i, &dst->i))
-				return task_fail(t, "sum overflows a 64-bit integer");
+			} else if (__builtin_add_overflow(dst->i, src->i, &dst->i)) {
+				/* the wrapped sum is kept; with carry, the wraps are counted (a
+				 * window merged from panes in any order overflows only if its
+				 * whole sum does: carry != 0 at the end) */
+				if (carry == NULL)
+					return task_fail(t, "sum overflows a 64-bit integer");
+				carry[i] += src->i > 0 ? 1 : -1;
+			}
 			dst->n += src->n;
 			continue;
 		}
@@ -871,9 +879,10 @@ static eddy_err add_to_session(task *t, wstate *s, const ev_batch *b, uint32_t r
 		if ((e = set_ns(t, s, &x.id)) != EDDY_OK ||
 		    (e = load(t, s, s->h2, &found, false)) != EDDY_OK)
 			return e;
-		if (found && ((e = drop_timers(t, s, s->h2)) != EDDY_OK ||
-		              (e = merge_into(t, s, s->h, s->a, s->h2, s->a2, x.id, id)) != EDDY_OK ||
-		              (e = set_ns(t, s, &x.id)) != EDDY_OK || (e = clear_window(t, s)) != EDDY_OK))
+		if (found &&
+		    ((e = drop_timers(t, s, s->h2)) != EDDY_OK ||
+		     (e = merge_into(t, s, s->h, s->a, s->h2, s->a2, x.id, id, NULL)) != EDDY_OK ||
+		     (e = set_ns(t, s, &x.id)) != EDDY_OK || (e = clear_window(t, s)) != EDDY_OK))
 			return e;
 		start = start < x.start ? start : x.start;
 		end = end > x.end ? end : x.end;
@@ -1063,7 +1072,8 @@ static eddy_err group_apply(task *t, wstate *s, wgroup *w)
 			return task_fail(
 			    t, "window [%lld, %lld) fired before the watermark passed its end",
 			    (long long)start, (long long)(start + c->size_ms));
-		if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) != EDDY_OK)
+		if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0, NULL)) !=
+		    EDDY_OK)
 			return e;
 		memcpy(p, s->h, s->vlen);
 	}
@@ -1147,7 +1157,7 @@ static eddy_err pane_add(task *t, wstate *s, wgroup *w)
 		return EDDY_OK;
 	}
 	memcpy(s->h, p, s->vlen);
-	if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0)) == EDDY_OK)
+	if ((e = merge_into(t, s, s->h, s->a, gh, (const accf *)(gh + 1), 0, 0, NULL)) == EDDY_OK)
 		memcpy(p, s->h, s->vlen);
 	return e;
 }
@@ -1193,8 +1203,17 @@ static eddy_err pane_visit(void *ctx, const ev_state_entry *en)
 		wgroup *w;
 		if ((e = group_of(t, s, kh, end - size, false, en->kg, &w)) != EDDY_OK)
 			break;
-		whdr *gh = (whdr *)(s->gvals + (size_t)(w - s->groups) * s->vlen);
-		e = merge_into(t, s, gh, (accf *)(gh + 1), s->h2, s->a2, 0, 0);
+		size_t g = (size_t)(w - s->groups), na = s->c->naggs;
+		if (g >= s->ncarry) { /* a new group of the scan: no wraps yet */
+			if (rt_grow((void **)&s->carry, &s->carrycap, (g + 1) * na + 1,
+			            sizeof(int64_t), 256) != EDDY_OK)
+				return EDDY_ENOMEM;
+			memset(s->carry + s->ncarry * na, 0,
+			       (g + 1 - s->ncarry) * na * sizeof(int64_t));
+			s->ncarry = g + 1;
+		}
+		whdr *gh = (whdr *)(s->gvals + g * s->vlen);
+		e = merge_into(t, s, gh, (accf *)(gh + 1), s->h2, s->a2, 0, 0, s->carry + g * na);
 	}
 	if (e != EDDY_OK)
 		return e;
@@ -1266,6 +1285,7 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 	s->ngroups = 0;
 	s->garena_len = 0;
 	s->ngone = s->gklen = 0;
+	s->ncarry = 0;
 	eddy_err e;
 	if (s->own_panes && s->panes_known) {
 		e = own_visit(t, s, &sc);
@@ -1280,6 +1300,9 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 	for (uint32_t g = 0; g < s->ngroups && e == EDDY_OK; g++) {
 		const wgroup *w = &s->groups[g];
 		const whdr *gh = (const whdr *)(s->gvals + (size_t)g * s->vlen);
+		for (uint32_t i = 0; i < s->c->naggs; i++)
+			if (s->carry[(size_t)g * s->c->naggs + i] != 0)
+				return task_fail(t, "sum overflows a 64-bit integer");
 		memcpy(s->kbuf, s->garena + w->koff, w->klen); /* kbuf holds the largest key */
 		s->klen = w->klen;
 		e = emit_row(t, s, (const accf *)(gh + 1), w->start, w->start + s->c->size_ms);
@@ -1517,6 +1540,7 @@ static void window_close(task *t, void *state)
 	rt_free(s->gvals);
 	rt_free(s->gone);
 	rt_free(s->gone_keys);
+	rt_free(s->carry);
 	rt_free(s->own);
 	rt_free(s->own_keys);
 	rt_free(s->sess);

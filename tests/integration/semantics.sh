@@ -32,6 +32,16 @@ for lat in 0s 1ms; do
 done
 echo "ok: sliding panes: fired windows skipped, late record out, first/last across panes"
 
+# a window's int sum merged from panes (in the walk's order) fails only when the whole sum
+# overflows 64 bits
+run_job panes_sum $S/panes_sum.yaml --set "sinks.out.path=$work/panes_sum"
+same_rows $S/panes_sum.expected.csv "$work/panes_sum" || fail "panes: a sum near 2^63 merged from panes"
+rc=0; "$eddy" run $S/panes_sum.yaml --set "sinks.out.path=$work/panes_overflow" \
+  --set sources.events.path=$S/panes_overflow.csv > /dev/null 2> "$work/panes_overflow.stderr" || rc=$?
+[ $rc -ne 0 ] && grep -q "sum overflows a 64-bit integer" "$work/panes_overflow.stderr" ||
+  { cat "$work/panes_overflow.stderr"; fail "panes: a window sum over 2^63 must fail the job (exit $rc)"; }
+echo "ok: an int sum merged from panes fails only when the window's sum overflows"
+
 run_job dropped $S/lateness.yaml --set operators.w.late_output= --set sinks.late.input=w \
   --set "sinks.out.path=$work/dropped" --set "sinks.late.path=$work/dropped-2"
 grep -q "6 records in, 6 out, 1 late dropped," "$work/dropped.stderr" ||
