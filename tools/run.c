@@ -508,7 +508,7 @@ static void swap_ctx(void *arg)
  * the latest checkpoint (or started afresh if none completed yet), keeping the event
  * log. 0, or 1 with the reason printed. */
 static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o, run_ctx *rc,
-                       ctl *control, uint32_t attempt)
+                       ctl *control, uint32_t attempt, const char *initial)
 {
 	asys_event *ev = rt_calloc(1024, sizeof(*ev));
 	size_t nev = ev ? asys_events(*sys, ev, 1024) : 0;
@@ -540,6 +540,17 @@ static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o
 	char why[1024];
 	uint64_t id = 0;
 	e = plan_restore(np, "latest", stderr, &id, why, sizeof(why));
+	if (e != EDDY_OK && e != EDDY_ENOMEM && initial && strcmp(initial, "latest") != 0) {
+		/* no checkpoint of this run yet: the one it started from (--restore), as Flink
+		 * restores a job's initial savepoint when it has no checkpoint since */
+		char why2[1024];
+		if ((e = plan_restore(np, initial, stderr, &id, why2, sizeof(why2))) != EDDY_OK &&
+		    e != EDDY_ENOMEM) {
+			fprintf(stderr, "eddy run: cannot restart the job: cannot restore %s: %s\n",
+			        initial, why2);
+			return 1;
+		}
+	}
 	if (e == EDDY_ENOMEM) {
 		fprintf(stderr, "eddy run: cannot restart the job: out of memory\n");
 		return 1;
@@ -782,7 +793,8 @@ int cmd_run(int argc, char **argv)
 					delay *= restarts->backoff_multiplier;
 				if (delay > restarts->backoff_max_ms)
 					delay = (double)restarts->backoff_max_ms;
-				if (restart_job(root, &pl, &sys, &o, &rctx, control, attempt) != 0) {
+				if (restart_job(root, &pl, &sys, &o, &rctx, control, attempt,
+				                restore) != 0) {
 					rc = 1;
 					break;
 				}

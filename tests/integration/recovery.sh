@@ -241,12 +241,16 @@ rc=0; "$eddy" run "$job" --control none --set "checkpoint.dir=$work/$name/ck" --
   { cat "$work/$name-src.stderr"; fail "$name: rescaling a datagen must be refused (exit $rc)"; }
 echo "ok: rescaling a source is refused"
 # the window keeps panes (no allowed lateness); one with allowed lateness keeps one state per
-# window: the savepoint cannot be restored into it, and the failure names both
+# window: the savepoint cannot be restored into it, and the failure names both. The run has
+# its own (empty) checkpoint directory: its restarts restore the savepoint again (not a
+# fresh start), so it fails
 rc=0; "$eddy" run "$job" --control none --set "sinks.out.path=$work/$name/out-lateness" \
-  --set "checkpoint.dir=$work/$name/ck" --set sources.gen.parallelism=1 \
+  --set "checkpoint.dir=$work/$name/ck-lateness" --set sources.gen.parallelism=1 \
   --set operators.minutes.allowed_lateness=1s --restore "$sp" 2> "$work/$name-lateness.stderr" || rc=$?
 [ $rc -ne 0 ] && grep -q "window: the checkpoint keeps panes, this window keeps one state per window" "$work/$name-lateness.stderr" ||
   { cat "$work/$name-lateness.stderr"; fail "$name: a savepoint of panes restored into a window with allowed lateness (exit $rc)"; }
+grep -q "starting over" "$work/$name-lateness.stderr" &&
+  { cat "$work/$name-lateness.stderr"; fail "$name: a restart after a failed restore started over instead of restoring the savepoint"; }
 echo "ok: a savepoint of a window's panes is not restored into a window with allowed lateness"
 
 # a savepoint, then the job goes back to an older checkpoint (a failure right after the
