@@ -114,6 +114,7 @@ typedef struct wstate {
 	ev_state_id panes_id;
 	int64_t step;      /* a pane's length: the slide (tumbling: the size) */
 	int64_t crossed;   /* the end of the last window the watermark passed */
+	size_t scan_groups; /* windows fired by the last scan (its table's size) */
 	int64_t *carry;    /* a scan's groups: per aggregate, the wraps of an int sum */
 	size_t ncarry, carrycap; /* groups whose carries are set */
 	struct pref *gone; /* a scan's panes to remove (keys in gone_keys) */
@@ -1280,7 +1281,10 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 	pscan sc = {t, s, crossed_of(s, wm), false};
 	if (sc.upto <= s->crossed)
 		return EDDY_OK;
-	if (slots_reset(s, 1024) != EDDY_OK)
+	size_t want = 1024; /* room for as many windows as the last scan fired */
+	while (want < 2 * s->scan_groups)
+		want *= 2;
+	if (slots_reset(s, want) != EDDY_OK)
 		return EDDY_ENOMEM;
 	s->ngroups = 0;
 	s->garena_len = 0;
@@ -1315,6 +1319,7 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 	}
 	if (e != EDDY_OK)
 		return e;
+	s->scan_groups = s->ngroups;
 	s->crossed = sc.upto;
 	return EDDY_OK;
 }
