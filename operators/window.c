@@ -1615,19 +1615,41 @@ static eddy_err window_open(task *t, void **state)
 
 /* ---- checkpoints ----
  * The windows are keyed state (the task snapshots them asynchronously to the task's
- * .state file); the operator's own snapshot is {"v": 2, "wm": W, "panes": P}: its
- * watermark and whether its state is panes (absent: false). A restore at another
- * parallelism takes the lowest watermark of the old subtasks: with exactly_once
- * checkpoints they are equal (watermarks and barriers go down every channel in the same
- * order, and a snapshot waits for every channel's barrier), so no pane's window fires
- * twice. */
+ * .state file); the operator's own snapshot is {"v": 2, "wm": W, "panes": P, "shape": S}:
+ * its watermark, whether its state is panes (absent: false) and what its state depends on
+ * (window_shape; absent in older checkpoints: not checked). A restore into a window of
+ * another shape fails naming both (Flink checks its state serializers' compatibility). A restore at
+ * another parallelism takes the lowest watermark of the old subtasks: with exactly_once checkpoints
+ * they are equal (watermarks and barriers go down every channel in the same order, and a snapshot
+ * waits for every channel's barrier), so no pane's window fires twice. */
+
+/* window_shape writes what a window's state depends on into buf: its kind, lengths (ms),
+ * key types and aggregates, e.g. "sliding 10000/2000/0/0 keys int aggs count sum:int". */
+static void window_shape(const window_conf *c, char *buf, size_t size)
+{
+	static const char *const kinds[] = {"tumbling", "sliding", "session", "count", "global"};
+	static const char *const fns[] = {"count", "sum", "min", "max", "avg", "first", "last"};
+	size_t o = (size_t)snprintf(buf, size, "%s %lld/%lld/%lld/%lld keys", kinds[c->kind],
+	                            (long long)c->size_ms, (long long)c->slide_ms,
+	                            (long long)c->gap_ms, (long long)c->count);
+	for (uint32_t k = 0; k < c->nkeys && o < size; k++)
+		o += (size_t)snprintf(buf + o, size - o, " %s",
+		                      ev_type_name(c->out->fields[2 + k].type));
+	if (o < size)
+		o += (size_t)snprintf(buf + o, size - o, " aggs");
+	for (uint32_t a = 0; a < c->naggs && o < size; a++)
+		o += (size_t)snprintf(buf + o, size - o, c->aggs[a].arg ? " %s:%s" : " %s",
+		                      fns[c->aggs[a].fn], ev_type_name(c->aggs[a].type));
+}
 
 static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
 {
 	(void)id;
 	wstate *s = state;
 	publish_size(t, s, true);
-	msgpack_pack_map(pk, 3);
+	char shape[512];
+	window_shape(s->c, shape, sizeof(shape));
+	msgpack_pack_map(pk, 4);
 	msgpack_pack_str_with_body(pk, "v", 1);
 	msgpack_pack_uint8(pk, 2);
 	msgpack_pack_str_with_body(pk, "wm", 2);
@@ -1637,6 +1659,8 @@ static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packe
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
+	msgpack_pack_str_with_body(pk, "shape", 5);
+	msgpack_pack_str_with_body(pk, shape, strlen(shape));
 	return EDDY_OK;
 }
 
@@ -1649,6 +1673,17 @@ static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
 	    wm == NULL || !mp_int(wm, &w))
 		return task_fail(t, "window: the checkpoint holds no window state of version 2 (a "
 		                 "checkpoint of an older eddy?)");
+	const msgpack_object *sh = mp_get(o, "shape");
+	char shape[512];
+	window_shape(s->c, shape, sizeof(shape));
+	if (sh != NULL && (sh->type != MSGPACK_OBJECT_STR || sh->via.str.size != strlen(shape) ||
+	                   memcmp(sh->via.str.ptr, shape, sh->via.str.size) != 0))
+		return task_fail(t,
+		                 "window: the checkpoint's window is '%.*s', this one is '%s' "
+		                 "(kind, size/slide/gap/count in ms, key types, aggregates): its "
+		                 "state cannot be restored into it",
+		                 sh->type == MSGPACK_OBJECT_STR ? (int)sh->via.str.size : 1,
+		                 sh->type == MSGPACK_OBJECT_STR ? sh->via.str.ptr : "?", shape);
 	const msgpack_object *pn = mp_get(o, "panes");
 	bool panes = pn != NULL && pn->type == MSGPACK_OBJECT_BOOLEAN && pn->via.boolean;
 	if (panes != s->panes)

@@ -252,6 +252,13 @@ rc=0; "$eddy" run "$job" --control none --set "sinks.out.path=$work/$name/out-la
 grep -q "starting over" "$work/$name-lateness.stderr" &&
   { cat "$work/$name-lateness.stderr"; fail "$name: a restart after a failed restore started over instead of restoring the savepoint"; }
 echo "ok: a savepoint of a window's panes is not restored into a window with allowed lateness"
+# a window of another size (or slide, keys, aggregates) would read its state wrongly: refused
+rc=0; "$eddy" run "$job" --control none --set "sinks.out.path=$work/$name/out-size" \
+  --set "checkpoint.dir=$work/$name/ck-size" --set sources.gen.parallelism=1 \
+  --set operators.minutes.window.size=2m --restore "$sp" 2> "$work/$name-size.stderr" || rc=$?
+[ $rc -ne 0 ] && grep -q "window: the checkpoint's window is 'tumbling 60000/0/0/0 keys int aggs count sum:int', this one is 'tumbling 120000/0/0/0 keys int aggs count sum:int'" "$work/$name-size.stderr" ||
+  { cat "$work/$name-size.stderr"; fail "$name: a savepoint of a 1m window restored into a 2m one (exit $rc)"; }
+echo "ok: a savepoint of a window is not restored into a window of another size"
 
 # a savepoint, then the job goes back to an older checkpoint (a failure right after the
 # savepoint): the job's output stays exact, and the savepoint can still be restored exactly
