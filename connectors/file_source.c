@@ -144,7 +144,6 @@ static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line,
 		send_end(r, false, "out of memory reading the file");
 		return false;
 	}
-	ch->owner = NULL; /* of any length: freed */
 	ch->first_line = first_line;
 	ch->end_off = end_off;
 	ch->len = len;

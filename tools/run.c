@@ -505,8 +505,8 @@ static void swap_ctx(void *arg)
 }
 
 /* restart_job replaces the failed job's actor system and plan by new ones restored from
- * the latest checkpoint (or started afresh if none completed yet), keeping the event
- * log. 0, or 1 with the reason printed. */
+ * the latest checkpoint — if none completed yet, from `initial` (the run's --restore, NULL
+ * if none), else started afresh — keeping the event log. 0, or 1 with the reason printed. */
 static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o, run_ctx *rc,
                        ctl *control, uint32_t attempt, const char *initial)
 {
@@ -543,11 +543,10 @@ static int restart_job(cfg_node *root, plan **pl, asys **sys, const asys_opts *o
 	if (e != EDDY_OK && e != EDDY_ENOMEM && initial && strcmp(initial, "latest") != 0) {
 		/* no checkpoint of this run yet: the one it started from (--restore), as Flink
 		 * restores a job's initial savepoint when it has no checkpoint since */
-		char why2[1024];
-		if ((e = plan_restore(np, initial, stderr, &id, why2, sizeof(why2))) != EDDY_OK &&
+		if ((e = plan_restore(np, initial, stderr, &id, why, sizeof(why))) != EDDY_OK &&
 		    e != EDDY_ENOMEM) {
 			fprintf(stderr, "eddy run: cannot restart the job: cannot restore %s: %s\n",
-			        initial, why2);
+			        initial, why);
 			return 1;
 		}
 	}

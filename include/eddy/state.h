@@ -300,7 +300,7 @@ eddy_err ev_agg_get(ev_state *st, ev_state_id id, const void **out, size_t *len)
 eddy_err ev_state_merge_namespaces(ev_state *st, ev_state_id id, const void *target,
                                    size_t tlen, const ev_bytes *sources, size_t n);
 
-/* ---- keys ---- */
+/* ---- walks ---- */
 
 /* One entry of a state, as a walk hands it out (all borrowed for the call). */
 typedef struct ev_state_entry {
