@@ -14,13 +14,15 @@
 
 #include "../runtime/alloc.h"
 
+#include "../runtime/mp.h"
 #include <errno.h>
 #include <fcntl.h>
-#include "../runtime/mp.h"
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -31,10 +33,12 @@ typedef struct chunk {
 	struct chunk *next;   /* in its reader's pool */
 	struct reader *owner; /* the reader whose pool it goes back to (NULL: freed) */
 	size_t cap;           /* room for text */
-	int64_t first_line; /* file line of text[0]; 0: right after the previous chunk */
-	int64_t end_off;    /* file offset (of the uncompressed text) just after the chunk */
+	int64_t first_line;   /* file line of text[0]; 0: right after the previous chunk */
+	int64_t end_off;      /* file offset (of the uncompressed text) just after the chunk */
 	size_t len;
-	char text[];
+	char *text;       /* data, or into map */
+	struct fmap *map; /* read_mapped: the mapping text points into (NULL: text is data) */
+	char data[];
 } chunk;
 
 /* read_whole reads into pooled chunks of this many bytes (a longer record gets a bigger
@@ -86,11 +90,14 @@ static bool deliver(reader *r, rt_msg *m)
 
 static void send_end(reader *r, bool final, const char *error)
 {
-	rt_msg m = { .kind = MSG_CHUNK_END, .u64 = final, .drop = drop_ptr };
+	rt_msg m = {.kind = MSG_CHUNK_END, .u64 = final, .drop = drop_ptr};
 	if (error)
 		m.ptr = rt_strdup(error);
 	deliver(r, &m);
 }
+
+struct fmap;
+static void fmap_unref(struct fmap *m);
 
 /* chunk_new: a chunk with room for cap bytes, from the pool if it is CHUNK_BYTES (reader
  * thread); NULL: out of memory. */
@@ -107,6 +114,8 @@ static chunk *chunk_new(reader *r, size_t cap)
 	if (ch == NULL && (ch = rt_malloc(sizeof(chunk) + cap)) == NULL)
 		return NULL;
 	ch->owner = cap == CHUNK_BYTES ? r : NULL;
+	ch->text = ch->data;
+	ch->map = NULL;
 	ch->cap = cap;
 	ch->first_line = 0;
 	ch->end_off = 0;
@@ -119,6 +128,10 @@ static chunk *chunk_new(reader *r, size_t cap)
 static void chunk_done(chunk *ch)
 {
 	reader *r = ch->owner;
+	if (ch->map != NULL) {
+		fmap_unref(ch->map);
+		ch->map = NULL;
+	}
 	if (r == NULL) {
 		rt_free(ch);
 		return;
@@ -129,15 +142,23 @@ static void chunk_done(chunk *ch)
 		;
 }
 
+/* drop_chunk: a chunk message dropped unparsed (the task stopped) */
+static void drop_chunk(rt_msg *m)
+{
+	chunk *ch = m->ptr;
+	if (ch->map != NULL)
+		fmap_unref(ch->map);
+	rt_free(ch);
+}
+
 /* send_ch sends chunk ch (len, end_off set); false if we should stop. */
 static bool send_ch(reader *r, chunk *ch)
 {
-	rt_msg m = {.kind = MSG_CHUNK, .ptr = ch, .drop = drop_ptr};
+	rt_msg m = {.kind = MSG_CHUNK, .ptr = ch, .drop = drop_chunk};
 	return deliver(r, &m);
 }
 
-static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line,
-                       int64_t end_off)
+static bool send_chunk(reader *r, const char *p, size_t len, int64_t first_line, int64_t end_off)
 {
 	chunk *ch = chunk_new(r, len);
 	if (ch == NULL) {
@@ -177,8 +198,8 @@ static ssize_t fill(reader *r, char *dst, size_t max, char *msg, size_t msize)
 		if (n == 0) {
 			zmsg = gzerror(r->gz, &zerr);
 			if (zerr != Z_OK) {
-				snprintf(msg, msize, "%s: gzip: %s (truncated or corrupt)", r->c->path,
-				         gz_reason(zmsg));
+				snprintf(msg, msize, "%s: gzip: %s (truncated or corrupt)",
+				         r->c->path, gz_reason(zmsg));
 				return -1;
 			}
 		}
@@ -187,7 +208,7 @@ static ssize_t fill(reader *r, char *dst, size_t max, char *msg, size_t msize)
 	ssize_t n;
 	for (;;) {
 		/* wait in steps of 100 ms (a pipe or FIFO may stay silent) so a stop is seen */
-		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 		int pr = poll(&pfd, 1, 100);
 		if (pr == 0) {
 			if (atomic_load(&r->stop) || atomic_load(&r->stats->stop)) {
@@ -310,14 +331,124 @@ static void read_whole(reader *r)
 	}
 }
 
+/* A mapping of part of the file (read_mapped), shared by the chunks cut from it: the
+ * reader holds a reference while it cuts, each chunk one until it is parsed or dropped;
+ * the last to let go unmaps it. */
+typedef struct fmap {
+	_Atomic uint32_t refs;
+	void *base;
+	size_t len;
+} fmap;
+
+static void fmap_unref(fmap *m)
+{
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+		munmap(m->base, m->len);
+		rt_free(m);
+	}
+}
+
+/* MAP_WINDOW: read_mapped maps the file this many bytes at a time (more for a longer
+ * record), so a mapping is made and unmapped every 16 MiB, not every chunk (an unmap
+ * flushes the TLBs of every core running the process). */
+#define MAP_WINDOW ((int64_t)16 << 20)
+
+/* read_mapped: read_whole for a regular file, without copying the file: the reader maps
+ * it a window at a time and sends chunks that point into the mapping (each about
+ * CHUNK_BYTES of whole records), having filled their page tables (MADV_POPULATE_READ, so
+ * the parsing task takes no page faults); a window is unmapped when its last chunk has
+ * been parsed. The file's size is taken again at its end, so a file that grew is read on
+ * (as read() would). Returns false, having sent nothing, when the file is not a regular
+ * one (a pipe, a FIFO): read_whole reads it.
+ * As any reader of a mapped file, it assumes the file is not truncated while it reads
+ * (a truncated file's pages are gone: the process gets SIGBUS); replace files by rename. */
+static bool read_mapped(reader *r)
+{
+	struct stat st;
+	if (r->fd < 0 || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	const int64_t page = sysconf(_SC_PAGESIZE);
+	int64_t size = st.st_size;
+	int64_t off = r->start_off; /* of the next chunk's first record */
+	fmap *w = NULL;             /* the current window: [w_off, w_off + w->len) */
+	int64_t w_off = 0;
+	size_t want = CHUNK_BYTES;
+	char msg[512] = ""; /* why it failed */
+	bool done = false;  /* read to the end */
+	for (;;) {
+		if (atomic_load(&r->stop) || atomic_load(&r->stats->stop))
+			break;
+		if (off >= size) {
+			if (fstat(r->fd, &st) == 0 && st.st_size > size) {
+				size = st.st_size;
+				continue;
+			}
+			done = true;
+			break;
+		}
+		int64_t room = size - off < (int64_t)want ? size - off : (int64_t)want;
+		if (w == NULL || off + room > w_off + (int64_t)w->len) { /* map the next window */
+			if (w != NULL)
+				fmap_unref(w);
+			w_off = off / page * page;
+			int64_t len = size - w_off < MAP_WINDOW ? size - w_off : MAP_WINDOW;
+			if (len < off - w_off + room)
+				len = off - w_off + room;
+			w = rt_malloc(sizeof(*w));
+			void *base =
+			    w ? mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, r->fd, w_off)
+			      : MAP_FAILED;
+			if (base == MAP_FAILED) {
+				snprintf(msg, sizeof(msg), "%s: %s", r->c->path,
+				         w ? strerror(errno) : "out of memory reading the file");
+				rt_free(w);
+				w = NULL;
+				break;
+			}
+			atomic_init(&w->refs, 1);
+			w->base = base;
+			w->len = (size_t)len;
+		}
+		char *text = (char *)w->base + (off - w_off);
+		bool last = off + room >= size;
+		size_t whole =
+		    last ? (size_t)room : fmt_frame((fmt_kind)r->c->format, text, (size_t)room);
+		if (whole == 0) { /* a record longer than want: look further */
+			want *= 2;
+			continue;
+		}
+		want = CHUNK_BYTES;
+		chunk *ch = rt_malloc(sizeof(chunk));
+		if (ch == NULL) {
+			snprintf(msg, sizeof(msg), "out of memory reading the file");
+			break;
+		}
+		/* fill the chunk's page tables here, not in the parsing task (the range's
+		 * start rounded down to a page: madvise wants it aligned) */
+		char *pg = (char *)w->base + ((off - w_off) / page * page);
+		(void)madvise(pg, (size_t)(text + whole - pg), MADV_POPULATE_READ);
+		atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+		off += (int64_t)whole;
+		*ch = (chunk){.map = w, .text = text, .len = whole, .cap = whole, .end_off = off};
+		if (!send_ch(r, ch)) {
+			fmap_unref(w);
+			return true;
+		}
+	}
+	if (w != NULL)
+		fmap_unref(w);
+	send_end(r, done, msg[0] ? msg : NULL);
+	return true;
+}
+
 /* read_split: this subtask's records of a plain file (see the top of the file). */
 static void read_split(reader *r)
 {
 	int64_t line = r->start_line; /* line of buf[pos] */
 	int64_t off = r->start_off;   /* file offset of buf[0] */
-	size_t pos = 0;        /* next record start in buf */
+	size_t pos = 0;               /* next record start in buf */
 	bool csv = r->c->format == FMT_CSV;
-	size_t run_start = 0;  /* start of the pending run of our records in buf */
+	size_t run_start = 0; /* start of the pending run of our records in buf */
 	int64_t run_line = 0;
 	bool in_run = false;
 	for (;;) {
@@ -354,8 +485,9 @@ static void read_split(reader *r)
 					break;
 				}
 			}
-			bool mine = ((uint64_t)(off + (int64_t)pos) / SPLIT_BLOCK) % r->parallelism ==
-			            r->subtask;
+			bool mine =
+			    ((uint64_t)(off + (int64_t)pos) / SPLIT_BLOCK) % r->parallelism ==
+			    r->subtask;
 			if (mine && !in_run) {
 				in_run = true;
 				run_start = pos;
@@ -420,8 +552,10 @@ static void *reader_main(void *arg)
 		}
 		r->fd = -1;
 		gzbuffer(r->gz, 128 * 1024);
-		if (r->start_off > 0 && gzseek(r->gz, (z_off_t)r->start_off, SEEK_SET) != r->start_off) {
-			snprintf(msg, sizeof(msg), "%s: gzip: cannot resume at byte %lld of the data", path,
+		if (r->start_off > 0 &&
+		    gzseek(r->gz, (z_off_t)r->start_off, SEEK_SET) != r->start_off) {
+			snprintf(msg, sizeof(msg),
+			         "%s: gzip: cannot resume at byte %lld of the data", path,
 			         (long long)r->start_off);
 			gzclose(r->gz);
 			r->gz = NULL;
@@ -436,9 +570,10 @@ static void *reader_main(void *arg)
 		send_end(r, false, msg);
 		return NULL;
 	}
-	if (gz || r->parallelism == 1)
-		read_whole(r);
-	else
+	if (gz || r->parallelism == 1) {
+		if (gz || !read_mapped(r))
+			read_whole(r);
+	} else
 		read_split(r);
 	if (r->gz)
 		gzclose(r->gz);
@@ -456,9 +591,9 @@ typedef struct src_state {
 	reader *rd;
 	ev_batch *b, *dead;
 	bool header_pending;
-	bool at_file_start;     /* the next chunk starts the file (subtask 0) */
-	int64_t next_line;      /* line after the last chunk parsed */
-	int64_t pos;            /* file offset after the last chunk parsed */
+	bool at_file_start; /* the next chunk starts the file (subtask 0) */
+	int64_t next_line;  /* line after the last chunk parsed */
+	int64_t pos;        /* file offset after the last chunk parsed */
 	int64_t max_ts;
 	uint64_t records;
 	int64_t last_record_ms; /* processing time of the last record, for idleness */
@@ -469,7 +604,8 @@ static eddy_err flush_batches(task *t, src_state *s)
 {
 	eddy_err err = EDDY_OK;
 	if (s->b && s->b->n) {
-		atomic_fetch_add_explicit(&task_stats(t)->records_in, s->b->n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&task_stats(t)->records_in, s->b->n,
+		                          memory_order_relaxed);
 		err = task_emit(t, 0, s->b);
 		s->b = NULL;
 	}
@@ -493,8 +629,7 @@ static eddy_err bad_record(task *t, src_state *s, const fmt_error *e)
 	case ON_ERROR_SKIP:
 		atomic_fetch_add_explicit(&task_stats(t)->skipped, 1, memory_order_relaxed);
 		return EDDY_OK;
-	case ON_ERROR_DEAD_LETTER:
-		break;
+	case ON_ERROR_DEAD_LETTER: break;
 	}
 	atomic_fetch_add_explicit(&task_stats(t)->dead_letters, 1, memory_order_relaxed);
 	if (s->dead && batch_full(s->dead)) {
@@ -538,9 +673,9 @@ static eddy_err emit_progress(task *t, src_state *s)
 static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 {
 	const file_source_conf *c = s->c;
-	fmt_cursor cur = { .p = ch->text,
-		           .end = ch->text + ch->len,
-		           .line = ch->first_line ? ch->first_line : s->next_line };
+	fmt_cursor cur = {.p = ch->text,
+	                  .end = ch->text + ch->len,
+	                  .line = ch->first_line ? ch->first_line : s->next_line};
 	fmt_error fe;
 	eddy_err err = EDDY_OK;
 	if (s->at_file_start) { /* a UTF-8 byte order mark is not data (as DuckDB, pandas) */
@@ -584,7 +719,7 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 			fe.line = cur.line - 1;
 			fe.col = 0;
 			while (rec < cur.end && (*rec == '\n' || *rec == '\r'))
-				rec++; /* blank lines the parser skipped */
+				rec++;              /* blank lines the parser skipped */
 			if (c->format == FMT_CSV) { /* the start of the field (unquoted records) */
 				const char *f = rec;
 				for (int k = 0; k < tf && f < cur.end && *f != '\n'; f++)
@@ -645,7 +780,8 @@ static eddy_err src_message(task *t, void *state, rt_msg *m)
 		const source_time *tm = &s->c->time;
 		if (tm->time_field < 0)
 			return task_emit_watermark(t, clock_wall_ms() - 1);
-		if (tm->idle_timeout_ms > 0 && !s->idle && now - s->last_record_ms >= tm->idle_timeout_ms) {
+		if (tm->idle_timeout_ms > 0 && !s->idle &&
+		    now - s->last_record_ms >= tm->idle_timeout_ms) {
 			s->idle = true;
 			return task_emit_idle(t, true);
 		}
@@ -690,8 +826,9 @@ static eddy_err src_open(task *t, void **state)
 	r->parallelism = n->parallelism;
 	r->fd = -1;
 	const source_time *tm = &s->c->time;
-	int64_t period = tm->time_field < 0 ? tm->wm_interval_ms
-	                                    : (tm->idle_timeout_ms > 0 ? tm->idle_timeout_ms / 2 : 0);
+	int64_t period = tm->time_field < 0
+	                     ? tm->wm_interval_ms
+	                     : (tm->idle_timeout_ms > 0 ? tm->idle_timeout_ms / 2 : 0);
 	if (period > 0) {
 		eddy_err err = actor_timer_start(task_actor(t), period, period, 0, NULL);
 		if (err != EDDY_OK)
@@ -764,10 +901,10 @@ static eddy_err src_restore(task *t, void *state, const msgpack_object *o)
 }
 
 const op_def file_source_op = {
-	.type = "file-source",
-	.open = src_open,
-	.message = src_message,
-	.close = src_close,
-	.snapshot = src_snapshot,
-	.restore = src_restore,
+    .type = "file-source",
+    .open = src_open,
+    .message = src_message,
+    .close = src_close,
+    .snapshot = src_snapshot,
+    .restore = src_restore,
 };
