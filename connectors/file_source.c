@@ -692,18 +692,20 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 	}
 	int tf = c->time.time_field;
 	int64_t now = tf < 0 ? clock_wall_ms() : 0;
+	memset(&fe, 0, sizeof(fe)); /* again after each bad record (the parser fills it then) */
 	for (;;) {
 		if (s->b && batch_full(s->b) && (err = emit_progress(t, s)) != EDDY_OK)
 			return err;
 		if (s->b == NULL && (s->b = batch_new(c->schema, c->batch_size)) == NULL)
 			return EDDY_ENOMEM;
-		memset(&fe, 0, sizeof(fe));
 		const char *rec = cur.p;
 		err = fmt_parse_fields((fmt_kind)c->format, c->schema, c->live, &cur, s->b, &fe);
 		if (err == EDDY_EEMPTY)
 			break;
 		if (err == EDDY_EINVAL) {
-			if ((err = bad_record(t, s, &fe)) != EDDY_OK)
+			err = bad_record(t, s, &fe);
+			memset(&fe, 0, sizeof(fe));
+			if (err != EDDY_OK)
 				return err;
 			continue;
 		}
@@ -732,7 +734,9 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 			fe.rec_len = (size_t)((nl ? nl : cur.end) - rec);
 			snprintf(fe.msg, sizeof(fe.msg), "field '%s' (the event time) is empty",
 			         c->schema->fields[tf].name);
-			if ((err = bad_record(t, s, &fe)) != EDDY_OK)
+			err = bad_record(t, s, &fe);
+			memset(&fe, 0, sizeof(fe));
+			if (err != EDDY_OK)
 				return err;
 			continue;
 		}
