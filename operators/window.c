@@ -35,7 +35,10 @@
  * window aggregates), with no timers:
  *  - "panes" (value state, namespace = the pane's start, 8 bytes): a pane is a slide-long
  *    slice [start, start + slide) of time; its value is a whdr and its accfs (as "acc").
- *    Window [E - size, E) is the merge of the panes in it. When the watermark passes the
+ *    A batch's records are aggregated per (key, pane) in a table that gathers batches
+ *    until a window fires, a checkpoint is taken or 65,536 groups wait (a mini-batch,
+ *    as Flink SQL's), then each group is merged into its pane: one state access per
+ *    group. Window [E - size, E) is the merge of the panes in it. When the watermark passes the
  *    end - 1 of one or more windows, a walk over every pane (ev_state_entries) merges each
  *    into the windows it is in that have just passed, those windows are emitted, and the
  *    panes of no later window are removed.
@@ -111,6 +114,7 @@ typedef struct wstate {
 	size_t gvcap;
 	/* panes (see "panes" below) */
 	bool panes; /* this window keeps panes */
+	bool pending; /* groups holds (key, pane) groups not yet merged into their panes */
 	ev_state_id panes_id;
 	int64_t step;      /* a pane's length: the slide (tumbling: the size) */
 	int64_t crossed;   /* the end of the last window the watermark passed */
@@ -1163,6 +1167,25 @@ static eddy_err pane_add(task *t, wstate *s, wgroup *w)
 	return e;
 }
 
+/* PANES_PENDING_MAX: the (key, pane) groups a window gathers over batches before it
+ * merges them into their panes (panes_flush) even though no window fires. */
+#define PANES_PENDING_MAX 65536u
+
+/* panes_flush merges the pending groups — the (key, pane) aggregates of the batches since
+ * the last flush (a mini-batch, as Flink SQL's mini-batch aggregation: one state access
+ * per group, not per record or per batch) — into their panes. Called before a scan fires
+ * windows, before a checkpoint's snapshot, and when PANES_PENDING_MAX groups wait. */
+static eddy_err panes_flush(task *t, wstate *s)
+{
+	eddy_err e = EDDY_OK;
+	for (uint32_t g = 0; g < s->ngroups && e == EDDY_OK; g++)
+		e = pane_add(t, s, &s->groups[g]);
+	s->ngroups = 0;
+	s->garena_len = 0;
+	s->pending = false; /* the table is reset before its next use */
+	return e;
+}
+
 /* A scan in progress (panes_fire). */
 typedef struct pscan {
 	task *t;
@@ -1281,6 +1304,9 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 	pscan sc = {t, s, crossed_of(s, wm), false};
 	if (sc.upto <= s->crossed)
 		return EDDY_OK;
+	eddy_err e = s->pending ? panes_flush(t, s) : EDDY_OK;
+	if (e != EDDY_OK)
+		return e;
 	size_t want = 1024; /* room for as many windows as the last scan fired */
 	while (want < 2 * s->scan_groups)
 		want *= 2;
@@ -1290,7 +1316,6 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 	s->garena_len = 0;
 	s->ngone = s->gklen = 0;
 	s->ncarry = 0;
-	eddy_err e;
 	if (s->own_panes && s->panes_known) {
 		e = own_visit(t, s, &sc);
 	} else {
@@ -1328,13 +1353,15 @@ static eddy_err panes_fire(task *t, wstate *s, int64_t wm)
 static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t late_bound)
 {
 	const window_conf *c = s->c;
-	size_t want = 16; /* grows with the groups (slots_double) */
-	while (want < 2 * (size_t)b->n)
-		want *= 2;
-	if (slots_reset(s, want) != EDDY_OK)
-		return EDDY_ENOMEM;
-	s->ngroups = 0;
-	s->garena_len = 0;
+	if (!s->pending) {        /* panes: the groups of earlier batches wait in the table */
+		size_t want = 16; /* grows with the groups (slots_double) */
+		while (want < 2 * (size_t)b->n)
+			want *= 2;
+		if (slots_reset(s, want) != EDDY_OK)
+			return EDDY_ENOMEM;
+		s->ngroups = 0;
+		s->garena_len = 0;
+	}
 	eddy_err err = EDDY_OK;
 	/* a sliding window whose size is a multiple of its slide: a record's windows are the
 	 * size/slide ones holding its slice (as Flink SQL's slicing window aggregates) */
@@ -1387,8 +1414,12 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 		if (err == EDDY_OK && !assigned && ts <= late_bound)
 			err = late_row(t, s, b, r);
 	}
+	if (s->panes) { /* merged into their panes later (panes_flush) */
+		s->pending = s->ngroups > 0;
+		return err == EDDY_OK && s->ngroups >= PANES_PENDING_MAX ? panes_flush(t, s) : err;
+	}
 	for (uint32_t g = 0; g < s->ngroups && err == EDDY_OK; g++)
-		err = s->panes ? pane_add(t, s, &s->groups[g]) : group_apply(t, s, &s->groups[g]);
+		err = group_apply(t, s, &s->groups[g]);
 	return err;
 }
 
@@ -1646,6 +1677,11 @@ static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packe
 {
 	(void)id;
 	wstate *s = state;
+	if (s->pending) { /* the keyed state is snapshotted next: it must hold every pane */
+		eddy_err e = panes_flush(t, s);
+		if (e != EDDY_OK)
+			return e;
+	}
 	publish_size(t, s, true);
 	char shape[512];
 	window_shape(s->c, shape, sizeof(shape));
