@@ -958,6 +958,33 @@ static eddy_err add_to_global(task *t, wstate *s, const ev_batch *b, uint32_t r)
  * a window that fired already (allowed lateness) takes its rows one by one, re-firing on
  * each as without grouping. Sums of floats may round differently (added per group). */
 
+/* key_hash: the hash of an encoded key for the window's own tables (never stored, never
+ * routed by): a key of one 8-byte value (9 bytes: its type and value) is mixed with
+ * splitmix64's finalizer, any other with XXH3. */
+static inline uint64_t key_hash(const char *k, uint32_t klen)
+{
+	if (klen != 9)
+		return XXH3_64bits(k, klen);
+	uint64_t x;
+	memcpy(&x, k + 1, 8);
+	x ^= (uint64_t)(unsigned char)k[0] << 56;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* keys_equal: a group's key is the current one (both klen bytes). */
+static inline bool keys_equal(const char *a, const char *b, uint32_t klen)
+{
+	if (klen == 9) {
+		uint64_t x, y;
+		memcpy(&x, a + 1, 8);
+		memcpy(&y, b + 1, 8);
+		return x == y && a[0] == b[0];
+	}
+	return memcmp(a, b, klen) == 0;
+}
+
 static inline uint64_t group_hash(uint64_t kh, int64_t start)
 {
 	return kh ^ ((uint64_t)start * 0x9e3779b97f4a7c15ull);
@@ -1028,7 +1055,7 @@ static eddy_err group_of(task *t, wstate *s, uint64_t kh, int64_t start, bool sl
 		}
 		wgroup *w = &s->groups[g - 1];
 		if (w->hash == h && w->start == start && w->slice == slice && w->klen == s->klen &&
-		    memcmp(s->garena + w->koff, s->kbuf, s->klen) == 0) {
+		    keys_equal(s->garena + w->koff, s->kbuf, s->klen)) {
 			*out = w;
 			return EDDY_OK;
 		}
@@ -1222,7 +1249,7 @@ static eddy_err pane_visit(void *ctx, const ev_state_entry *en)
 	int64_t end = start + step, last = start + size < sc->upto ? start + size : sc->upto;
 	if (from != INT64_MIN && from + step > end)
 		end = from + step;
-	uint64_t kh = end <= last ? XXH3_64bits(s->kbuf, s->klen) : 0;
+	uint64_t kh = end <= last ? key_hash(s->kbuf, s->klen) : 0;
 	for (; end <= last && e == EDDY_OK; end += step) {
 		wgroup *w;
 		if ((e = group_of(t, s, kh, end - size, false, en->kg, &w)) != EDDY_OK)
@@ -1371,7 +1398,7 @@ static eddy_err process_grouped(task *t, wstate *s, const ev_batch *b, int64_t l
 		expr_scratch_reset(task_scratch(t));
 		if ((err = key_encode(s, t, b, r)) != EDDY_OK)
 			break;
-		uint64_t kh = XXH3_64bits(s->kbuf, s->klen);
+		uint64_t kh = key_hash(s->kbuf, s->klen);
 		int64_t ts = b->ts[r];
 		wgroup *w;
 		if (s->panes) { /* its pane; late if every window holding it has fired */
