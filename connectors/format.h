@@ -98,6 +98,11 @@ typedef struct fmt_cursor {
 eddy_err fmt_parse_next(fmt_kind kind, const ev_schema *schema, fmt_cursor *cur, ev_batch *out,
                         fmt_error *err);
 
+/* fmt_csv_vectors chooses how the CSV parser scans plain records: wide (the default) 32
+ * bytes at a time with AVX2 where the CPU has it, else 16 with SSE2. For tests, which run
+ * both; call it before parsing, not while another thread parses. */
+void fmt_csv_vectors(bool wide);
+
 /* fmt_parse_fields is fmt_parse_next for a job that reads only some fields (projection
  * pushdown, as Flink's file source): field i is converted and checked only when bit i of
  * live is set; the others are left null, whatever their text (a CSV record must still

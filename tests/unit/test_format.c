@@ -178,7 +178,9 @@ Test(format, csv_quoted_fields)
 
 /* Field ends, line ends and NUL bytes at every offset around the 16-byte blocks that the
  * scanner may read at a time. */
-Test(format, csv_fields_and_nul_at_every_offset)
+/* fields of every length up to 40 at every offset (across the scanner's 16- and 32-byte
+ * steps), and a NUL byte at every offset */
+static void fields_and_nul_at_every_offset(void)
 {
 	ev_schema s = { 0 };
 	cr_assert_eq(schema_add(&s, "a", EV_STRING), EDDY_OK);
@@ -221,6 +223,18 @@ Test(format, csv_fields_and_nul_at_every_offset)
 	}
 	batch_free(b);
 	schema_clear(&s);
+}
+
+Test(format, csv_fields_and_nul_at_every_offset)
+{
+	fields_and_nul_at_every_offset(); /* AVX2 where the CPU has it */
+}
+
+Test(format, csv_fields_and_nul_at_every_offset_sse2)
+{
+	fmt_csv_vectors(false);
+	fields_and_nul_at_every_offset();
+	fmt_csv_vectors(true);
 }
 
 Test(format, csv_long_quoted_string_unescaped_in_arena)
