@@ -400,6 +400,11 @@ oph_rows *oph_out(oph *h, uint32_t port)
 	return &h->out[port];
 }
 
+uint64_t oph_records_in(const oph *h)
+{
+	return h->records_in;
+}
+
 const char *oph_failure(const oph *h)
 {
 	return h->failure;

@@ -108,6 +108,8 @@ void oph_snap_free(oph_snap *s);
 
 /* oph_out: the rows captured on port `port` since they were last taken. */
 oph_rows *oph_out(oph *h, uint32_t port);
+/* oph_records_in: the records given to the subtask's process hook. */
+uint64_t oph_records_in(const oph *h);
 /* oph_failure: the reason the operator gave task_fail ("" if none). */
 const char *oph_failure(const oph *h);
 /* oph_stats: the job's counters (late_dropped, ...), one per subtask here. */

@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 #include <msgpack.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static struct {
 	ev_schema l, r, out;
@@ -126,6 +127,33 @@ static void expect_no_buckets(oph *h, int64_t k)
 	             ev_timer_count(st, EV_TIME_EVENT));
 }
 
+/* expect_window_gone: key k's window starting at `start` holds nothing any more (lists
+ * "l" and "r", meta "m") and no timer is left: the window was purged. */
+static void expect_window_gone(oph *h, int64_t k, int64_t start)
+{
+	ev_state *st = oph_state(h);
+	ev_state_id id[3];
+	const char *names[3] = {"l", "r", "m"};
+	for (int i = 0; i < 3; i++) {
+		ev_state_desc d = {.name = names[i],
+		                   .kind = i < 2 ? EV_STATE_LIST : EV_STATE_VALUE};
+		cr_assert_eq(ev_state_register(st, &d, &id[i]), EDDY_OK);
+	}
+	set_int_key(h, k);
+	cr_assert_eq(ev_state_set_namespace(st, &start, sizeof(start)), EDDY_OK);
+	for (int i = 0; i < 2; i++) {
+		const ev_bytes *items;
+		size_t n;
+		cr_assert_eq(ev_list_get(st, id[i], &items, &n), EDDY_OK);
+		cr_assert_eq(n, 0, "list %s of the window still has %zu items", names[i], n);
+	}
+	const void *v;
+	size_t len;
+	cr_assert_eq(ev_value_get(st, id[2], &v, &len), EDDY_ENOENT, "the window's meta is left");
+	cr_assert_eq(ev_timer_count(st, EV_TIME_EVENT), 0, "%zu timers left",
+	             ev_timer_count(st, EV_TIME_EVENT));
+}
+
 /* ---- window joins ---- */
 
 static const join_conf tumbling10 = {.kind = JOIN_WINDOW, .win = WIN_TUMBLING, .size_ms = 10};
@@ -223,6 +251,7 @@ BOTH(join, allowed_lateness_joins_late_elements_once)
 	cr_assert_eq(late_dropped(h), 0);
 	WM(h, 14); /* 9 + 5: purged */
 	EXPECT_NONE(h, 0);
+	expect_window_gone(h, 1, 0);
 	L(h, "6|1|c"); /* 9 <= 14 - 5: late */
 	EXPECT_NONE(h, 0);
 	cr_assert_eq(late_dropped(h), 1);
@@ -231,19 +260,20 @@ BOTH(join, allowed_lateness_joins_late_elements_once)
 
 /* Sliding windows of 10 ms every 5 ms: an element at t is in [s, s + 10) for the s that
  * are multiples of 5 in (t - 10, t]. a (3) is in [-5, 5) and [0, 10); A (4) in [-5, 5)
- * and [0, 10); B (7) in [0, 10) and [5, 15). Pairs: a x A in [-5, 5) (time 4) and again in
- * [0, 10) (time 9), a x B in [0, 10) (time 9); [5, 15) has no left element. */
+ * and [0, 10); B (7) in [0, 10) and [5, 15); C (5, on a slide) in [0, 10) and [5, 15),
+ * not [-5, 5). Pairs: a x A in [-5, 5) (time 4) and again in [0, 10) (time 9), a x B and
+ * a x C in [0, 10) (time 9); [5, 15) has no left element. */
 BOTH(join, sliding_pairs_once_per_shared_window)
 {
 	join_conf c = {.kind = JOIN_WINDOW, .win = WIN_SLIDING, .size_ms = 10, .slide_ms = 5};
 	setup(kind, c);
 	oph *h = open_join();
 	L(h, "3|1|a");
-	R(h, "4|1|A", "7|1|B");
+	R(h, "4|1|A", "7|1|B", "5|1|C");
 	WM(h, 4);
 	EXPECT(h, 0, "4|1|a|1|A");
 	WM(h, 9);
-	EXPECT(h, 0, "9|1|a|1|A", "9|1|a|1|B");
+	EXPECT(h, 0, "9|1|a|1|A", "9|1|a|1|B", "9|1|a|1|C");
 	WM(h, 14);
 	EXPECT_NONE(h, 0);
 	/* late: t = 9 has [0, 10) and [5, 15), both past at watermark 14; t = 12 has
@@ -518,6 +548,47 @@ BOTH(join, regular_restore_rescaled_2_to_1)
 	setup(kind, (join_conf){.kind = JOIN_REGULAR, .ttl_ms = 100});
 	oph_check_restore(&F.o, kind, regular_script, NSTEPS(regular_script), 3, 2, 1);
 	teardown(NULL);
+}
+
+/* Restored at another parallelism, the join takes the lowest watermark of the old
+ * subtasks (their state may still wait for elements the lowest one allows). Interval
+ * join: subtask 0 (key 1) had watermark 9, subtask 1 (key 2) watermark 20; restored into
+ * one subtask, A at 15 is not late (15 > 9) and joins the restored a (13); B at 24 joins
+ * the restored b (22). */
+BOTH(join, rescaled_restore_takes_the_lowest_watermark)
+{
+	setup(kind, (join_conf){.kind = JOIN_INTERVAL, .lower_ms = -2, .upper_ms = 3});
+	F.o.parallelism = 2;
+	oph *h[2];
+	oph_snap s[2];
+	for (uint32_t k = 0; k < 2; k++)
+		OK(h[k], oph_open(&F.o, k, NULL, 0, &h[k]));
+	ev_val one = {.type = EV_INT, .i = 1};
+	cr_assert_eq(ev_key_group_subtask(oph_key_group(h[0], &one, 1), 128, 2), 0);
+	oph_run(h, 2, (const oph_step[]){{0, 0, {"13|1|a", "22|2|b", NULL}}}, 0, 1);
+	cr_assert_eq(oph_records_in(h[0]), 1); /* key 2 is on subtask 1 */
+	OK(h[0], oph_watermark(h[0], 9));
+	OK(h[1], oph_watermark(h[1], 20));
+	for (uint32_t k = 0; k < 2; k++) {
+		OK(h[k], oph_snapshot(h[k], 1, F.dir, &s[k]));
+		oph_close(h[k]);
+	}
+	F.o.parallelism = 1;
+	ev_state_backend_destroy(F.be);
+	char db[128];
+	snprintf(db, sizeof(db), "%s/b", F.dir);
+	cr_assert_eq(mkdir(db, 0700), 0);
+	F.be = F.o.backend = oph_backend(kind, db);
+	oph *r;
+	OK(r, oph_open(&F.o, 0, s, 2, &r));
+	R(r, "15|1|A", "24|2|B");
+	EXPECT(r, 0, "15|1|a|1|A", "24|2|b|2|B");
+	cr_assert_eq(late_dropped(r), 0);
+	R(r, "9|1|late"); /* 9 <= 9 */
+	cr_assert_eq(late_dropped(r), 1);
+	oph_snap_free(&s[0]);
+	oph_snap_free(&s[1]);
+	teardown(r);
 }
 
 /* Without ttl the state is one list per side ("all"): also restored. Left a before the

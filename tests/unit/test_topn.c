@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 #include <msgpack.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static struct {
 	ev_schema in, out;
@@ -287,13 +288,17 @@ BOTH(topn, window_input_without_key)
 	EXPECT(h, 1, "9|0|10|4|99");
 	WM(h, 19);
 	EXPECT(h, 0, "19|10|20|1|2|1");
-	/* bad input: a window without its end, and one that ends before it starts */
+	/* bad input: a window without its end, and ones that end where or before they
+	 * start */
 	cr_assert_eq(oph_process(h, 0, ROWS(&in, "29|20|null|1|1")), EDDY_EFAILED);
 	cr_assert_str_eq(oph_failure(h), "top_n: a row without window_start or window_end "
 	                                 "(window: input needs both)");
-	cr_assert_eq(oph_process(h, 0, ROWS(&in, "29|30|20|1|1")), EDDY_EFAILED);
-	cr_assert_str_eq(oph_failure(h), "top_n: a row's window_end is not after its "
-	                                 "window_start");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(oph_process(h, 0, ROWS(&in, i ? "29|30|20|1|1" : "29|20|20|1|1")),
+		             EDDY_EFAILED);
+		cr_assert_str_eq(oph_failure(h), "top_n: a row's window_end is not after its "
+		                                 "window_start");
+	}
 	EXPECT_NONE(h, 0);
 	teardown(h);
 	expr_free(cnt);
@@ -351,6 +356,48 @@ BOTH(topn, restore_keeps_the_watermark)
 	setup(kind, 2, true);
 	oph_check_restore(&F.o, kind, script, NSTEPS, 4, 1, 1);
 	teardown(NULL);
+}
+
+/* Restored at another parallelism, the top_n takes the lowest watermark of the old
+ * subtasks: subtask 0 had watermark 5, subtask 1 watermark 20; restored into one, a row
+ * at 8 (window [0, 10)) is not late and ranks with the restored rows of its key. */
+BOTH(topn, rescaled_restore_takes_the_lowest_watermark)
+{
+	setup(kind, 2, true);
+	F.o.parallelism = 2;
+	oph *h[2];
+	oph_snap s[2];
+	for (uint32_t k = 0; k < 2; k++)
+		OK(h[k], oph_open(&F.o, k, NULL, 0, &h[k]));
+	oph_run(h, 2, (const oph_step[]){{0, 0, {"1|1|a|5", "2|2|b|4", NULL}}}, 0, 1);
+	cr_assert_eq(oph_records_in(h[0]), 1); /* keys 1 and 2 are on different subtasks */
+	OK(h[0], oph_watermark(h[0], 5));
+	OK(h[1], oph_watermark(h[1], 20)); /* fires subtask 1's [0, 10): its rows are out */
+	for (uint32_t k = 0; k < 2; k++) {
+		OK(h[k], oph_snapshot(h[k], 1, F.dir, &s[k]));
+		oph_close(h[k]);
+	}
+	F.o.parallelism = 1;
+	ev_state_backend_destroy(F.be);
+	char db[128];
+	snprintf(db, sizeof(db), "%s/b", F.dir);
+	cr_assert_eq(mkdir(db, 0700), 0);
+	F.be = F.o.backend = oph_backend(kind, db);
+	oph *r;
+	OK(r, oph_open(&F.o, 0, s, 2, &r));
+	IN(r, "8|1|c|6", "8|2|d|1");
+	cr_assert_eq(late_dropped(r), 0);
+	WM(r, 9);
+	/* key 1 or key 2 (whichever was on subtask 0) still has its window; the other's
+	 * fired on subtask 1 before the checkpoint, so its new row ranks alone */
+	const char *k1[] = {"9|0|10|1|c|6|1", "9|0|10|1|a|5|2", "9|0|10|2|d|1|1"};
+	const char *k2[] = {"9|0|10|1|c|6|1", "9|0|10|2|b|4|1", "9|0|10|2|d|1|2"};
+	ev_val one = {.type = EV_INT, .i = 1};
+	bool key1_on_0 = ev_key_group_subtask(oph_key_group(r, &one, 1), 128, 2) == 0;
+	oph_rows_expect(oph_out(r, 0), key1_on_0 ? k1 : k2, 3, "restored 2 -> 1");
+	oph_snap_free(&s[0]);
+	oph_snap_free(&s[1]);
+	teardown(r);
 }
 
 /* ---- bad state ---- */
