@@ -145,7 +145,7 @@ void oph_run(oph *const *h, uint32_t n, const oph_step *steps, size_t from, size
 void oph_check_restore(const oph_opts *o, ev_state_backend_kind kind, const oph_step *steps,
                        size_t n, size_t cut, uint32_t from_p, uint32_t to_p);
 
-/* Temporary directories (mkdtemp under /tmp) and backends for tests. */
+/* Temporary directories (mkdtemp under /dev/shm, else /tmp) and backends for tests. */
 void oph_tmpdir(char dir[64]);
 void oph_rmtree(const char *dir);
 /* oph_backend: a backend of kind (LevelDB: in DIR/db). */

@@ -443,8 +443,10 @@ static const oph_step window_script[] = {
 };
 #define NSTEPS(s) (sizeof(s) / sizeof((s)[0]))
 
-/* the uninterrupted run itself, checked by hand once */
-BOTH(join, window_script_uninterrupted)
+/* The uninterrupted run, checked by hand; then cut at 6 by a checkpoint, restored at the
+ * same parallelism and from 2 subtasks into 1 (keys 1 and 2 are on different subtasks of
+ * 2: the harness checks that every old subtask had rows). */
+BOTH(join, window_checkpoint_restore)
 {
 	join_conf c = tumbling10;
 	c.lateness_ms = 5;
@@ -454,25 +456,8 @@ BOTH(join, window_script_uninterrupted)
 	EXPECT(h, 0, "9|1|a|1|A", "9|2|b|2|B", "9|1|a|1|A2", "19|1|c|1|C", "19|2|d|2|D",
 	       "19|1|c|1|C2");
 	cr_assert_eq(late_dropped(h), 2);
-	teardown(h);
-}
-
-BOTH(join, window_restore_equals_uninterrupted)
-{
-	join_conf c = tumbling10;
-	c.lateness_ms = 5;
-	setup(kind, c);
+	oph_close(h);
 	oph_check_restore(&F.o, kind, window_script, NSTEPS(window_script), 6, 1, 1);
-	teardown(NULL);
-}
-
-/* the keys 1 and 2 of the script are on different subtasks of 2 (checked by the
- * harness): two snapshots restored into one subtask */
-BOTH(join, window_restore_rescaled_2_to_1)
-{
-	join_conf c = tumbling10;
-	c.lateness_ms = 5;
-	setup(kind, c);
 	oph_check_restore(&F.o, kind, window_script, NSTEPS(window_script), 6, 2, 1);
 	teardown(NULL);
 }
@@ -494,26 +479,16 @@ static const oph_step interval_script[] = {
     {1, 0, {"21|2|S21", NULL}},
 };
 
-BOTH(join, interval_script_uninterrupted)
+/* the uninterrupted run by hand, then restored at 1 and rescaled from 1 to 2 */
+BOTH(join, interval_checkpoint_restore)
 {
 	setup(kind, (join_conf){.kind = JOIN_INTERVAL, .lower_ms = -2, .upper_ms = 3});
 	oph *h = open_join();
 	oph_run(&h, 1, interval_script, 0, NSTEPS(interval_script));
 	EXPECT(h, 0, "10|1|a|1|R8", "12|2|b|2|S12", "13|1|a|1|R13", "12|2|c|2|S12");
 	cr_assert_eq(late_dropped(h), 1);
-	teardown(h);
-}
-
-BOTH(join, interval_restore_equals_uninterrupted)
-{
-	setup(kind, (join_conf){.kind = JOIN_INTERVAL, .lower_ms = -2, .upper_ms = 3});
+	oph_close(h);
 	oph_check_restore(&F.o, kind, interval_script, NSTEPS(interval_script), 4, 1, 1);
-	teardown(NULL);
-}
-
-BOTH(join, interval_restore_rescaled_1_to_2)
-{
-	setup(kind, (join_conf){.kind = JOIN_INTERVAL, .lower_ms = -2, .upper_ms = 3});
 	oph_check_restore(&F.o, kind, interval_script, NSTEPS(interval_script), 4, 1, 2);
 	teardown(NULL);
 }
@@ -533,19 +508,15 @@ static const oph_step regular_script[] = {
     {1, 0, {"40|2|E", NULL}},
 };
 
-BOTH(join, regular_script_uninterrupted)
+/* the uninterrupted run by hand, then rescaled from 2 to 1 */
+BOTH(join, regular_checkpoint_restore)
 {
 	setup(kind, (join_conf){.kind = JOIN_REGULAR, .ttl_ms = 100});
 	oph *h = open_join();
 	oph_run(&h, 1, regular_script, 0, NSTEPS(regular_script));
 	EXPECT(h, 0, "99|1|a|1|A", "140|2|b|2|C");
 	cr_assert_eq(late_dropped(h), 1);
-	teardown(h);
-}
-
-BOTH(join, regular_restore_rescaled_2_to_1)
-{
-	setup(kind, (join_conf){.kind = JOIN_REGULAR, .ttl_ms = 100});
+	oph_close(h);
 	oph_check_restore(&F.o, kind, regular_script, NSTEPS(regular_script), 3, 2, 1);
 	teardown(NULL);
 }

@@ -324,7 +324,11 @@ static const oph_step script[] = {
 };
 #define NSTEPS (sizeof(script) / sizeof(script[0]))
 
-BOTH(topn, script_uninterrupted)
+/* The uninterrupted run, checked by hand; then cut at 2 (before anything is emitted)
+ * and restored at the same parallelism and from 2 subtasks into 1; then cut at 4, after
+ * the watermark 9: the restored watermark makes `late` late (else it would open [0, 10)
+ * again and be emitted at 19). */
+BOTH(topn, checkpoint_restore)
 {
 	setup(kind, 2, true);
 	oph *h = open_topn();
@@ -332,28 +336,9 @@ BOTH(topn, script_uninterrupted)
 	EXPECT(h, 0, "9|0|10|1|b|9|1", "9|0|10|1|d|7|2", "9|0|10|1|f|7|2", "9|0|10|2|g|4|1",
 	       "19|10|20|1|h|1|1", "19|10|20|2|i|2|1");
 	cr_assert_eq(late_dropped(h), 1);
-	teardown(h);
-}
-
-BOTH(topn, restore_equals_uninterrupted)
-{
-	setup(kind, 2, true);
+	oph_close(h);
 	oph_check_restore(&F.o, kind, script, NSTEPS, 2, 1, 1);
-	teardown(NULL);
-}
-
-BOTH(topn, restore_rescaled_2_to_1)
-{
-	setup(kind, 2, true);
 	oph_check_restore(&F.o, kind, script, NSTEPS, 2, 2, 1);
-	teardown(NULL);
-}
-
-/* A cut after the watermark 9: the restored watermark makes `late` late (else it would
- * open [0, 10) again and be emitted at 19). */
-BOTH(topn, restore_keeps_the_watermark)
-{
-	setup(kind, 2, true);
 	oph_check_restore(&F.o, kind, script, NSTEPS, 4, 1, 1);
 	teardown(NULL);
 }
