@@ -36,7 +36,7 @@ static const char JOB[] = "job: flights-hourly\n"
 static cfg_node *load(const char *name, const char *text)
 {
 	cfg_node *root = NULL;
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	eddy_err rc = cfg_load_string(name, text, &root, &err);
 	cr_assert_eq(rc, EDDY_OK, "load %s: %s", name, err.msg);
 	cr_assert_not_null(root);
@@ -47,7 +47,7 @@ static cfg_node *load(const char *name, const char *text)
 static void load_fails(const char *name, const char *text, eddy_err want, const char *msg)
 {
 	cfg_node *root = (cfg_node *)1;
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	eddy_err rc = cfg_load_string(name, text, &root, &err);
 	cr_assert_eq(rc, want, "%s: rc %d, message %s", name, rc, err.msg);
 	cr_assert_null(root);
@@ -122,7 +122,7 @@ Test(cfg, load_job_keeps_order_kinds_and_locations)
 	cr_assert_eq(root->parent, NULL);
 	cr_assert_str_eq(root->file, "job.yaml");
 	at(root, 1, 1);
-	keys_are(root, (const char *const[]){"job", "parallelism", "sources", "operators", NULL});
+	keys_are(root, (const char *const[]){ "job", "parallelism", "sources", "operators", NULL });
 	scalar_is(cfg_get(root, "job"), "flights-hourly");
 	at(cfg_get(root, "job"), 1, 6);
 	scalar_is(cfg_get(root, "parallelism"), "2");
@@ -137,12 +137,12 @@ Test(cfg, load_job_keeps_order_kinds_and_locations)
 	cfg_node *src = sources->items[0];
 	cr_assert_eq(src->parent, sources);
 	at(src, 4, 5);
-	keys_are(src,
-	         (const char *const[]){"id", "connector", "path", "schema", "watermark", NULL});
+	keys_are(src, (const char *const[]){ "id", "connector", "path", "schema", "watermark",
+	                                     NULL });
 	scalar_is(cfg_get(src, "path"), "../shared/data/flights-3m.csv.gz");
 	at(cfg_get(src, "path"), 6, 11);
 	cfg_node *schema = cfg_get(src, "schema");
-	keys_are(schema, (const char *const[]){"date", "delay", NULL});
+	keys_are(schema, (const char *const[]){ "date", "delay", NULL });
 	scalar_is(schema->items[0], "timestamp");
 	scalar_is(schema->items[1], "int");
 	at(schema->key_nodes[1], 9, 7);
@@ -152,10 +152,10 @@ Test(cfg, load_job_keeps_order_kinds_and_locations)
 	at(cfg_get(wm, "max_out_of_orderness"), 12, 29);
 
 	cfg_node *op = cfg_get(root, "operators")->items[0];
-	keys_are(op, (const char *const[]){"id", "type", "input", "key_by", "window", "aggregates",
-	                                   NULL});
+	keys_are(op, (const char *const[]){ "id", "type", "input", "key_by", "window",
+	                                    "aggregates", NULL });
 	scalar_is(cfg_get(op, "input"), "flights"); /* the comment is not part of it */
-	cfg_node *key_by = cfg_get(op, "key_by");   /* a flow sequence */
+	cfg_node *key_by = cfg_get(op, "key_by");    /* a flow sequence */
 	cr_assert_eq(key_by->kind, CFG_SEQ);
 	cr_assert_eq(key_by->n, 1);
 	at(key_by, 17, 13);
@@ -163,12 +163,12 @@ Test(cfg, load_job_keeps_order_kinds_and_locations)
 	at(key_by->items[0], 17, 14);
 	cfg_node *window = cfg_get(op, "window"); /* a flow mapping */
 	at(window, 18, 13);
-	keys_are(window, (const char *const[]){"type", "size", NULL});
+	keys_are(window, (const char *const[]){ "type", "size", NULL });
 	at(window->key_nodes[1], 18, 30);
 	scalar_is(cfg_get(window, "size"), "1h");
 	at(cfg_get(window, "size"), 18, 36);
 	cfg_node *aggs = cfg_get(op, "aggregates");
-	keys_are(aggs, (const char *const[]){"flights", "avg_delay", NULL});
+	keys_are(aggs, (const char *const[]){ "flights", "avg_delay", NULL });
 	scalar_is(aggs->items[1], "avg(delay)");
 	at(aggs->items[1], 21, 18);
 
@@ -201,7 +201,7 @@ Test(cfg, load_file_gives_the_same_tree_named_by_path)
 	char path[512];
 	fixture(path, sizeof(path), "flights-hourly.yaml");
 	cfg_node *from_file = NULL;
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_load_file(path, &from_file, &err), EDDY_OK, "%s", err.msg);
 	cr_assert_str_eq(from_file->file, path);
 	cr_assert_str_eq(cfg_get(from_file, "sources")->items[0]->file, path);
@@ -238,7 +238,7 @@ Test(cfg, scalars_quoted_null_block_tags_and_anchors)
 	scalar_is(cfg_get(root, "c"), "dou\tble");
 	cr_assert(cfg_get(root, "c")->quoted);
 	for (const char *k = "def"; *k; k++) {
-		char key[2] = {*k, 0};
+		char key[2] = { *k, 0 };
 		scalar_is(cfg_get(root, key), "");
 		cr_assert_not(cfg_get(root, key)->quoted, "%s", key);
 	}
@@ -259,7 +259,8 @@ Test(cfg, invalid_yaml_names_the_line)
 	load_fails("bracket.yaml", "job: x\nkey_by: [a, b\nparallelism: 2\n", EDDY_EINVAL,
 	           "bracket.yaml:3:12: invalid YAML: did not find expected ',' or ']' while "
 	           "parsing a flow sequence at 2:9");
-	load_fails("indent.yaml", "job: x\nsources:\n  - id: a\n   connector: file\n", EDDY_EINVAL,
+	load_fails("indent.yaml", "job: x\nsources:\n  - id: a\n   connector: file\n",
+	           EDDY_EINVAL,
 	           "indent.yaml:4:4: invalid YAML: did not find expected '-' indicator while "
 	           "parsing a block collection at 3:3");
 	load_fails("indent2.yaml", "job: x\n  parallelism: 2\n", EDDY_EINVAL,
@@ -336,7 +337,7 @@ Test(cfg, empty_and_null_documents)
 	char path[128], want[300];
 	write_temp(path, "empty.yaml", "");
 	cfg_node *root = (cfg_node *)1;
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_load_file(path, &root, &err), EDDY_EINVAL);
 	cr_assert_null(root);
 	snprintf(want, sizeof(want), "%s: empty job file", path);
@@ -347,7 +348,7 @@ Test(cfg, empty_and_null_documents)
 Test(cfg, missing_file_and_directory)
 {
 	cfg_node *root = (cfg_node *)1;
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	errno = 0;
 	cr_assert_eq(cfg_load_file("/nonexistent/job.yaml", &root, &err), EDDY_EIO);
 	cr_assert_eq(errno, ENOENT);
@@ -366,7 +367,7 @@ Test(cfg, missing_file_and_directory)
 	cr_assert_str_eq(err.msg, want);
 	/* a file that is there loads, with the file's own errors located in it */
 	cr_assert_eq(cfg_load_file(path, &root, &err), EDDY_OK, "%s", err.msg);
-	cr_assert_eq(cfg_int(root, "a", true, 2, 9, &(int64_t){0}, &err), EDDY_EINVAL);
+	cr_assert_eq(cfg_int(root, "a", true, 2, 9, &(int64_t){ 0 }, &err), EDDY_EINVAL);
 	snprintf(want, sizeof(want), "%s:1:4: 'a' must be between 2 and 9, got 1", path);
 	cr_assert_str_eq(err.msg, want);
 	cfg_free(root);
@@ -398,7 +399,7 @@ static const char ACC[] = "parallelism: 2\n"               /* 1 */
 Test(cfg, str_accessor)
 {
 	cfg_node *root = load("acc.yaml", ACC);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	const char *s = "default";
 	cr_assert_eq(cfg_str(root, "name", true, &s, &err), EDDY_OK);
 	cr_assert_str_eq(s, "eddy");
@@ -446,7 +447,7 @@ Test(cfg, str_accessor)
 Test(cfg, int_accessor)
 {
 	cfg_node *root = load("acc.yaml", ACC);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	int64_t v = -99;
 	cr_assert_eq(cfg_int(root, "parallelism", true, 1, 1024, &v, &err), EDDY_OK);
 	cr_assert_eq(v, 2);
@@ -482,7 +483,7 @@ Test(cfg, int_accessor)
 	cr_assert_eq(v, INT64_MAX);
 	cr_assert_eq(cfg_int(ends, "lo", true, INT64_MIN + 1, 0, &v, &err), EDDY_EINVAL);
 	for (const char *k = "xyz"; *k; k++) {
-		char key[2] = {*k, 0};
+		char key[2] = { *k, 0 };
 		cr_assert_eq(cfg_int(ends, key, true, INT64_MIN, INT64_MAX, &v, &err), EDDY_EINVAL,
 		             "%s", key);
 		cr_assert(strstr(err.msg, "must be an integer") != NULL, "%s", err.msg);
@@ -494,7 +495,7 @@ Test(cfg, int_accessor)
 Test(cfg, bool_accessor)
 {
 	cfg_node *root = load("acc.yaml", ACC);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	bool b = false;
 	cr_assert_eq(cfg_bool(root, "enabled", true, &b, &err), EDDY_OK);
 	cr_assert(b);
@@ -511,8 +512,9 @@ Test(cfg, bool_accessor)
 	static const struct {
 		const char *text;
 		bool want;
-	} good[] = {{"true", true},   {"True", true}, {"yes", true},  {"on", true},    {"ON", true},
-	            {"false", false}, {"no", false},  {"off", false}, {"FALSE", false}};
+	} good[] = { { "true", true }, { "True", true },  { "yes", true },  { "on", true },
+		     { "ON", true },   { "false", false }, { "no", false }, { "off", false },
+		     { "FALSE", false } };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		char text[64];
 		snprintf(text, sizeof(text), "b: %s\n", good[i].text);
@@ -522,8 +524,8 @@ Test(cfg, bool_accessor)
 		cr_assert_eq(b, good[i].want, "%s", good[i].text);
 		cfg_free(r);
 	}
-	for (const char *const *bad = (const char *const[]){"1", "0", "y", "n", "tru", NULL}; *bad;
-	     bad++) {
+	for (const char *const *bad = (const char *const[]){ "1", "0", "y", "n", "tru", NULL };
+	     *bad; bad++) {
 		char text[64];
 		snprintf(text, sizeof(text), "b: %s\n", *bad);
 		cfg_node *r = load("b.yaml", text);
@@ -547,13 +549,12 @@ Test(cfg, durations)
 		const char *text;
 		int64_t ms;
 	} good[] = {
-	    {"250ms", 250},   {"10s", 10000},
-	    {"5m", 300000},   {"1h", 3600000},
-	    {"1d", 86400000}, {"0", 0},
-	    {"0s", 0},        {"90m", 5400000},
-	    {"'10s'", 10000}, {"9223372036854775807ms", INT64_MAX},
+		{ "250ms", 250 },    { "10s", 10000 },         { "5m", 300000 },
+		{ "1h", 3600000 },   { "1d", 86400000 },       { "0", 0 },
+		{ "0s", 0 },         { "90m", 5400000 },       { "'10s'", 10000 },
+		{ "9223372036854775807ms", INT64_MAX },
 	};
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		cfg_node *r = one_value(good[i].text);
 		int64_t ms = -1;
@@ -565,23 +566,23 @@ Test(cfg, durations)
 	static const struct {
 		const char *text, *msg;
 	} bad[] = {
-	    {"ten", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
-	            "'ten'"},
-	    {"1.5s", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
-	             "'1.5s'"},
-	    {"10", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
-	           "'10'"},
-	    {"10 s", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
-	             "'10 s'"},
-	    {"10S", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
-	            "'10S'"},
-	    {"s", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
-	          "'s'"},
-	    {"-5s", "v.yaml:1:4: 'v': a duration cannot be negative, got '-5s'"},
-	    {"106751991167301d", "v.yaml:1:4: 'v': duration '106751991167301d' is too large"},
-	    {"99999999999999999999ms",
-	     "v.yaml:1:4: 'v': duration '99999999999999999999ms' is too large"},
-	    {"[1s]", "v.yaml:1:4: 'v' must be a duration, got a list"},
+		{ "ten", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
+		         "'ten'" },
+		{ "1.5s", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
+		          "'1.5s'" },
+		{ "10", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
+		        "'10'" },
+		{ "10 s", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
+		          "'10 s'" },
+		{ "10S", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
+		         "'10S'" },
+		{ "s", "v.yaml:1:4: 'v': expected a duration like 250ms, 10s, 5m, 1h or 1d, got "
+		       "'s'" },
+		{ "-5s", "v.yaml:1:4: 'v': a duration cannot be negative, got '-5s'" },
+		{ "106751991167301d", "v.yaml:1:4: 'v': duration '106751991167301d' is too large" },
+		{ "99999999999999999999ms",
+		  "v.yaml:1:4: 'v': duration '99999999999999999999ms' is too large" },
+		{ "[1s]", "v.yaml:1:4: 'v' must be a duration, got a list" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cfg_node *r = one_value(bad[i].text);
@@ -607,22 +608,22 @@ Test(cfg, sizes)
 		const char *text;
 		int64_t bytes;
 	} good[] = {
-	    {"512B", 512},
-	    {"64KiB", 65536},
-	    {"1MiB", 1048576},
-	    {"1GiB", 1073741824},
-	    {"2TiB", INT64_C(2) << 40},
-	    {"1kB", 1000},
-	    {"1KB", 1000},
-	    {"10MB", 10000000},
-	    {"3GB", INT64_C(3000000000)},
-	    {"1TB", INT64_C(1000000000000)},
-	    {"4096", 4096},
-	    {"0", 0},
-	    {"\"8KiB\"", 8192},
-	    {"9223372036854775807", INT64_MAX},
+		{ "512B", 512 },
+		{ "64KiB", 65536 },
+		{ "1MiB", 1048576 },
+		{ "1GiB", 1073741824 },
+		{ "2TiB", INT64_C(2) << 40 },
+		{ "1kB", 1000 },
+		{ "1KB", 1000 },
+		{ "10MB", 10000000 },
+		{ "3GB", INT64_C(3000000000) },
+		{ "1TB", INT64_C(1000000000000) },
+		{ "4096", 4096 },
+		{ "0", 0 },
+		{ "\"8KiB\"", 8192 },
+		{ "9223372036854775807", INT64_MAX },
 	};
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		cfg_node *r = one_value(good[i].text);
 		int64_t bytes = -1;
@@ -634,17 +635,17 @@ Test(cfg, sizes)
 	static const struct {
 		const char *text, *msg;
 	} bad[] = {
-	    {"big", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, "
-	            "got 'big'"},
-	    {"1.5MiB", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or "
-	               "10MB, got '1.5MiB'"},
-	    {"1mib", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, "
-	             "got '1mib'"},
-	    {"1 KiB", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, "
-	              "got '1 KiB'"},
-	    {"-1", "v.yaml:1:4: 'v': a size cannot be negative, got '-1'"},
-	    {"8388608TiB", "v.yaml:1:4: 'v': size '8388608TiB' is too large"},
-	    {"{a: 1}", "v.yaml:1:4: 'v' must be a size, got a map"},
+		{ "big", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, "
+		         "got 'big'" },
+		{ "1.5MiB", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or "
+		            "10MB, got '1.5MiB'" },
+		{ "1mib", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, "
+		          "got '1mib'" },
+		{ "1 KiB", "v.yaml:1:4: 'v': expected a size like 512B, 64KiB, 1MiB, 1GiB or 10MB, "
+		           "got '1 KiB'" },
+		{ "-1", "v.yaml:1:4: 'v': a size cannot be negative, got '-1'" },
+		{ "8388608TiB", "v.yaml:1:4: 'v': size '8388608TiB' is too large" },
+		{ "{a: 1}", "v.yaml:1:4: 'v' must be a size, got a map" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cfg_node *r = one_value(bad[i].text);
@@ -664,9 +665,9 @@ Test(cfg, sizes)
 
 Test(cfg, enum_accessor)
 {
-	static const char *const on_error[] = {"fail", "skip", "dead_letter", NULL};
+	static const char *const on_error[] = { "fail", "skip", "dead_letter", NULL };
 	cfg_node *root = load("acc.yaml", ACC);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	int v = -1;
 	cr_assert_eq(cfg_enum(root, "on_error", true, on_error, &v, &err), EDDY_EINVAL);
 	cr_assert_str_eq(err.msg, "acc.yaml:12:11: 'on_error' must be one of fail, skip, "
@@ -695,7 +696,7 @@ Test(cfg, enum_accessor)
 Test(cfg, node_level_accessors_on_list_items)
 {
 	cfg_node *root = load("acc.yaml", ACC);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cfg_node *offsets = cfg_get(root, "offsets");
 	cr_assert_eq(offsets->n, 4);
 	int64_t ms = -1;
@@ -703,10 +704,12 @@ Test(cfg, node_level_accessors_on_list_items)
 	cr_assert_eq(ms, 1000);
 	cr_assert_eq(cfg_node_duration_ms(offsets->items[1], "offsets[1]", &ms, &err), EDDY_OK);
 	cr_assert_eq(ms, 120000);
-	cr_assert_eq(cfg_node_duration_ms(offsets->items[2], "offsets[2]", &ms, &err), EDDY_EINVAL);
+	cr_assert_eq(cfg_node_duration_ms(offsets->items[2], "offsets[2]", &ms, &err),
+	             EDDY_EINVAL);
 	cr_assert_str_eq(err.msg, "acc.yaml:18:19: offsets[2]: expected a duration like 250ms, "
 	                          "10s, 5m, 1h or 1d, got 'nope'");
-	cr_assert_eq(cfg_node_duration_ms(offsets->items[3], "offsets[3]", &ms, &err), EDDY_EINVAL);
+	cr_assert_eq(cfg_node_duration_ms(offsets->items[3], "offsets[3]", &ms, &err),
+	             EDDY_EINVAL);
 	cr_assert_str_eq(err.msg, "acc.yaml:18:25: offsets[3] must be a duration, got a list");
 	cr_assert_eq(ms, 120000);
 
@@ -729,11 +732,12 @@ Test(cfg, node_level_accessors_on_list_items)
 	cr_assert_eq(cfg_node_bool(cfg_get(root, "enabled"), "enabled", &b, &err), EDDY_OK);
 	cr_assert(b);
 	int64_t bytes = 0;
-	cr_assert_eq(cfg_node_size_bytes(cfg_get(root, "buffer"), "buffer", &bytes, &err), EDDY_OK);
+	cr_assert_eq(cfg_node_size_bytes(cfg_get(root, "buffer"), "buffer", &bytes, &err),
+	             EDDY_OK);
 	cr_assert_eq(bytes, 65536);
 	int e = -1;
-	cr_assert_eq(cfg_node_enum(list->items[1], "list[1]", (const char *const[]){"a", "b", NULL},
-	                           &e, &err),
+	cr_assert_eq(cfg_node_enum(list->items[1], "list[1]",
+	                           (const char *const[]){ "a", "b", NULL }, &e, &err),
 	             EDDY_OK);
 	cr_assert_eq(e, 1);
 	cfg_free(root);
@@ -742,7 +746,7 @@ Test(cfg, node_level_accessors_on_list_items)
 Test(cfg, missing_required_key_names_the_map_by_path)
 {
 	cfg_node *root = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cfg_node *src = cfg_get(root, "sources")->items[0];
 	const char *s;
 	cr_assert_eq(cfg_str(src, "format", true, &s, &err), EDDY_EINVAL);
@@ -786,16 +790,16 @@ Test(cfg, paths)
 
 /* ---- unknown keys, suggestions, messages ---- */
 
-static const char *const JOB_KEYS[] = {"job", "parallelism", "sources", "operators", NULL};
+static const char *const JOB_KEYS[] = { "job", "parallelism", "sources", "operators", NULL };
 
 Test(cfg, check_keys)
 {
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cfg_node *root = load("job.yaml", JOB);
 	cr_assert_eq(cfg_check_keys(root, JOB_KEYS, "the job", &err), EDDY_OK);
 	cr_assert_eq(cfg_check_keys(NULL, JOB_KEYS, "the job", &err), EDDY_OK);
 	cfg_node *window = cfg_get(cfg_get(root, "operators")->items[0], "window");
-	cr_assert_eq(cfg_check_keys(window, (const char *const[]){"type", NULL}, "window", &err),
+	cr_assert_eq(cfg_check_keys(window, (const char *const[]){ "type", NULL }, "window", &err),
 	             EDDY_EINVAL);
 	cr_assert_str_eq(err.msg, "job.yaml:18:30: unknown key 'size' in window");
 	cr_assert_eq(cfg_check_keys(cfg_get(window, "type"), JOB_KEYS, "window type", &err),
@@ -824,7 +828,7 @@ Test(cfg, check_keys)
 
 Test(cfg, nearest)
 {
-	static const char *const on_error[] = {"fail", "skip", "dead_letter", NULL};
+	static const char *const on_error[] = { "fail", "skip", "dead_letter", NULL };
 	cr_assert_str_eq(cfg_nearest("paralelism", JOB_KEYS), "parallelism");
 	cr_assert_str_eq(cfg_nearest("Sources", JOB_KEYS), "sources");
 	cr_assert_str_eq(cfg_nearest("job", JOB_KEYS), "job");
@@ -833,32 +837,33 @@ Test(cfg, nearest)
 	cr_assert_null(cfg_nearest("ignore", on_error));
 	cr_assert_null(cfg_nearest("colour", JOB_KEYS));
 	/* max(2, len/3): 4 edits are near for a 16-letter word, 3 are not for an 8-letter one */
-	static const char *const wm[] = {"max_out_of_orderness", NULL};
+	static const char *const wm[] = { "max_out_of_orderness", NULL };
 	cr_assert_str_eq(cfg_nearest("max_out_of_order", wm), "max_out_of_orderness");
 	cr_assert_null(cfg_nearest("max_outo", wm));
-	static const char *const ooo[] = {"out_of_order", NULL}, *const ooon[] = {
-	                                                             "out_of_orderness", NULL};
+	static const char *const ooo[] = { "out_of_order", NULL }, *const ooon[] = {
+		"out_of_orderness", NULL
+	};
 	cr_assert_null(cfg_nearest("out_of_orderness_ms", ooo)); /* 7 edits > 19 / 3 */
 	cr_assert_str_eq(cfg_nearest("out_of_orderness_ms", ooon), "out_of_orderness");
-	static const char *const t[] = {"timezone", NULL};
+	static const char *const t[] = { "timezone", NULL };
 	cr_assert_null(cfg_nearest("tmzne", t)); /* 3 edits, len 5 */
 	cr_assert_str_eq(cfg_nearest("tmzone", t), "timezone");
 	/* not a complete replacement of a short word */
-	cr_assert_null(cfg_nearest("x", (const char *const[]){"id", NULL}));
-	cr_assert_str_eq(cfg_nearest("i", (const char *const[]){"id", NULL}), "id");
+	cr_assert_null(cfg_nearest("x", (const char *const[]){ "id", NULL }));
+	cr_assert_str_eq(cfg_nearest("i", (const char *const[]){ "id", NULL }), "id");
 	/* ties go to the first */
-	cr_assert_str_eq(cfg_nearest("ab", (const char *const[]){"abc", "abd", NULL}), "abc");
-	cr_assert_null(cfg_nearest("a", (const char *const[]){NULL}));
+	cr_assert_str_eq(cfg_nearest("ab", (const char *const[]){ "abc", "abd", NULL }), "abc");
+	cr_assert_null(cfg_nearest("a", (const char *const[]){ NULL }));
 	char longer[200];
 	memset(longer, 'a', sizeof(longer) - 1);
 	longer[sizeof(longer) - 1] = '\0';
-	cr_assert_null(cfg_nearest(longer, (const char *const[]){longer, NULL}));
+	cr_assert_null(cfg_nearest(longer, (const char *const[]){ longer, NULL }));
 }
 
 Test(cfg, errorf_and_kind_names)
 {
 	cfg_node *root = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_errorf(&err, cfg_get(root, "parallelism"), "too many: %d", 7),
 	             EDDY_EINVAL);
 	cr_assert_str_eq(err.msg, "job.yaml:2:14: too many: 7");
@@ -887,7 +892,7 @@ Test(cfg, errorf_and_kind_names)
 Test(cfg, set_top_level_key)
 {
 	cfg_node *root = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_set(root, "parallelism=4", &err), EDDY_OK, "%s", err.msg);
 	int64_t v = 0;
 	cr_assert_eq(cfg_int(root, "parallelism", true, 1, 1024, &v, &err), EDDY_OK);
@@ -916,7 +921,7 @@ Test(cfg, set_top_level_key)
 Test(cfg, set_list_entries_by_id_and_index)
 {
 	cfg_node *root = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_set(root, "sources.flights.path=/data/x.csv", &err), EDDY_OK, "%s",
 	             err.msg);
 	cfg_node *src = cfg_get(root, "sources")->items[0];
@@ -927,9 +932,9 @@ Test(cfg, set_list_entries_by_id_and_index)
 	cr_assert_eq(cfg_set(root, "sources.flights.watermark.max_out_of_orderness=5s", &err),
 	             EDDY_OK);
 	int64_t ms = 0;
-	cr_assert_eq(
-	    cfg_duration_ms(cfg_get(src, "watermark"), "max_out_of_orderness", true, &ms, &err),
-	    EDDY_OK);
+	cr_assert_eq(cfg_duration_ms(cfg_get(src, "watermark"), "max_out_of_orderness", true, &ms,
+	                             &err),
+	             EDDY_OK);
 	cr_assert_eq(ms, 5000);
 	/* a list item that is a scalar */
 	cr_assert_eq(cfg_set(root, "operators.hourly.key_by.0=destination", &err), EDDY_OK);
@@ -940,11 +945,11 @@ Test(cfg, set_list_entries_by_id_and_index)
 Test(cfg, set_flow_map_value)
 {
 	cfg_node *root = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_set(root, "operators.hourly.window.size=2h", &err), EDDY_OK, "%s",
 	             err.msg);
 	cfg_node *window = cfg_get(cfg_get(root, "operators")->items[0], "window");
-	keys_are(window, (const char *const[]){"type", "size", NULL});
+	keys_are(window, (const char *const[]){ "type", "size", NULL });
 	int64_t ms = 0;
 	cr_assert_eq(cfg_duration_ms(window, "size", true, &ms, &err), EDDY_OK);
 	cr_assert_eq(ms, 7200000);
@@ -958,11 +963,11 @@ Test(cfg, set_flow_map_value)
 Test(cfg, set_creates_missing_keys)
 {
 	cfg_node *root = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_set(root, "sources.flights.format=csv", &err), EDDY_OK, "%s", err.msg);
 	cfg_node *src = cfg_get(root, "sources")->items[0];
-	keys_are(src, (const char *const[]){"id", "connector", "path", "schema", "watermark",
-	                                    "format", NULL});
+	keys_are(src, (const char *const[]){ "id", "connector", "path", "schema", "watermark",
+	                                     "format", NULL });
 	cfg_node *format = cfg_get(src, "format");
 	scalar_is(format, "csv");
 	cr_assert_str_eq(format->file, "--set sources.flights.format");
@@ -975,7 +980,8 @@ Test(cfg, set_creates_missing_keys)
 	cr_assert_eq(options->kind, CFG_MAP);
 	cr_assert_str_eq(options->file, "--set sources.flights.options.gzip.level");
 	int64_t level = 0;
-	cr_assert_eq(cfg_int(cfg_get(options, "gzip"), "level", true, 0, 9, &level, &err), EDDY_OK);
+	cr_assert_eq(cfg_int(cfg_get(options, "gzip"), "level", true, 0, 9, &level, &err),
+	             EDDY_OK);
 	cr_assert_eq(level, 9);
 	char path[64];
 	cr_assert_str_eq(cfg_path(cfg_get(cfg_get(options, "gzip"), "level"), path, sizeof(path)),
@@ -1007,7 +1013,7 @@ static void set_fails(const char *assignment, const char *msg)
 {
 	cfg_node *root = load("job.yaml", JOB);
 	cfg_node *before = load("job.yaml", JOB);
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cr_assert_eq(cfg_set(root, assignment, &err), EDDY_EINVAL, "%s", assignment);
 	cr_assert_str_eq(err.msg, msg);
 	cr_assert(same_tree(root, before), "%s changed the tree", assignment);
@@ -1047,14 +1053,14 @@ Test(cfg, set_errors)
 Test(cfg, no_leaks)
 {
 	int64_t base = rt_alloc_live();
-	cfg_error err = {{0}};
+	cfg_error err = { { 0 } };
 	cfg_node *root = load("job.yaml", JOB);
 	cr_assert_gt(rt_alloc_live(), base);
 	cr_assert_eq(cfg_set(root, "parallelism=4", &err), EDDY_OK);
 	cr_assert_eq(cfg_set(root, "parallelism=5", &err), EDDY_OK);
 	cr_assert_eq(cfg_set(root, "sources.flights.a.b.c=1", &err), EDDY_OK);
 	cr_assert_eq(cfg_set(root, "sources.nope.a=1", &err), EDDY_EINVAL);
-	cr_assert_eq(cfg_str(root, "absent", true, &(const char *){NULL}, &err), EDDY_EINVAL);
+	cr_assert_eq(cfg_str(root, "absent", true, &(const char *){ NULL }, &err), EDDY_EINVAL);
 	cfg_free(root);
 	cr_assert_eq(rt_alloc_live(), base);
 
@@ -1079,7 +1085,7 @@ Test(cfg, allocation_failures_while_loading)
 		int failures = 0;
 		for (int64_t k = 0;; k++) {
 			cfg_node *root = (cfg_node *)1;
-			cfg_error err = {{0}};
+			cfg_error err = { { 0 } };
 			rt_alloc_fail_after(k);
 			eddy_err rc = from_file ? cfg_load_file(path, &root, &err)
 			                        : cfg_load_string("job.yaml", JOB, &root, &err);
@@ -1108,14 +1114,14 @@ Test(cfg, allocation_failures_while_loading)
 Test(cfg, allocation_failures_in_set_leave_the_tree_unchanged)
 {
 	int64_t base = rt_alloc_live();
-	static const char *const sets[] = {"sources.flights.options.gzip.level=9",
-	                                   "operators.hourly.window.size=2h", "newkey=1", NULL};
+	static const char *const sets[] = { "sources.flights.options.gzip.level=9",
+		                            "operators.hourly.window.size=2h", "newkey=1", NULL };
 	for (size_t i = 0; sets[i] != NULL; i++) {
 		int failures = 0;
 		for (int64_t k = 0;; k++) {
 			cfg_node *root = load("job.yaml", JOB);
 			cfg_node *before = load("job.yaml", JOB);
-			cfg_error err = {{0}};
+			cfg_error err = { { 0 } };
 			rt_alloc_fail_after(k);
 			eddy_err rc = cfg_set(root, sets[i], &err);
 			rt_alloc_fail_after(-1);

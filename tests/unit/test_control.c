@@ -20,7 +20,7 @@ static eddy_err idle_receive(actor *self, void *state, rt_msg *m)
 	msg_discard(m);
 	return EDDY_OK;
 }
-static const actor_ops child_ops = {.type = "child", .receive = idle_receive};
+static const actor_ops child_ops = { .type = "child", .receive = idle_receive };
 
 static asys *sys;
 static sup_child_spec kids[2];
@@ -58,12 +58,12 @@ static size_t jobs(void *ctx, ctl_job_info *out, size_t max)
 
 static void setup(void)
 {
-	asys_opts o = {.workers = 2};
+	asys_opts o = { .workers = 2 };
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
-	kids[0] = (sup_child_spec){.actor = {.path = "j/a", .ops = &child_ops},
-	                           .restart = CHILD_TRANSIENT};
-	kids[1] = (sup_child_spec){.actor = {.path = "j/b", .ops = &child_ops},
-	                           .restart = CHILD_CRITICAL};
+	kids[0] = (sup_child_spec){ .actor = { .path = "j/a", .ops = &child_ops },
+		                    .restart = CHILD_TRANSIENT };
+	kids[1] = (sup_child_spec){ .actor = { .path = "j/b", .ops = &child_ops },
+		                    .restart = CHILD_CRITICAL };
 	sup_spec_defaults(&spec);
 	spec.children = kids;
 	spec.nchildren = 2;
@@ -72,7 +72,7 @@ static void setup(void)
 	cr_assert(wait_until(asys_find(sys, "j/b") &&
 	                         actor_get_status(asys_find(sys, "j/b")) == ACTOR_RUNNING,
 	                     5000));
-	ctl_provider pv = {.jobs = jobs, .actor_extra = extra};
+	ctl_provider pv = { .jobs = jobs, .actor_extra = extra };
 	cr_assert_eq(ctl_new(sys, &pv, "sesame", &c), EDDY_OK);
 }
 
@@ -112,7 +112,7 @@ static const msgpack_object *ask(const char *secret, const char *cmd, int nargs,
 	va_end(ap);
 	if (secret)
 		msgpack_pack_str_with_body(&pk, "secret", 6),
-		    msgpack_pack_str_with_body(&pk, secret, strlen(secret));
+			msgpack_pack_str_with_body(&pk, secret, strlen(secret));
 	size_t len;
 	free(reply);
 	reply = NULL;
@@ -144,8 +144,7 @@ static const msgpack_object *get(const msgpack_object *m, const char *key)
 	cr_assert(m && m->type == MSGPACK_OBJECT_MAP, "not a map looking for %s", key);
 	for (uint32_t i = 0; i < m->via.map.size; i++) {
 		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->via.str.size == strlen(key) &&
-		    memcmp(k->via.str.ptr, key, k->via.str.size) == 0)
+		if (k->via.str.size == strlen(key) && memcmp(k->via.str.ptr, key, k->via.str.size) == 0)
 			return &m->via.map.ptr[i].val;
 	}
 	cr_assert_fail("no key %s", key);
@@ -168,8 +167,8 @@ static void expect_error(const msgpack_object *r, const char *want)
 {
 	cr_assert_eq(get(r, "ok")->via.boolean, false);
 	const msgpack_object *e = get(r, "error");
-	cr_assert(str_has(e, want), "error '%.*s' lacks '%s'", (int)e->via.str.size, e->via.str.ptr,
-	          want);
+	cr_assert(str_has(e, want), "error '%.*s' lacks '%s'", (int)e->via.str.size,
+	          e->via.str.ptr, want);
 }
 
 static uint64_t rejected(const char *reason)
@@ -247,8 +246,7 @@ Test(ctl, tree_gives_strategy_intensity_and_restart_types_depth_first)
 
 Test(ctl, stats_gives_the_watermark_lag)
 {
-	const msgpack_object *j =
-	    &get(get(ask("sesame", "stats", 0), "result"), "jobs")->via.array.ptr[0];
+	const msgpack_object *j = &get(get(ask("sesame", "stats", 0), "result"), "jobs")->via.array.ptr[0];
 	cr_assert_eq(get(j, "watermark")->via.i64, 5000);
 	cr_assert_gt(get(j, "watermark_lag_ms")->via.i64, 1000000, "now - 5 s after the epoch");
 	cr_assert_eq(get(j, "backpressured")->via.array.size, 0);
@@ -270,14 +268,14 @@ Test(ctl, bad_requests_get_errors_and_are_counted_by_reason)
 	cr_assert_eq(rejected("bad_request"), 3, "a missing actor is an answer, not a reject");
 	cr_assert_eq(rejected("malformed"), 1, "the 9 arguments were a malformed request");
 
-	static const uint8_t huge_array[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t huge_array[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
 	expect_error(raw(huge_array, sizeof(huge_array)), "malformed request");
-	static const uint8_t two_values[] = {0x80, 0x80};
+	static const uint8_t two_values[] = { 0x80, 0x80 };
 	expect_error(raw(two_values, sizeof(two_values)), "malformed request");
 	uint8_t deep[40];
 	memset(deep, 0x91, sizeof(deep));
 	expect_error(raw(deep, sizeof(deep)), "malformed request");
-	static const uint8_t not_map[] = {0x92, 0x01, 0x02};
+	static const uint8_t not_map[] = { 0x92, 0x01, 0x02 };
 	expect_error(raw(not_map, sizeof(not_map)), "unauthorized"); /* no secret found */
 	expect_error(raw("", 0), "malformed request");
 	static char big[CTL_MAX_REQUEST + 1];

@@ -103,7 +103,7 @@ TestSuite(expr, .init = setup, .fini = teardown);
 static expr *comp(const char *text)
 {
 	expr *e = NULL;
-	expr_error err = {0};
+	expr_error err = { 0 };
 	eddy_err rc = expr_compile(text, &S, &e, &err);
 	cr_assert_eq(rc, EDDY_OK, "compile \"%s\": %s (col %d)", text, err.msg, err.col);
 	cr_assert_not_null(e);
@@ -187,7 +187,7 @@ static void is_null(const char *text, uint32_t row, ev_type type)
 static void bad(const char *text, int col, const char *msg)
 {
 	expr *e = (expr *)&S; /* must be reset to NULL */
-	expr_error err = {.col = -1};
+	expr_error err = { .col = -1 };
 	cr_assert_eq(expr_compile(text, &S, &e, &err), EDDY_EINVAL, "\"%s\" compiled", text);
 	cr_assert_null(e);
 	cr_assert_str_eq(err.msg, msg, "\"%s\"", text);
@@ -234,16 +234,10 @@ Test(expr, fields_and_expr_field)
 		const char *text;
 		int field;
 	} cases[] = {
-	    {"delay", F_DELAY},
-	    {"(origin)", F_ORIGIN},
-	    {" ((late)) ", F_LATE},
-	    {"`odd name`", F_ODD},
-	    {"date", F_DATE},
-	    {"delay + 0", -1},
-	    {"15", -1},
-	    {"-delay", -1},
-	    {"lower(origin)", -1},
-	    {"delay > 15", -1},
+		{ "delay", F_DELAY },   { "(origin)", F_ORIGIN }, { " ((late)) ", F_LATE },
+		{ "`odd name`", F_ODD }, { "date", F_DATE },      { "delay + 0", -1 },
+		{ "15", -1 },           { "-delay", -1 },         { "lower(origin)", -1 },
+		{ "delay > 15", -1 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		expr *e = comp(cases[i].text);
@@ -348,56 +342,26 @@ Test(expr, comparisons)
 		const char *text;
 		bool want;
 	} cases[] = {
-	    {"1 = 1", true},
-	    {"1 == 2", false},
-	    {"1 != 2", true},
-	    {"1 <> 1", false},
-	    {"1 < 2", true},
-	    {"2 < 1", false},
-	    {"2 <= 2", true},
-	    {"3 <= 2", false},
-	    {"3 > 2", true},
-	    {"2 > 2", false},
-	    {"2 >= 2", true},
-	    {"1 >= 2", false},
-	    {"1 = 1.0", true},
-	    {"2 > 1.5", true},
-	    {"1.5 < 2", true},
-	    {"0.1 + 0.2 = 0.3", false},
-	    {"-0.0 = 0", true},
-	    {"'a' < 'b'", true},
-	    {"'ab' < 'abc'", true},
-	    {"'' < 'a'", true},
-	    {"'b' > 'abc'", true},
-	    {"'Z' < 'a'", true},
-	    {"'abc' = 'abc'", true},
-	    {"'abc' = 'ab'", false},
-	    {"'x' != 'y'", true},
-	    {"'' = ''", true},
-	    {"'\xc3\xa9' > 'z'", true}, /* bytes compare unsigned */
-	    {"true = true", true},
-	    {"true != false", true},
-	    {"false <> false", false},
-	    {"late = true", true},
-	    {"late != late", false},
-	    {"date = date", true},
-	    {"date > date - 1", true},
-	    {"date <= date + 0", true},
-	    {"origin = 'JFK'", true},
-	    {"origin > 'JFK'", false},
-	    {"origin >= 'JF'", true},
-	    {"'JFK' = origin", true},
-	    {"'JFKA' > origin", true},
-	    {"origin < destination", true},
-	    {"delay > 15", true},
-	    {"15 < delay", true},
-	    {"delay >= 20.0", true},
-	    {"delay > 19.5", true},
-	    {"20.5 > delay", true},
-	    {"speed > 450", true},
-	    {"speed = 450.5", true},
-	    {"450 < speed", true},
-	    {"distance = delay * 50", true},
+		{ "1 = 1", true },        { "1 == 2", false },     { "1 != 2", true },
+		{ "1 <> 1", false },      { "1 < 2", true },       { "2 < 1", false },
+		{ "2 <= 2", true },       { "3 <= 2", false },     { "3 > 2", true },
+		{ "2 > 2", false },       { "2 >= 2", true },      { "1 >= 2", false },
+		{ "1 = 1.0", true },      { "2 > 1.5", true },     { "1.5 < 2", true },
+		{ "0.1 + 0.2 = 0.3", false },                      { "-0.0 = 0", true },
+		{ "'a' < 'b'", true },    { "'ab' < 'abc'", true }, { "'' < 'a'", true },
+		{ "'b' > 'abc'", true },  { "'Z' < 'a'", true },   { "'abc' = 'abc'", true },
+		{ "'abc' = 'ab'", false }, { "'x' != 'y'", true }, { "'' = ''", true },
+		{ "'\xc3\xa9' > 'z'", true }, /* bytes compare unsigned */
+		{ "true = true", true },  { "true != false", true }, { "false <> false", false },
+		{ "late = true", true },  { "late != late", false },
+		{ "date = date", true },  { "date > date - 1", true }, { "date <= date + 0", true },
+		{ "origin = 'JFK'", true }, { "origin > 'JFK'", false }, { "origin >= 'JF'", true },
+		{ "'JFK' = origin", true }, { "'JFKA' > origin", true },
+		{ "origin < destination", true },
+		{ "delay > 15", true },   { "15 < delay", true },  { "delay >= 20.0", true },
+		{ "delay > 19.5", true }, { "20.5 > delay", true }, { "speed > 450", true },
+		{ "speed = 450.5", true }, { "450 < speed", true },
+		{ "distance = delay * 50", true },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		is_bool(cases[i].text, 0, cases[i].want);
@@ -425,23 +389,23 @@ Test(expr, comparisons)
 /* The one-node `field op constant` forms give what the general comparison gives. */
 Test(expr, field_constant_forms_match_general_comparison)
 {
-	static const char *const ops[] = {"=", "==", "!=", "<>", "<", "<=", ">", ">="};
+	static const char *const ops[] = { "=", "==", "!=", "<>", "<", "<=", ">", ">=" };
 	static const char *const fc[][2] = {
-	    /* one-node form, general form */
-	    {"delay %s %s", "delay + 0 %s %s"},
-	    {"%2$s %1$s delay", "%2$s %1$s delay + 0"},
-	    {"speed %s %s", "speed * 1 %s %s"},
-	    {"%2$s %1$s speed", "%2$s %1$s speed * 1"},
-	    {"date %s %s", "date + 0 %s %s"},
-	    {"%2$s %1$s date", "%2$s %1$s date + 0"},
-	    /* negated: coalesce keeps the general form from being inverted in place */
-	    {"not delay %s %s", "not coalesce(delay + 0 %s %s)"},
-	    {"not %2$s %1$s speed", "not coalesce(%2$s %1$s speed * 1)"},
-	    {"not date %s %s", "not coalesce(date + 0 %s %s)"},
+		/* one-node form, general form */
+		{ "delay %s %s", "delay + 0 %s %s" },
+		{ "%2$s %1$s delay", "%2$s %1$s delay + 0" },
+		{ "speed %s %s", "speed * 1 %s %s" },
+		{ "%2$s %1$s speed", "%2$s %1$s speed * 1" },
+		{ "date %s %s", "date + 0 %s %s" },
+		{ "%2$s %1$s date", "%2$s %1$s date + 0" },
+		/* negated: coalesce keeps the general form from being inverted in place */
+		{ "not delay %s %s", "not coalesce(delay + 0 %s %s)" },
+		{ "not %2$s %1$s speed", "not coalesce(%2$s %1$s speed * 1)" },
+		{ "not date %s %s", "not coalesce(date + 0 %s %s)" },
 	};
-	static const char *const nums[] = {"-7", "15", "20", "21", "19.5", "450.5", "0", "-2.5"};
-	static const char *const dates[] = {"'2001-03-05 14:30:00'", "'2001-03-01'", "'1970-01-01'",
-	                                    "'1969-12-31 23:00:00'"};
+	static const char *const nums[] = { "-7", "15", "20", "21", "19.5", "450.5", "0", "-2.5" };
+	static const char *const dates[] = { "'2001-03-05 14:30:00'", "'2001-03-01'",
+		                             "'1970-01-01'", "'1969-12-31 23:00:00'" };
 	int checked = 0;
 	for (size_t f = 0; f < sizeof(fc) / sizeof(fc[0]); f++)
 		for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
@@ -466,7 +430,7 @@ Test(expr, field_constant_forms_match_general_comparison)
 				expr_free(y);
 			}
 	/* strings, both sides, and negated forms */
-	static const char *const sk[] = {"'JFK'", "'sfo'", "'Ab'", "''", "'JFKX'", "'A'"};
+	static const char *const sk[] = { "'JFK'", "'sfo'", "'Ab'", "''", "'JFKX'", "'A'" };
 	for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
 		for (size_t c = 0; c < sizeof(sk) / sizeof(sk[0]); c++)
 			for (int form = 0; form < 3; form++) {
@@ -592,8 +556,8 @@ Test(expr, concat)
 	is_str("concat(origin,'1','2','3','4','5','6','7','8','9','10','11','12','13','14',"
 	       "'15','16',destination)",
 	       0, "JFK12345678910111213141516LAX");
-	is_null("concat('1','2','3','4','5','6','7','8','9','10','11','12','13',origin)", ROW_NULL,
-	        EV_STRING);
+	is_null("concat('1','2','3','4','5','6','7','8','9','10','11','12','13',origin)",
+	        ROW_NULL, EV_STRING);
 }
 
 Test(expr, substr)
@@ -659,17 +623,17 @@ Test(expr, coalesce_and_if)
 Test(expr, three_valued_logic)
 {
 	/* rows: late is true on 0, false on 1, null on ROW_NULL */
-	static const uint32_t rows[3] = {0, 1, ROW_NULL};
-	static const char *const lit[3] = {"true", "false", "null"};
+	static const uint32_t rows[3] = { 0, 1, ROW_NULL };
+	static const char *const lit[3] = { "true", "false", "null" };
 	/* results: 0 false, 1 true, 2 null; [a][b] */
-	static const int and_t[3][3] = {{1, 0, 2}, {0, 0, 0}, {2, 0, 2}};
-	static const int or_t[3][3] = {{1, 1, 1}, {1, 0, 2}, {1, 2, 2}};
-	static const int not_t[3] = {0, 1, 2};
+	static const int and_t[3][3] = { { 1, 0, 2 }, { 0, 0, 0 }, { 2, 0, 2 } };
+	static const int or_t[3][3] = { { 1, 1, 1 }, { 1, 0, 2 }, { 1, 2, 2 } };
+	static const int not_t[3] = { 0, 1, 2 };
 	for (int a = 0; a < 3; a++) {
 		for (int b = 0; b < 3; b++) {
 			char t[64];
-			const int *want[2] = {&and_t[a][b], &or_t[a][b]};
-			const char *ops[2] = {"and", "or"};
+			const int *want[2] = { &and_t[a][b], &or_t[a][b] };
+			const char *ops[2] = { "and", "or" };
 			for (int o = 0; o < 2; o++) {
 				/* all literals (folded), field on the left, field on the right */
 				for (int form = 0; form < 3; form++) {
@@ -741,7 +705,7 @@ Test(expr, keywords_and_names)
 	is_bool("late AnD NoT false", 0, true);
 	is_int("`odd name` + 1", 0, 8);
 	/* a field named like a function or keyword */
-	ev_schema s = {0};
+	ev_schema s = { 0 };
 	cr_assert_eq(schema_add(&s, "year", EV_INT), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "when", EV_TIMESTAMP), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "and", EV_BOOL), EDDY_OK);
@@ -755,11 +719,8 @@ Test(expr, keywords_and_names)
 	static const struct {
 		const char *text;
 		int64_t want;
-	} cases[] = {{"year + 1", 2000},
-	             {"year(when)", 2001},
-	             {"year (when) - year", 2},
-	             {"if(`and`, 1, 2)", 1},
-	             {"`we``ird` * 2", 10}};
+	} cases[] = { { "year + 1", 2000 }, { "year(when)", 2001 }, { "year (when) - year", 2 },
+		      { "if(`and`, 1, 2)", 1 }, { "`we``ird` * 2", 10 } };
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		expr *e = NULL;
 		expr_error err;
@@ -836,7 +797,7 @@ Test(expr, name_errors)
 	bad("1 + hour(date, 1)", 5, "hour takes 1 argument, got 2");
 
 	/* a schema with many long names: the list is cut short */
-	ev_schema s = {0};
+	ev_schema s = { 0 };
 	char name[40];
 	for (int i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "a_rather_long_field_name_%02d", i);
@@ -845,9 +806,9 @@ Test(expr, name_errors)
 	expr *e = NULL;
 	expr_error err;
 	cr_assert_eq(expr_compile("zzz", &s, &e, &err), EDDY_EINVAL);
-	cr_assert(
-	    strncmp(err.msg, "unknown field 'zzz' (fields: a_rather_long_field_name_00, ", 58) == 0,
-	    "%s", err.msg);
+	cr_assert(strncmp(err.msg, "unknown field 'zzz' (fields: a_rather_long_field_name_00, ",
+	                  58) == 0,
+	          "%s", err.msg);
 	size_t n = strlen(err.msg);
 	cr_assert_lt(n, sizeof(err.msg));
 	cr_assert_str_eq(err.msg + n - 6, ", ...)", "%s", err.msg);
@@ -948,7 +909,7 @@ Test(expr, scratch_keeps_earlier_strings)
 	char text[2100];
 	snprintf(text, sizeof(text), "concat(lower(origin), %s)", big);
 	expr *large = comp(text);
-	expr_scratch sc = {0};
+	expr_scratch sc = { 0 };
 	int64_t live = rt_alloc_live();
 	ev_val a = expr_eval(small, B, 0, &sc);
 	ev_val b = expr_eval(large, B, 0, &sc); /* needs a new chunk */
@@ -979,13 +940,13 @@ Test(expr, scratch_keeps_earlier_strings)
 Test(expr, no_allocation_per_record)
 {
 	static const char *const texts[] = {
-	    "concat(lower(origin), '-', destination)",
-	    "upper(concat(origin, substr(destination, 2), lower(origin)))",
-	    "length(lower(destination)) = 3 or delay > 15 and origin = 'JFK'",
+		"concat(lower(origin), '-', destination)",
+		"upper(concat(origin, substr(destination, 2), lower(origin)))",
+		"length(lower(destination)) = 3 or delay > 15 and origin = 'JFK'",
 	};
 	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
 		expr *e = comp(texts[t]);
-		expr_scratch sc = {0};
+		expr_scratch sc = { 0 };
 		ev_val first = expr_eval(e, B, 0, &sc);
 		cr_assert_neq(first.type, EV_NULL);
 		int64_t live = rt_alloc_live();
@@ -1010,15 +971,15 @@ Test(expr, no_leaks)
 {
 	int64_t live = rt_alloc_live();
 	static const char *const texts[] = {
-	    "concat(lower(origin), '-', destination)",
-	    "date >= '2001-03-01' and delay > 15",
-	    "coalesce(speed, delay, 1)",
-	    "if(late, substr(origin, 2), upper('x'))",
-	    "concat('a','b','c','d','e','f','g','h','i','j','k', origin)",
-	    "lower('CONST')",
-	    "null",
+		"concat(lower(origin), '-', destination)",
+		"date >= '2001-03-01' and delay > 15",
+		"coalesce(speed, delay, 1)",
+		"if(late, substr(origin, 2), upper('x'))",
+		"concat('a','b','c','d','e','f','g','h','i','j','k', origin)",
+		"lower('CONST')",
+		"null",
 	};
-	expr_scratch sc = {0};
+	expr_scratch sc = { 0 };
 	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
 		expr *e = comp(texts[t]);
 		for (uint32_t r = 0; r < NROWS; r++) {
@@ -1067,7 +1028,7 @@ Test(expr, allocation_failures)
 
 	/* a string function that cannot get scratch memory yields null */
 	expr *e = comp("lower(origin)");
-	expr_scratch sc = {0};
+	expr_scratch sc = { 0 };
 	rt_alloc_fail_after(0);
 	ev_val v = expr_eval(e, B, 0, &sc);
 	rt_alloc_fail_after(-1);
@@ -1090,14 +1051,14 @@ Test(expr, eval_bool_as_filter)
 		const char *text;
 		bool want[NROWS];
 	} cases[] = {
-	    {"delay > 15", {true, false, false, true, false}},
-	    {"not delay > 15", {false, true, false, false, true}},
-	    {"late", {true, false, false, true, false}},
-	    {"delay", {false, false, false, false, false}}, /* not a bool */
-	    {"null", {false, false, false, false, false}},
-	    {"if(late, true, null)", {true, false, false, true, false}},
-	    {"coalesce(late, true)", {true, false, true, true, false}},
-	    {"date >= '2001-03-01' and origin = 'JFK'", {true, false, false, false, false}},
+		{ "delay > 15", { true, false, false, true, false } },
+		{ "not delay > 15", { false, true, false, false, true } },
+		{ "late", { true, false, false, true, false } },
+		{ "delay", { false, false, false, false, false } }, /* not a bool */
+		{ "null", { false, false, false, false, false } },
+		{ "if(late, true, null)", { true, false, false, true, false } },
+		{ "coalesce(late, true)", { true, false, true, true, false } },
+		{ "date >= '2001-03-01' and origin = 'JFK'", { true, false, false, false, false } },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		expr *e = comp(cases[i].text);
@@ -1129,7 +1090,7 @@ typedef struct worker {
 static void *work(void *arg)
 {
 	worker *w = arg;
-	expr_scratch sc = {0};
+	expr_scratch sc = { 0 };
 	for (int i = 0; i < 20000; i++) {
 		expr_scratch_reset(&sc);
 		uint32_t r = (uint32_t)i % 2;
@@ -1149,7 +1110,7 @@ Test(expr, concurrent_evaluation)
 	pthread_t t[4];
 	worker w[4];
 	for (int i = 0; i < 4; i++) {
-		w[i] = (worker){.e = e};
+		w[i] = (worker){ .e = e };
 		cr_assert_eq(pthread_create(&t[i], NULL, work, &w[i]), 0);
 	}
 	for (int i = 0; i < 4; i++) {

@@ -15,7 +15,7 @@
 /* The flights schema: date timestamp, delay int, distance int, origin, destination. */
 static void flights(ev_schema *s)
 {
-	*s = (ev_schema){0};
+	*s = (ev_schema){ 0 };
 	cr_assert_eq(schema_add(s, "date", EV_TIMESTAMP), EDDY_OK);
 	cr_assert_eq(schema_add(s, "delay", EV_INT), EDDY_OK);
 	cr_assert_eq(schema_add(s, "distance", EV_INT), EDDY_OK);
@@ -26,7 +26,7 @@ static void flights(ev_schema *s)
 /* One field of every type: f float, b bool, s string, i int, t timestamp. */
 static void mixed(ev_schema *s)
 {
-	*s = (ev_schema){0};
+	*s = (ev_schema){ 0 };
 	cr_assert_eq(schema_add(s, "f", EV_FLOAT), EDDY_OK);
 	cr_assert_eq(schema_add(s, "b", EV_BOOL), EDDY_OK);
 	cr_assert_eq(schema_add(s, "s", EV_STRING), EDDY_OK);
@@ -36,7 +36,7 @@ static void mixed(ev_schema *s)
 
 static fmt_cursor cursor_n(const char *s, size_t n)
 {
-	return (fmt_cursor){.p = s, .end = s + n, .line = 1};
+	return (fmt_cursor){ .p = s, .end = s + n, .line = 1 };
 }
 
 static fmt_cursor cursor(const char *s)
@@ -157,7 +157,7 @@ Test(format, csv_quoted_fields)
 	                 "2001-01-01 00:00:00,bad,10,C,D\n";
 	fmt_cursor cur = cursor(in);
 	fmt_error err;
-	int64_t lines[] = {2, 6, 7, 8, 9};
+	int64_t lines[] = { 2, 6, 7, 8, 9 };
 	for (int i = 0; i < 5; i++) {
 		cr_assert_eq(fmt_parse_next(FMT_CSV, &s, &cur, b, &err), EDDY_OK, "record %d", i);
 		cr_assert_eq(cur.line, lines[i], "after record %d: line %lld", i,
@@ -180,7 +180,7 @@ Test(format, csv_quoted_fields)
  * scanner may read at a time. */
 Test(format, csv_fields_and_nul_at_every_offset)
 {
-	ev_schema s = {0};
+	ev_schema s = { 0 };
 	cr_assert_eq(schema_add(&s, "a", EV_STRING), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "n", EV_INT), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "c", EV_STRING), EDDY_OK);
@@ -301,51 +301,52 @@ typedef struct bad_case {
 	int64_t col;
 } bad_case;
 
-#define BAD(m, r, msg, col) {m, r, sizeof(r) - 1, msg, col}
+#define BAD(m, r, msg, col) { m, r, sizeof(r) - 1, msg, col }
 
 static const bad_case csv_bad[] = {
-    BAD(0, "2001-01-01 00:00:00,14,405,ABQ", "expected 5 fields, found 4", 31),
-    BAD(0, "2001-01-01 00:00:00,14,405,ABQ,DFW,X", "expected 5 fields, found 6", 36),
-    BAD(0, "2001-01-01 00:00:00,14,405,ABQ,DFW,\"X\"", "expected 5 fields, found 6", 36),
-    BAD(0, "2001-01-01 00:00:00,abc,405,ABQ,DFW", "field 'delay': 'abc' is not an int", 21),
-    BAD(0, "2001-01-01 00:00:00,14,1.5,ABQ,DFW", "field 'distance': '1.5' is not an int", 24),
-    BAD(0, "2001-01-01 00:00:00,-,405,ABQ,DFW", "field 'delay': '-' is not an int", 21),
-    BAD(0, "2001-01-01 00:00:00, 14,405,ABQ,DFW", "field 'delay': ' 14' is not an int", 21),
-    BAD(0, "2001-01-01 00:00:00,14 ,405,ABQ,DFW", "field 'delay': '14 ' is not an int", 21),
-    BAD(0, "2001-01-01 00:00:00,\"1\"\"2\",405,ABQ,DFW", "field 'delay': '1\"\"2' is not an int",
-        21),
-    BAD(0, "2001-01-01 00:00:00,99999999999999999999,405,ABQ,DFW",
-        "field 'delay': '99999999999999999999' is out of range for int", 21),
-    BAD(0, "2001-01-01 00:00:00,9223372036854775808,405,ABQ,DFW",
-        "field 'delay': '9223372036854775808' is out of range for int", 21),
-    BAD(0, "2001-01-01 00:00:00,-9223372036854775809,405,ABQ,DFW",
-        "field 'delay': '-9223372036854775809' is out of range for int", 21),
-    BAD(0, "yesterday,14,405,ABQ,DFW",
-        "field 'date': 'yesterday' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO "
-        "8601 or epoch ms)",
-        1),
-    BAD(0, " 2001-01-01 00:00:00,14,405,ABQ,DFW",
-        "field 'date': ' 2001-01-01 00:00:00' is not a timestamp (expected YYYY-MM-DD "
-        "HH:MM:SS, ISO 8601 or epoch ms)",
-        1),
-    BAD(0, "2001-01-01 00:00:00,14,405,\"ABQ\"x,DFW", "unexpected 'x' after closing quote", 33),
-    BAD(0, "2001-01-01 00:00:00,14,405,\"ABQ\" ,DFW", "unexpected ' ' after closing quote", 33),
-    BAD(0, "2001-01-01 00:00:00,14,405,AB\"Q\",DFW", "quote in unquoted field", 30),
-    BAD(0, "2001-01-01 00:00:00,14,405,A\0BQ,DFW", "NUL byte in record", 29),
-    BAD(0, "2001-01-01 00:00:00,14,405,\"A\0BQ\",DFW", "NUL byte in record", 30),
-    BAD(1, "abc,true,s,1,0", "field 'f': 'abc' is not a float", 1),
-    BAD(1, "nan,true,s,1,0", "field 'f': 'nan' is not a float", 1),
-    BAD(1, "inf,true,s,1,0", "field 'f': 'inf' is not a float", 1),
-    BAD(1, "0x10,true,s,1,0", "field 'f': '0x10' is not a float", 1),
-    BAD(1, " 1.5,true,s,1,0", "field 'f': ' 1.5' is not a float", 1),
-    BAD(1, "1.5.1,true,s,1,0", "field 'f': '1.5.1' is not a float", 1),
-    BAD(1, "1e400,true,s,1,0", "field 'f': '1e400' is out of range for float", 1),
-    BAD(1, "1.5,yes,s,1,0", "field 'b': 'yes' is not a bool (expected true, false, 1 or 0)", 5),
-    BAD(1, "1.5,2,s,1,0", "field 'b': '2' is not a bool (expected true, false, 1 or 0)", 5),
-    BAD(1, "1.5,true,s,1,2001-02-29",
-        "field 't': '2001-02-29' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 "
-        "or epoch ms)",
-        14),
+	BAD(0, "2001-01-01 00:00:00,14,405,ABQ", "expected 5 fields, found 4", 31),
+	BAD(0, "2001-01-01 00:00:00,14,405,ABQ,DFW,X", "expected 5 fields, found 6", 36),
+	BAD(0, "2001-01-01 00:00:00,14,405,ABQ,DFW,\"X\"", "expected 5 fields, found 6", 36),
+	BAD(0, "2001-01-01 00:00:00,abc,405,ABQ,DFW", "field 'delay': 'abc' is not an int", 21),
+	BAD(0, "2001-01-01 00:00:00,14,1.5,ABQ,DFW", "field 'distance': '1.5' is not an int", 24),
+	BAD(0, "2001-01-01 00:00:00,-,405,ABQ,DFW", "field 'delay': '-' is not an int", 21),
+	BAD(0, "2001-01-01 00:00:00, 14,405,ABQ,DFW", "field 'delay': ' 14' is not an int", 21),
+	BAD(0, "2001-01-01 00:00:00,14 ,405,ABQ,DFW", "field 'delay': '14 ' is not an int", 21),
+	BAD(0, "2001-01-01 00:00:00,\"1\"\"2\",405,ABQ,DFW",
+	    "field 'delay': '1\"\"2' is not an int", 21),
+	BAD(0, "2001-01-01 00:00:00,99999999999999999999,405,ABQ,DFW",
+	    "field 'delay': '99999999999999999999' is out of range for int", 21),
+	BAD(0, "2001-01-01 00:00:00,9223372036854775808,405,ABQ,DFW",
+	    "field 'delay': '9223372036854775808' is out of range for int", 21),
+	BAD(0, "2001-01-01 00:00:00,-9223372036854775809,405,ABQ,DFW",
+	    "field 'delay': '-9223372036854775809' is out of range for int", 21),
+	BAD(0, "yesterday,14,405,ABQ,DFW",
+	    "field 'date': 'yesterday' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO "
+	    "8601 or epoch ms)",
+	    1),
+	BAD(0, " 2001-01-01 00:00:00,14,405,ABQ,DFW",
+	    "field 'date': ' 2001-01-01 00:00:00' is not a timestamp (expected YYYY-MM-DD "
+	    "HH:MM:SS, ISO 8601 or epoch ms)",
+	    1),
+	BAD(0, "2001-01-01 00:00:00,14,405,\"ABQ\"x,DFW", "unexpected 'x' after closing quote", 33),
+	BAD(0, "2001-01-01 00:00:00,14,405,\"ABQ\" ,DFW", "unexpected ' ' after closing quote", 33),
+	BAD(0, "2001-01-01 00:00:00,14,405,AB\"Q\",DFW", "quote in unquoted field", 30),
+	BAD(0, "2001-01-01 00:00:00,14,405,A\0BQ,DFW", "NUL byte in record", 29),
+	BAD(0, "2001-01-01 00:00:00,14,405,\"A\0BQ\",DFW", "NUL byte in record", 30),
+	BAD(1, "abc,true,s,1,0", "field 'f': 'abc' is not a float", 1),
+	BAD(1, "nan,true,s,1,0", "field 'f': 'nan' is not a float", 1),
+	BAD(1, "inf,true,s,1,0", "field 'f': 'inf' is not a float", 1),
+	BAD(1, "0x10,true,s,1,0", "field 'f': '0x10' is not a float", 1),
+	BAD(1, " 1.5,true,s,1,0", "field 'f': ' 1.5' is not a float", 1),
+	BAD(1, "1.5.1,true,s,1,0", "field 'f': '1.5.1' is not a float", 1),
+	BAD(1, "1e400,true,s,1,0", "field 'f': '1e400' is out of range for float", 1),
+	BAD(1, "1.5,yes,s,1,0", "field 'b': 'yes' is not a bool (expected true, false, 1 or 0)",
+	    5),
+	BAD(1, "1.5,2,s,1,0", "field 'b': '2' is not a bool (expected true, false, 1 or 0)", 5),
+	BAD(1, "1.5,true,s,1,2001-02-29",
+	    "field 't': '2001-02-29' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 "
+	    "or epoch ms)",
+	    14),
 };
 
 static void run_bad_cases(fmt_kind kind, const bad_case *cases, size_t n)
@@ -601,15 +602,15 @@ Test(format, jsonl_keys_nulls_and_unknown_keys)
 	flights(&s);
 	ev_batch *b = batch_new(&s, 8);
 	const char *in =
-	    "{\"destination\":\"DFW\",\"origin\":\"ABQ\",\"distance\":405,\"delay\":14,"
-	    "\"date\":\"2001-01-01 00:00:00\"}\n"
-	    "\n"
-	    " { \"date\" : 978307200001 , \"delay\" : null, "
-	    "\"extra\": {\"a\":[1,2.5e3,{\"b\":\"}\"}],\"c\":[]}, "
-	    "\"more\":[true,false,null], \"origin\" : \"X\" } \r\n"
-	    "{}\n"
-	    "{\"delay\":1,\"delay\":-2,\"date\":\"2001-01-01T00:00:00+01:00\",\"distance\":1.0,"
-	    "\"distance\":3e2}";
+	        "{\"destination\":\"DFW\",\"origin\":\"ABQ\",\"distance\":405,\"delay\":14,"
+	        "\"date\":\"2001-01-01 00:00:00\"}\n"
+	        "\n"
+	        " { \"date\" : 978307200001 , \"delay\" : null, "
+	        "\"extra\": {\"a\":[1,2.5e3,{\"b\":\"}\"}],\"c\":[]}, "
+	        "\"more\":[true,false,null], \"origin\" : \"X\" } \r\n"
+	        "{}\n"
+	        "{\"delay\":1,\"delay\":-2,\"date\":\"2001-01-01T00:00:00+01:00\",\"distance\":1.0,"
+	        "\"distance\":3e2}";
 	fmt_cursor cur = cursor(in);
 	fmt_error err;
 	cr_assert_eq(fmt_parse_next(FMT_JSONL, &s, &cur, b, &err), EDDY_OK, "%s", err.msg);
@@ -709,58 +710,58 @@ Test(format, jsonl_types)
 #define B10 "[[[[[[[[[["
 
 static const bad_case json_bad[] = {
-    BAD(0, "{\"delay\":\"14\"}", "field 'delay': expected an int, found a string", 10),
-    BAD(0, "{\"delay\":true}", "field 'delay': expected an int, found a bool", 10),
-    BAD(0, "{\"delay\":1.5}", "field 'delay': '1.5' is not an int", 10),
-    BAD(0, "{\"delay\":99999999999999999999}",
-        "field 'delay': '99999999999999999999' is out of range for int", 10),
-    BAD(0, "{\"delay\":1e30}", "field 'delay': '1e30' is out of range for int", 10),
-    BAD(0, "{\"origin\":\"A\",\"destination\":5}",
-        "field 'destination': expected a string, found a number", 29),
-    BAD(0, "{\"date\":\"yesterday\"}",
-        "field 'date': 'yesterday' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO "
-        "8601 or epoch ms)",
-        9),
-    BAD(0, "{\"date\":false}", "field 'date': expected a timestamp, found a bool", 9),
-    BAD(0, "{\"date\":1.5}",
-        "field 'date': '1.5' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 or "
-        "epoch ms)",
-        9),
-    BAD(0, "{\"origin\":{\"a\":1}}", "field 'origin': nested values are not supported", 11),
-    BAD(0, "{\"origin\":[\"a\"]}", "field 'origin': nested values are not supported", 11),
-    BAD(0, "{\"delay\" 14}", "invalid JSON: expected ':' after key", 10),
-    BAD(0, "{\"delay\":14,}", "invalid JSON: expected a key", 13),
-    BAD(0, "{delay:14}", "invalid JSON: expected a key", 2),
-    BAD(0, "{\"delay\":14", "invalid JSON: expected ',' or '}'", 12),
-    BAD(0, "{\"delay\":14 \"x\":1}", "invalid JSON: expected ',' or '}'", 13),
-    BAD(0, "{\"delay\":14} x", "invalid JSON: unexpected 'x' after the object", 14),
-    BAD(0, "{\"delay\":14}{}", "invalid JSON: unexpected '{' after the object", 13),
-    BAD(0, "[1]", "invalid JSON: expected '{'", 1),
-    BAD(0, "\"delay\"", "invalid JSON: expected '{'", 1),
-    BAD(0, "{\"delay\":}", "invalid JSON: expected a value", 10),
-    BAD(0, "{\"delay\":tru}", "invalid JSON: expected a value", 10),
-    BAD(0, "{\"delay\":01}", "invalid JSON: invalid number", 10),
-    BAD(0, "{\"delay\":-}", "invalid JSON: invalid number", 10),
-    BAD(0, "{\"delay\":1.}", "invalid JSON: invalid number", 10),
-    BAD(0, "{\"delay\":1e}", "invalid JSON: invalid number", 10),
-    BAD(0, "{\"origin\":\"abc}", "invalid JSON: unterminated string", 11),
-    BAD(0, "{\"origin\":\"a\\qb\"}", "invalid JSON: invalid escape '\\q'", 13),
-    BAD(0, "{\"origin\":\"\\ud83d\"}", "invalid JSON: unpaired surrogate in \\u escape", 12),
-    BAD(0, "{\"origin\":\"\\ud83dx\\ude00\"}", "invalid JSON: unpaired surrogate in \\u escape",
-        12),
-    BAD(0, "{\"origin\":\"\\ude00\"}", "invalid JSON: unpaired surrogate in \\u escape", 12),
-    BAD(0, "{\"origin\":\"\\u12g4\"}", "invalid JSON: invalid \\u escape", 12),
-    BAD(0, "{\"origin\":\"\\u12\"}", "invalid JSON: invalid \\u escape", 12),
-    BAD(0, "{\"origin\":\"a\tb\"}", "invalid JSON: control character in string", 13),
-    BAD(0, "{\"origin\":\"a\0\"}", "NUL byte in record", 13),
-    BAD(0, "{\"x\":[1,2}", "invalid JSON: expected ',' or ']'", 10),
-    BAD(0, "{\"x\":{\"a\" 1}}", "invalid JSON: expected ':' after key", 11),
-    BAD(0, "{\"x\":" B10 B10 B10 B10 B10 B10 B10 "]}", "invalid JSON: nesting too deep", 69),
-    BAD(1, "{\"b\":\"true\"}", "field 'b': expected a bool, found a string", 6),
-    BAD(1, "{\"b\":1}", "field 'b': expected a bool, found a number", 6),
-    BAD(1, "{\"f\":\"1.5\"}", "field 'f': expected a float, found a string", 6),
-    BAD(1, "{\"f\":1e999}", "field 'f': '1e999' is out of range for float", 6),
-    BAD(1, "{\"s\":false}", "field 's': expected a string, found a bool", 6),
+	BAD(0, "{\"delay\":\"14\"}", "field 'delay': expected an int, found a string", 10),
+	BAD(0, "{\"delay\":true}", "field 'delay': expected an int, found a bool", 10),
+	BAD(0, "{\"delay\":1.5}", "field 'delay': '1.5' is not an int", 10),
+	BAD(0, "{\"delay\":99999999999999999999}",
+	    "field 'delay': '99999999999999999999' is out of range for int", 10),
+	BAD(0, "{\"delay\":1e30}", "field 'delay': '1e30' is out of range for int", 10),
+	BAD(0, "{\"origin\":\"A\",\"destination\":5}",
+	    "field 'destination': expected a string, found a number", 29),
+	BAD(0, "{\"date\":\"yesterday\"}",
+	    "field 'date': 'yesterday' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO "
+	    "8601 or epoch ms)",
+	    9),
+	BAD(0, "{\"date\":false}", "field 'date': expected a timestamp, found a bool", 9),
+	BAD(0, "{\"date\":1.5}",
+	    "field 'date': '1.5' is not a timestamp (expected YYYY-MM-DD HH:MM:SS, ISO 8601 or "
+	    "epoch ms)",
+	    9),
+	BAD(0, "{\"origin\":{\"a\":1}}", "field 'origin': nested values are not supported", 11),
+	BAD(0, "{\"origin\":[\"a\"]}", "field 'origin': nested values are not supported", 11),
+	BAD(0, "{\"delay\" 14}", "invalid JSON: expected ':' after key", 10),
+	BAD(0, "{\"delay\":14,}", "invalid JSON: expected a key", 13),
+	BAD(0, "{delay:14}", "invalid JSON: expected a key", 2),
+	BAD(0, "{\"delay\":14", "invalid JSON: expected ',' or '}'", 12),
+	BAD(0, "{\"delay\":14 \"x\":1}", "invalid JSON: expected ',' or '}'", 13),
+	BAD(0, "{\"delay\":14} x", "invalid JSON: unexpected 'x' after the object", 14),
+	BAD(0, "{\"delay\":14}{}", "invalid JSON: unexpected '{' after the object", 13),
+	BAD(0, "[1]", "invalid JSON: expected '{'", 1),
+	BAD(0, "\"delay\"", "invalid JSON: expected '{'", 1),
+	BAD(0, "{\"delay\":}", "invalid JSON: expected a value", 10),
+	BAD(0, "{\"delay\":tru}", "invalid JSON: expected a value", 10),
+	BAD(0, "{\"delay\":01}", "invalid JSON: invalid number", 10),
+	BAD(0, "{\"delay\":-}", "invalid JSON: invalid number", 10),
+	BAD(0, "{\"delay\":1.}", "invalid JSON: invalid number", 10),
+	BAD(0, "{\"delay\":1e}", "invalid JSON: invalid number", 10),
+	BAD(0, "{\"origin\":\"abc}", "invalid JSON: unterminated string", 11),
+	BAD(0, "{\"origin\":\"a\\qb\"}", "invalid JSON: invalid escape '\\q'", 13),
+	BAD(0, "{\"origin\":\"\\ud83d\"}", "invalid JSON: unpaired surrogate in \\u escape", 12),
+	BAD(0, "{\"origin\":\"\\ud83dx\\ude00\"}", "invalid JSON: unpaired surrogate in \\u escape",
+	    12),
+	BAD(0, "{\"origin\":\"\\ude00\"}", "invalid JSON: unpaired surrogate in \\u escape", 12),
+	BAD(0, "{\"origin\":\"\\u12g4\"}", "invalid JSON: invalid \\u escape", 12),
+	BAD(0, "{\"origin\":\"\\u12\"}", "invalid JSON: invalid \\u escape", 12),
+	BAD(0, "{\"origin\":\"a\tb\"}", "invalid JSON: control character in string", 13),
+	BAD(0, "{\"origin\":\"a\0\"}", "NUL byte in record", 13),
+	BAD(0, "{\"x\":[1,2}", "invalid JSON: expected ',' or ']'", 10),
+	BAD(0, "{\"x\":{\"a\" 1}}", "invalid JSON: expected ':' after key", 11),
+	BAD(0, "{\"x\":" B10 B10 B10 B10 B10 B10 B10 "]}", "invalid JSON: nesting too deep", 69),
+	BAD(1, "{\"b\":\"true\"}", "field 'b': expected a bool, found a string", 6),
+	BAD(1, "{\"b\":1}", "field 'b': expected a bool, found a number", 6),
+	BAD(1, "{\"f\":\"1.5\"}", "field 'f': expected a float, found a string", 6),
+	BAD(1, "{\"f\":1e999}", "field 'f': '1e999' is out of range for float", 6),
+	BAD(1, "{\"s\":false}", "field 's': expected a string, found a bool", 6),
 };
 
 Test(format, jsonl_errors_are_reported_and_skipped)
@@ -773,10 +774,10 @@ Test(format, jsonl_errors_are_reported_and_skipped)
 static void buf_eq(const fmt_buf *b, size_t from, const char *want)
 {
 	size_t n = strlen(want);
-	cr_assert_eq(b->len - from, n, "wrote '%.*s', want '%s'", (int)(b->len - from), b->p + from,
-	             want);
-	cr_assert(memcmp(b->p + from, want, n) == 0, "wrote '%.*s', want '%s'", (int)n, b->p + from,
-	          want);
+	cr_assert_eq(b->len - from, n, "wrote '%.*s', want '%s'", (int)(b->len - from),
+	             b->p + from, want);
+	cr_assert(memcmp(b->p + from, want, n) == 0, "wrote '%.*s', want '%s'", (int)n,
+	          b->p + from, want);
 }
 
 Test(format, write_exact_text)
@@ -795,7 +796,7 @@ Test(format, write_exact_text)
 	batch_set_int(b, r, 2, INT64_MAX);
 	cr_assert_eq(batch_set_str(b, r, 3, "q\"\\\n\x01\xc3\xa9", 7), EDDY_OK);
 	cr_assert_eq(batch_set_str(b, r, 4, "plain", 5), EDDY_OK);
-	fmt_buf out = {0};
+	fmt_buf out = { 0 };
 	cr_assert_eq(fmt_write_header(FMT_CSV, &s, &out), EDDY_OK);
 	buf_eq(&out, 0, "date,delay,distance,origin,destination\n");
 	out.len = 0;
@@ -831,7 +832,7 @@ Test(format, write_exact_text)
 	       "\"origin\":\"A,B\",\"destination\":\"\"}\n");
 
 	/* names that need quoting */
-	ev_schema q = {0};
+	ev_schema q = { 0 };
 	cr_assert_eq(schema_add(&q, "a,b", EV_INT), EDDY_OK);
 	cr_assert_eq(schema_add(&q, "say \"x\"", EV_INT), EDDY_OK);
 	out.len = 0;
@@ -849,16 +850,15 @@ Test(format, write_exact_text)
 
 Test(format, write_floats_shortest_and_non_finite)
 {
-	ev_schema s = {0};
+	ev_schema s = { 0 };
 	cr_assert_eq(schema_add(&s, "x", EV_FLOAT), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "b", EV_BOOL), EDDY_OK);
 	ev_batch *b = batch_new(&s, 16);
-	const double v[] = {0.1, 1e300, -0.5, 1.0 / 3, 100, -0.0, NAN, INFINITY};
-	const char *csv[] = {"0.1",   "1e+300", "-0.5", "0.3333333333333333",
-	                     "100.0", "-0.0",   "",     ""};
-	const char *json[] = {"0.1",   "1e+300", "-0.5", "0.3333333333333333",
-	                      "100.0", "-0.0",   "null", "null"};
-	fmt_buf out = {0};
+	const double v[] = { 0.1, 1e300, -0.5, 1.0 / 3, 100, -0.0, NAN, INFINITY };
+	const char *csv[] = { "0.1", "1e+300", "-0.5", "0.3333333333333333", "100.0", "-0.0", "", "" };
+	const char *json[] = { "0.1", "1e+300", "-0.5", "0.3333333333333333", "100.0", "-0.0",
+		               "null", "null" };
+	fmt_buf out = { 0 };
 	for (uint32_t i = 0; i < 8; i++) {
 		uint32_t r = batch_append_row(b);
 		batch_set_float(b, r, 0, v[i]);
@@ -949,22 +949,17 @@ Test(format, write_floats_as_their_definition)
  * extreme ints, timestamps with ms. */
 static void fill_mixed(ev_batch *b)
 {
-	static const char *strs[] = {
-	    "a,b", "q\"uote", "line\nbreak", "cr\rx", " lead space ",
-	    "",    NULL,      "plain",       "\"",    "\t\x01\xe2\x82\xac"};
-	static const double fl[] = {0.1,  1e300,         -0.5,    5e-324,  1.0 / 3,
-	                            -0.0, 123456789.125, DBL_MAX, 2.5e-10, -1e-300};
-	static const int64_t ints[] = {INT64_MIN, INT64_MAX, 0, -1, 42, 7, 8, 9, 10, 11};
-	static const int64_t ts[] = {T2001 + 123,
-	                             -1,
-	                             0,
-	                             T2001,
-	                             253402300799999LL,
-	                             253402300800000LL,
-	                             -62135596800000LL,
-	                             -62167219200001LL,
-	                             6,
-	                             7};
+	static const char *strs[] = { "a,b",         "q\"uote", "line\nbreak", "cr\rx",
+		                      " lead space ", "",        NULL,          "plain",
+		                      "\"",           "\t\x01\xe2\x82\xac" };
+	static const double fl[] = { 0.1, 1e300, -0.5, 5e-324, 1.0 / 3, -0.0, 123456789.125,
+		                     DBL_MAX, 2.5e-10, -1e-300 };
+	static const int64_t ints[] = { INT64_MIN, INT64_MAX, 0, -1, 42, 7, 8, 9, 10, 11 };
+	static const int64_t ts[] = { T2001 + 123,       -1,
+		                      0,                 T2001,
+		                      253402300799999LL, 253402300800000LL,
+		                      -62135596800000LL, -62167219200001LL,
+		                      6,                 7 };
 	for (uint32_t i = 0; i < 10; i++) {
 		uint32_t r = batch_append_row(b);
 		if (i != 6)
@@ -1023,7 +1018,7 @@ Test(format, write_and_read_back)
 	fill_mixed(src);
 	for (int k = 0; k < 2; k++) {
 		fmt_kind kind = k ? FMT_JSONL : FMT_CSV;
-		fmt_buf out = {0};
+		fmt_buf out = { 0 };
 		cr_assert_eq(fmt_write_header(kind, &s, &out), EDDY_OK);
 		for (uint32_t r = 0; r < src->n; r++)
 			cr_assert_eq(fmt_write_row(kind, src, r, &out), EDDY_OK);
@@ -1052,7 +1047,7 @@ Test(format, write_and_read_back)
 	cr_assert_eq(fb->n, 2);
 	for (int k = 0; k < 2; k++) {
 		fmt_kind kind = k ? FMT_JSONL : FMT_CSV;
-		fmt_buf out = {0};
+		fmt_buf out = { 0 };
 		for (uint32_t r = 0; r < fb->n; r++)
 			cr_assert_eq(fmt_write_row(kind, fb, r, &out), EDDY_OK);
 		batch_clear(fback);
@@ -1080,7 +1075,7 @@ Test(format, out_of_memory)
 	for (int k = 0; k < 2; k++) {
 		fmt_kind kind = k ? FMT_JSONL : FMT_CSV;
 		const char *in =
-		    k ? "\n{\"origin\":\"ABQ\"}\n" : "\n2001-01-01 00:00:00,1,2,ABQ,DFW\n";
+		        k ? "\n{\"origin\":\"ABQ\"}\n" : "\n2001-01-01 00:00:00,1,2,ABQ,DFW\n";
 		fmt_cursor cur = cursor(in);
 		batch_free(b);
 		b = batch_new(&s, 4); /* an empty arena: the first string allocates */
@@ -1092,7 +1087,7 @@ Test(format, out_of_memory)
 		cr_assert_eq(fmt_parse_next(kind, &s, &cur, b, NULL), EDDY_OK);
 		ASSERT_STR(b, 0, 3, "ABQ");
 	}
-	fmt_buf out = {0};
+	fmt_buf out = { 0 };
 	rt_alloc_fail_after(0);
 	cr_assert_eq(fmt_write_row(FMT_CSV, b, 0, &out), EDDY_ENOMEM);
 	cr_assert_eq(out.len, 0);
@@ -1163,12 +1158,12 @@ Test(format, no_allocation_per_record)
 				                       i % 5 ? "ABQ" : "\"A,Q\"");
 			else
 				len += (size_t)sprintf(
-				    in + len,
-				    "{\"date\":\"2001-01-%02d %02d:%02d:00\",\"delay\":%d,"
-				    "\"distance\":%d,\"origin\":\"%s\","
-				    "\"destination\":\"DFW\"}\n",
-				    i % 28 + 1, i % 24, i % 60, delay, i % 3000,
-				    i % 5 ? "ABQ" : "A\\u002cQ");
+				        in + len,
+				        "{\"date\":\"2001-01-%02d %02d:%02d:00\",\"delay\":%d,"
+				        "\"distance\":%d,\"origin\":\"%s\","
+				        "\"destination\":\"DFW\"}\n",
+				        i % 28 + 1, i % 24, i % 60, delay, i % 3000,
+				        i % 5 ? "ABQ" : "A\\u002cQ");
 		}
 		ev_batch *b = batch_new(&s, 1000);
 		fmt_cursor cur = cursor_n(in, len);
@@ -1202,7 +1197,7 @@ Test(format, no_allocation_per_record)
 
 Test(format, a_stray_quote_does_not_swallow_later_records)
 {
-	ev_schema s = {0};
+	ev_schema s = { 0 };
 	cr_assert_eq(schema_add(&s, "a", EV_STRING), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "b", EV_STRING), EDDY_OK);
 	const char *text = "x,ab\"c\ny,\"q,\"\"r\"\nz,w\n";
@@ -1212,7 +1207,7 @@ Test(format, a_stray_quote_does_not_swallow_later_records)
 	cr_assert_eq(fmt_csv_end(text, text + len, &nls), text + 6, "the stray quote is data");
 	cr_assert_null(fmt_csv_end(text + 7, text + 14, &nls), "open quoted field: no end yet");
 	ev_batch *b = batch_new(&s, 8);
-	fmt_cursor cur = {.p = text, .end = text + len, .line = 1};
+	fmt_cursor cur = { .p = text, .end = text + len, .line = 1 };
 	fmt_error err;
 	cr_assert_eq(fmt_parse_next(FMT_CSV, &s, &cur, b, &err), EDDY_EINVAL);
 	cr_assert_str_eq(err.msg, "quote in unquoted field");

@@ -10,7 +10,7 @@
 
 static rt_msg data(uint64_t v)
 {
-	return (rt_msg){.kind = MSG_USER, .u64 = v};
+	return (rt_msg){ .kind = MSG_USER, .u64 = v };
 }
 
 Test(mbox, fifo_single_producer)
@@ -89,7 +89,7 @@ Test(mbox, eight_producers_one_consumer_lose_and_duplicate_nothing)
 	pthread_t th[PRODUCERS];
 	for (uintptr_t p = 0; p < PRODUCERS; p++)
 		pthread_create(&th[p], NULL, producer, (void *)p);
-	uint64_t next[PRODUCERS] = {0};
+	uint64_t next[PRODUCERS] = { 0 };
 	uint64_t total = 0;
 	uint32_t max_len = 0;
 	while (total < (uint64_t)PRODUCERS * PER_PRODUCER) {
@@ -103,8 +103,7 @@ Test(mbox, eight_producers_one_consumer_lose_and_duplicate_nothing)
 		}
 		uint64_t p = m.u64 >> 32, seq = m.u64 & 0xffffffffu;
 		cr_assert_lt(p, PRODUCERS);
-		cr_assert_eq(seq, next[p],
-		             "producer %lu: got %lu, expected %lu (FIFO, no loss/dup)",
+		cr_assert_eq(seq, next[p], "producer %lu: got %lu, expected %lu (FIFO, no loss/dup)",
 		             (unsigned long)p, (unsigned long)seq, (unsigned long)next[p]);
 		next[p]++;
 		total++;
@@ -127,7 +126,7 @@ Test(mbox, control_messages_overtake_data)
 		rt_msg m = data(i);
 		mbox_push(&mb, &m);
 	}
-	rt_msg stop = {.kind = MSG_STOP, .u64 = 7};
+	rt_msg stop = { .kind = MSG_STOP, .u64 = 7 };
 	cr_assert_eq(mbox_push_ctl(&mb, &stop), EDDY_OK);
 	rt_msg out;
 	cr_assert(mbox_pop(&mb, &out));
@@ -148,7 +147,7 @@ Test(mbox, control_lane_is_fifo_and_full_data_lane_does_not_block_it)
 	while (mbox_push(&mb, &m) == EDDY_OK)
 		;
 	for (uint64_t i = 0; i < 100; i++) {
-		rt_msg c = {.kind = MSG_TIMER, .u64 = i};
+		rt_msg c = { .kind = MSG_TIMER, .u64 = i };
 		cr_assert_eq(mbox_push_ctl(&mb, &c), EDDY_OK);
 	}
 	cr_assert_eq(mbox_ctl_len(&mb), 100);
@@ -176,10 +175,10 @@ Test(mbox, discarded_messages_are_dropped_not_leaked)
 	mbox mb;
 	cr_assert_eq(mbox_init(&mb, 8), EDDY_OK);
 	for (int i = 0; i < 5; i++) {
-		rt_msg m = {.kind = MSG_USER, .ptr = rt_malloc(32), .drop = count_drop};
+		rt_msg m = { .kind = MSG_USER, .ptr = rt_malloc(32), .drop = count_drop };
 		cr_assert_eq(mbox_push(&mb, &m), EDDY_OK);
 	}
-	rt_msg c = {.kind = MSG_FAIL, .ptr = rt_malloc(8), .drop = count_drop};
+	rt_msg c = { .kind = MSG_FAIL, .ptr = rt_malloc(8), .drop = count_drop };
 	mbox_push_ctl(&mb, &c);
 	cr_assert_eq(mbox_discard_data(&mb), 5);
 	cr_assert_eq(atomic_load(&dropped), 5);
@@ -218,7 +217,7 @@ Test(mbox, allocation_failure_leaves_the_message_with_the_caller)
 {
 	mbox mb;
 	cr_assert_eq(mbox_init(&mb, 2), EDDY_OK);
-	rt_msg c = {.kind = MSG_STOP};
+	rt_msg c = { .kind = MSG_STOP };
 	rt_alloc_fail_after(0);
 	cr_assert_eq(mbox_push_ctl(&mb, &c), EDDY_ENOMEM);
 	cr_assert_eq(mbox_ctl_len(&mb), 0);

@@ -49,7 +49,7 @@ static eddy_err hopper_receive(actor *self, void *state, rt_msg *m)
 	hopper *h = state;
 	if (m->kind == GO) {
 		for (int t = 0; t < TOKENS; t++) {
-			rt_msg hop = {.kind = HOP, .u64 = HOPS};
+			rt_msg hop = { .kind = HOP, .u64 = HOPS };
 			actor_send(self, pick(h), &hop);
 		}
 		return EDDY_OK;
@@ -59,38 +59,35 @@ static eddy_err hopper_receive(actor *self, void *state, rt_msg *m)
 		atomic_fetch_add(&finished, 1);
 		return EDDY_OK;
 	}
-	rt_msg hop = {.kind = HOP, .u64 = m->u64 - 1};
+	rt_msg hop = { .kind = HOP, .u64 = m->u64 - 1 };
 	return actor_send(self, pick(h), &hop);
 }
 
 static const actor_ops hopper_ops = {
-    .type = "hopper",
-    .state_size = sizeof(hopper),
-    .init = hopper_init,
-    .receive = hopper_receive,
+	.type = "hopper", .state_size = sizeof(hopper),
+	.init = hopper_init, .receive = hopper_receive,
 };
 
 Test(sched, ten_thousand_actors_exchanging_messages_all_finish, .timeout = 120)
 {
-	asys_opts o = {.workers = 2};
+	asys_opts o = { .workers = 2 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 	for (uint32_t i = 0; i < NACTORS; i++) {
 		char path[64];
 		snprintf(path, sizeof(path), "many/hopper[%u]", i);
-		actor_spec spec = {.path = path,
-		                   .ops = &hopper_ops,
-		                   .arg = (void *)(uintptr_t)i,
-		                   .mailbox_capacity = 256};
+		actor_spec spec = { .path = path, .ops = &hopper_ops, .arg = (void *)(uintptr_t)i,
+		                    .mailbox_capacity = 256 };
 		cr_assert_eq(actor_spawn(sys, &spec, NULL, &many[i]), EDDY_OK);
 	}
 	for (uint32_t i = 0; i < NACTORS; i++) {
-		rt_msg go = {.kind = GO};
+		rt_msg go = { .kind = GO };
 		cr_assert_eq(actor_send_wait(many[i], &go, 10000), EDDY_OK);
 	}
 	uint64_t want = (uint64_t)NACTORS * TOKENS;
-	cr_assert(wait_until(atomic_load(&finished) == want, 60000), "finished %lu of %lu tokens",
-	          (unsigned long)atomic_load(&finished), (unsigned long)want);
+	cr_assert(wait_until(atomic_load(&finished) == want, 60000),
+	          "finished %lu of %lu tokens", (unsigned long)atomic_load(&finished),
+	          (unsigned long)want);
 	cr_assert_eq(atomic_load(&hops_seen), want * (HOPS + 1));
 	actor_info *infos;
 	size_t n;
@@ -114,7 +111,7 @@ static eddy_err busy_receive(actor *self, void *state, rt_msg *m)
 	(void)state;
 	(void)m;
 	atomic_fetch_add(&busy_count, 1);
-	rt_msg again = {.kind = MORE};
+	rt_msg again = { .kind = MORE };
 	return actor_send(self, self, &again); /* never runs out of work */
 }
 
@@ -127,25 +124,25 @@ static eddy_err witness_receive(actor *self, void *state, rt_msg *m)
 	return EDDY_OK;
 }
 
-static const actor_ops busy_ops = {.type = "busy", .receive = busy_receive};
-static const actor_ops witness_ops = {.type = "witness", .receive = witness_receive};
+static const actor_ops busy_ops = { .type = "busy", .receive = busy_receive };
+static const actor_ops witness_ops = { .type = "witness", .receive = witness_receive };
 
 Test(sched, busy_actor_does_not_starve_another, .timeout = 60)
 {
-	asys_opts o = {.workers = 1, .budget = 16};
+	asys_opts o = { .workers = 1, .budget = 16 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 	actor *busy, *witness;
-	actor_spec bs = {.path = "fair/busy", .ops = &busy_ops};
-	actor_spec ws = {.path = "fair/witness", .ops = &witness_ops};
+	actor_spec bs = { .path = "fair/busy", .ops = &busy_ops };
+	actor_spec ws = { .path = "fair/witness", .ops = &witness_ops };
 	cr_assert_eq(actor_spawn(sys, &bs, NULL, &busy), EDDY_OK);
 	cr_assert_eq(actor_spawn(sys, &ws, NULL, &witness), EDDY_OK);
-	rt_msg kick = {.kind = MORE};
+	rt_msg kick = { .kind = MORE };
 	cr_assert_eq(actor_send_wait(busy, &kick, 1000), EDDY_OK);
 	cr_assert(wait_until(atomic_load(&busy_count) > 10000, 10000));
 	for (int round = 0; round < 20; round++) {
 		atomic_store(&seen_at, -1);
-		rt_msg hello = {.kind = PING};
+		rt_msg hello = { .kind = PING };
 		cr_assert_eq(actor_send_wait(witness, &hello, 1000), EDDY_OK);
 		/* the witness is queued now */
 		int64_t c0 = (int64_t)atomic_load(&busy_count);
@@ -153,8 +150,7 @@ Test(sched, busy_actor_does_not_starve_another, .timeout = 60)
 		int64_t c1 = atomic_load(&seen_at);
 		/* One worker: the busy actor can finish the activation it is in and at most one
 		 * more (if it was requeued just before the witness) before the witness runs. */
-		cr_assert_leq(c1 - c0, 2 * 16, "busy actor ran %ld messages first",
-		              (long)(c1 - c0));
+		cr_assert_leq(c1 - c0, 2 * 16, "busy actor ran %ld messages first", (long)(c1 - c0));
 	}
 	asys_destroy(sys);
 }
@@ -174,13 +170,13 @@ static eddy_err producer_receive(actor *self, void *state, rt_msg *m)
 	uint64_t *sent = state;
 	(void)m;
 	for (int i = 0; i < PER_CALL && *sent < TOTAL; i++) {
-		rt_msg d = {.kind = DATA, .u64 = (*sent)++};
+		rt_msg d = { .kind = DATA, .u64 = (*sent)++ };
 		eddy_err err = actor_send(self, slow, &d);
 		if (err != EDDY_OK)
 			return err;
 	}
 	if (*sent < TOTAL) {
-		rt_msg more = {.kind = MORE};
+		rt_msg more = { .kind = MORE };
 		return actor_send(self, self, &more);
 	}
 	return EDDY_OK;
@@ -199,22 +195,22 @@ static eddy_err slow_receive(actor *self, void *state, rt_msg *m)
 	return EDDY_OK;
 }
 
-static const actor_ops producer_ops = {
-    .type = "producer", .state_size = sizeof(uint64_t), .receive = producer_receive};
-static const actor_ops slow_ops = {.type = "slow", .receive = slow_receive};
+static const actor_ops producer_ops = { .type = "producer", .state_size = sizeof(uint64_t),
+	                                 .receive = producer_receive };
+static const actor_ops slow_ops = { .type = "slow", .receive = slow_receive };
 
 Test(sched, fast_producer_slow_consumer_bounded_memory_no_deadlock, .timeout = 120)
 {
-	asys_opts o = {.workers = 2};
+	asys_opts o = { .workers = 2 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 	actor *prod;
-	actor_spec ss = {.path = "bp/slow", .ops = &slow_ops, .mailbox_capacity = 16};
-	actor_spec ps = {.path = "bp/producer", .ops = &producer_ops, .mailbox_capacity = 16};
+	actor_spec ss = { .path = "bp/slow", .ops = &slow_ops, .mailbox_capacity = 16 };
+	actor_spec ps = { .path = "bp/producer", .ops = &producer_ops, .mailbox_capacity = 16 };
 	cr_assert_eq(actor_spawn(sys, &ss, NULL, &slow), EDDY_OK);
 	cr_assert_eq(actor_spawn(sys, &ps, NULL, &prod), EDDY_OK);
 	int64_t live0 = rt_alloc_live();
-	rt_msg go = {.kind = MORE};
+	rt_msg go = { .kind = MORE };
 	cr_assert_eq(actor_send_wait(prod, &go, 1000), EDDY_OK);
 	int64_t max_live = 0;
 	uint32_t max_len = 0;
@@ -229,8 +225,7 @@ Test(sched, fast_producer_slow_consumer_bounded_memory_no_deadlock, .timeout = 1
 		usleep(200);
 	}
 	cr_assert_eq(atomic_load(&consumed), TOTAL);
-	cr_assert_not(atomic_load(&order_broken),
-	              "messages from one producer arrived out of order");
+	cr_assert_not(atomic_load(&order_broken), "messages from one producer arrived out of order");
 	cr_assert_leq(max_len, 16, "consumer mailbox exceeded its capacity: %u", max_len);
 	/* Memory stays bounded: at most one callback's output is held in the outbox. */
 	cr_assert_lt(max_live, 64, "allocations grew to %ld blocks", (long)max_live);
@@ -263,18 +258,18 @@ static eddy_err pinger_receive(actor *self, void *state, rt_msg *m)
 		return err;
 	void *p = rt_malloc(64);
 	atomic_fetch_add(&payload_live, 1);
-	rt_msg extra = {.kind = PING, .ptr = p, .drop = drop_payload};
+	rt_msg extra = { .kind = PING, .ptr = p, .drop = drop_payload };
 	err = actor_send(self, *peer, &extra);
 	return err == EDDY_ESTOPPED ? EDDY_OK : err;
 }
 
-static const actor_ops pinger_ops = {
-    .type = "pinger", .state_size = sizeof(actor *), .receive = pinger_receive};
+static const actor_ops pinger_ops = { .type = "pinger", .state_size = sizeof(actor *),
+	                               .receive = pinger_receive };
 
 static void shutdown_in_flight(int64_t drain_ms)
 {
 	int64_t live0 = rt_alloc_live();
-	asys_opts o = {.workers = 2};
+	asys_opts o = { .workers = 2 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 	enum { PAIRS = 50 };
@@ -282,16 +277,16 @@ static void shutdown_in_flight(int64_t drain_ms)
 	for (int i = 0; i < 2 * PAIRS; i++) {
 		char path[32];
 		snprintf(path, sizeof(path), "pp/%d", i);
-		actor_spec s = {.path = path, .ops = &pinger_ops, .mailbox_capacity = 64};
+		actor_spec s = { .path = path, .ops = &pinger_ops, .mailbox_capacity = 64 };
 		cr_assert_eq(actor_spawn(sys, &s, NULL, &a[i]), EDDY_OK);
 	}
 	for (int i = 0; i < 2 * PAIRS; i++) {
-		rt_msg go = {.kind = GO, .ptr = a[i ^ 1]};
+		rt_msg go = { .kind = GO, .ptr = a[i ^ 1] };
 		cr_assert_eq(actor_send_wait(a[i], &go, 1000), EDDY_OK);
 	}
 	for (int i = 0; i < 2 * PAIRS; i += 2) {
 		atomic_fetch_add(&payload_live, 1);
-		rt_msg ping = {.kind = PING, .ptr = rt_malloc(64), .drop = drop_payload};
+		rt_msg ping = { .kind = PING, .ptr = rt_malloc(64), .drop = drop_payload };
 		cr_assert_eq(actor_send_wait(a[i], &ping, 1000), EDDY_OK);
 	}
 	usleep(100000); /* let traffic build up until mailboxes are full and actors parked */
@@ -327,23 +322,23 @@ static eddy_err count_receive(actor *self, void *state, rt_msg *m)
 	return EDDY_OK;
 }
 
-static const actor_ops count_ops = {.type = "count", .receive = count_receive};
+static const actor_ops count_ops = { .type = "count", .receive = count_receive };
 
 Test(sched, drain_processes_queued_messages_before_stopping, .timeout = 60)
 {
-	asys_opts o = {.workers = 1};
+	asys_opts o = { .workers = 1 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 	actor *c;
-	actor_spec s = {.path = "drain/count", .ops = &count_ops, .mailbox_capacity = 1024};
+	actor_spec s = { .path = "drain/count", .ops = &count_ops, .mailbox_capacity = 1024 };
 	cr_assert_eq(actor_spawn(sys, &s, NULL, &c), EDDY_OK);
 	for (int i = 0; i < 1000; i++) {
-		rt_msg m = {.kind = DATA};
+		rt_msg m = { .kind = DATA };
 		cr_assert_eq(actor_send_wait(c, &m, 1000), EDDY_OK);
 	}
 	asys_shutdown(sys, 10000);
 	cr_assert_eq(atomic_load(&drained), 1000);
-	rt_msg late = {.kind = DATA};
+	rt_msg late = { .kind = DATA };
 	cr_assert_eq(actor_try_send(c, &late), EDDY_ESTOPPED);
 	asys_destroy(sys);
 }
@@ -379,18 +374,18 @@ static eddy_err ticker_receive(actor *self, void *state, rt_msg *m)
 	return EDDY_OK;
 }
 
-static const actor_ops ticker_ops = {
-    .type = "ticker", .state_size = sizeof(ticker), .init = ticker_init, .receive = ticker_receive};
+static const actor_ops ticker_ops = { .type = "ticker", .state_size = sizeof(ticker),
+	                               .init = ticker_init, .receive = ticker_receive };
 
 Test(sched, timers_arrive_as_messages_and_cancel_stops_them, .timeout = 60)
 {
 	rt_clock *clk;
 	cr_assert_eq(clock_manual_create(1000, &clk), EDDY_OK);
-	asys_opts o = {.workers = 2, .clock = clk, .watchdog_ms = -1};
+	asys_opts o = { .workers = 2, .clock = clk, .watchdog_ms = -1 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 	actor *t;
-	actor_spec s = {.path = "timers/ticker", .ops = &ticker_ops};
+	actor_spec s = { .path = "timers/ticker", .ops = &ticker_ops };
 	cr_assert_eq(actor_spawn(sys, &s, NULL, &t), EDDY_OK);
 	cr_assert(wait_until(actor_get_status(t) == ACTOR_RUNNING, 5000));
 	clock_advance(clk, 9);
@@ -399,9 +394,9 @@ Test(sched, timers_arrive_as_messages_and_cancel_stops_them, .timeout = 60)
 	clock_advance(clk, 1);
 	cr_assert(wait_until(atomic_load(&ticks_seen) == 1, 5000));
 	clock_advance(clk, 20); /* t = 30: ticks at 20, 30 and the one-shot at 25 */
-	cr_assert(
-	    wait_until(atomic_load(&ticks_seen) == 3 && atomic_load(&oneshots_seen) == 1, 5000));
-	rt_msg cancel = {.kind = DATA};
+	cr_assert(wait_until(atomic_load(&ticks_seen) == 3 && atomic_load(&oneshots_seen) == 1,
+	                     5000));
+	rt_msg cancel = { .kind = DATA };
 	cr_assert_eq(actor_send_wait(t, &cancel, 1000), EDDY_OK);
 	usleep(20000);
 	clock_advance(clk, 100);
@@ -418,7 +413,7 @@ Test(sched, worker_count_defaults_to_cores)
 	cr_assert_eq(sched_create(NULL, &s), EDDY_OK);
 	cr_assert_eq(sched_workers(s), (uint32_t)sysconf(_SC_NPROCESSORS_ONLN));
 	sched_destroy(s);
-	sched_opts o = {.workers = 3};
+	sched_opts o = { .workers = 3 };
 	cr_assert_eq(sched_create(&o, &s), EDDY_OK);
 	cr_assert_eq(sched_workers(s), 3);
 	sched_destroy(s);
@@ -439,14 +434,14 @@ static eddy_err fan_producer_receive(actor *self, void *state, rt_msg *m)
 	uint64_t *sent = state;
 	uint64_t id = m->u64 >> 32; /* the kick carries the producer id */
 	for (int i = 0; i < 64 && (*sent & 0xffffffffu) < FAN_EACH; i++) {
-		rt_msg d = {.kind = DATA, .u64 = id << 32 | (*sent & 0xffffffffu)};
+		rt_msg d = { .kind = DATA, .u64 = id << 32 | (*sent & 0xffffffffu) };
 		(*sent)++;
 		eddy_err err = actor_send(self, fan_sink, &d);
 		if (err != EDDY_OK)
 			return err;
 	}
 	if ((*sent & 0xffffffffu) < FAN_EACH) {
-		rt_msg more = {.kind = MORE, .u64 = id << 32};
+		rt_msg more = { .kind = MORE, .u64 = id << 32 };
 		return actor_send(self, self, &more);
 	}
 	return EDDY_OK;
@@ -465,27 +460,28 @@ static eddy_err fan_sink_receive(actor *self, void *state, rt_msg *m)
 	return EDDY_OK;
 }
 
-static const actor_ops fan_producer_ops = {
-    .type = "producer", .state_size = sizeof(uint64_t), .receive = fan_producer_receive};
-static const actor_ops fan_sink_ops = {
-    .type = "sink", .state_size = FAN_PRODUCERS * sizeof(uint64_t), .receive = fan_sink_receive};
+static const actor_ops fan_producer_ops = { .type = "producer", .state_size = sizeof(uint64_t),
+	                                     .receive = fan_producer_receive };
+static const actor_ops fan_sink_ops = { .type = "sink",
+	                                 .state_size = FAN_PRODUCERS * sizeof(uint64_t),
+	                                 .receive = fan_sink_receive };
 
 Test(sched, many_parked_producers_on_a_tiny_mailbox_all_finish, .timeout = 120)
 {
-	asys_opts o = {.workers = 2};
+	asys_opts o = { .workers = 2 };
 	asys *sys;
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
-	actor_spec ss = {.path = "fan/sink", .ops = &fan_sink_ops, .mailbox_capacity = 4};
+	actor_spec ss = { .path = "fan/sink", .ops = &fan_sink_ops, .mailbox_capacity = 4 };
 	cr_assert_eq(actor_spawn(sys, &ss, NULL, &fan_sink), EDDY_OK);
 	actor *p[FAN_PRODUCERS];
 	for (uint64_t i = 0; i < FAN_PRODUCERS; i++) {
 		char path[32];
 		snprintf(path, sizeof(path), "fan/producer[%lu]", (unsigned long)i);
-		actor_spec ps = {.path = path, .ops = &fan_producer_ops, .mailbox_capacity = 4};
+		actor_spec ps = { .path = path, .ops = &fan_producer_ops, .mailbox_capacity = 4 };
 		cr_assert_eq(actor_spawn(sys, &ps, NULL, &p[i]), EDDY_OK);
 	}
 	for (uint64_t i = 0; i < FAN_PRODUCERS; i++) {
-		rt_msg go = {.kind = MORE, .u64 = i << 32};
+		rt_msg go = { .kind = MORE, .u64 = i << 32 };
 		cr_assert_eq(actor_send_wait(p[i], &go, 1000), EDDY_OK);
 	}
 	uint64_t want = (uint64_t)FAN_PRODUCERS * FAN_EACH;

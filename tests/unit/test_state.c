@@ -17,16 +17,16 @@
 #include <xxhash.h>
 #include <zlib.h>
 
-#define BOTH(name)                                                                                 \
-	static void name##_body(ev_state_backend_kind kind);                                       \
-	Test(state_memory, name)                                                                   \
-	{                                                                                          \
-		name##_body(EV_STATE_MEMORY);                                                      \
-	}                                                                                          \
-	Test(state_leveldb, name)                                                                  \
-	{                                                                                          \
-		name##_body(EV_STATE_LEVELDB);                                                     \
-	}                                                                                          \
+#define BOTH(name)                                                                    \
+	static void name##_body(ev_state_backend_kind kind);                          \
+	Test(state_memory, name)                                                      \
+	{                                                                             \
+		name##_body(EV_STATE_MEMORY);                                         \
+	}                                                                             \
+	Test(state_leveldb, name)                                                     \
+	{                                                                             \
+		name##_body(EV_STATE_LEVELDB);                                        \
+	}                                                                             \
 	static void name##_body(ev_state_backend_kind kind)
 
 /* ---- helpers ---- */
@@ -63,10 +63,10 @@ static void rm_tmpdir(void)
 
 static ev_state_backend *backend_with(ev_state_backend_kind kind, size_t batch)
 {
-	ev_state_backend_opts o = {.kind = kind,
-	                           .dir = kind == EV_STATE_LEVELDB ? tmp_path("db") : NULL,
-	                           .block_cache_bytes = 1 << 20,
-	                           .batch_bytes = batch};
+	ev_state_backend_opts o = { .kind = kind,
+		                    .dir = kind == EV_STATE_LEVELDB ? tmp_path("db") : NULL,
+		                    .block_cache_bytes = 1 << 20,
+		                    .batch_bytes = batch };
 	ev_state_backend *b = NULL;
 	char err[256] = "";
 	cr_assert_eq(ev_state_backend_create(&o, &b, err, sizeof(err)), EDDY_OK, "%s", err);
@@ -103,7 +103,7 @@ static void ns(ev_state *st, const char *n)
 
 static ev_state_id reg(ev_state *st, const char *name, ev_state_kind kind)
 {
-	ev_state_desc d = {.name = name, .kind = kind};
+	ev_state_desc d = { .name = name, .kind = kind };
 	ev_state_id id;
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_OK, "%s", ev_state_errmsg(st));
 	return id;
@@ -126,7 +126,8 @@ static void expect_str(ev_state *st, ev_state_id id, const char *v)
 	}
 	cr_assert_eq(e, EDDY_OK, "expected '%s': %s", v, ev_state_errmsg(st));
 	cr_assert_eq(n, strlen(v), "expected '%s', got '%.*s'", v, (int)n, (const char *)p);
-	cr_assert_eq(memcmp(p, v, n), 0, "expected '%s', got '%.*s'", v, (int)n, (const char *)p);
+	cr_assert_eq(memcmp(p, v, n), 0, "expected '%s', got '%.*s'", v, (int)n,
+	             (const char *)p);
 }
 
 static int64_t live_at_start;
@@ -169,7 +170,7 @@ static eddy_err avg_create(void *ctx, ev_state_out *out)
 {
 	(void)ctx;
 	creates++;
-	avg_acc a = {0, 0};
+	avg_acc a = { 0, 0 };
 	return ev_state_out_set(out, &a, sizeof(a));
 }
 
@@ -216,8 +217,8 @@ static eddy_err avg_result(void *ctx, const void *acc, size_t acclen, ev_state_o
 	return ev_state_out_set(out, &r, sizeof(r));
 }
 
-static eddy_err failing_reduce(void *ctx, const void *a, size_t alen, const void *b, size_t blen,
-                               ev_state_out *out)
+static eddy_err failing_reduce(void *ctx, const void *a, size_t alen, const void *b,
+                               size_t blen, ev_state_out *out)
 {
 	(void)ctx, (void)a, (void)alen, (void)b, (void)blen, (void)out;
 	return EDDY_EFAILED;
@@ -225,7 +226,7 @@ static eddy_err failing_reduce(void *ctx, const void *a, size_t alen, const void
 
 static ev_state_id reg_sum(ev_state *st, const char *name)
 {
-	ev_state_desc d = {.name = name, .kind = EV_STATE_REDUCING, .reduce = sum_reduce};
+	ev_state_desc d = { .name = name, .kind = EV_STATE_REDUCING, .reduce = sum_reduce };
 	ev_state_id id;
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_OK);
 	return id;
@@ -233,12 +234,12 @@ static ev_state_id reg_sum(ev_state *st, const char *name)
 
 static ev_state_id reg_avg(ev_state *st, const char *name, bool with_merge)
 {
-	ev_state_desc d = {.name = name,
-	                   .kind = EV_STATE_AGGREGATING,
-	                   .create = avg_create,
-	                   .add = avg_add,
-	                   .merge = with_merge ? avg_merge : NULL,
-	                   .result = avg_result};
+	ev_state_desc d = { .name = name,
+		            .kind = EV_STATE_AGGREGATING,
+		            .create = avg_create,
+		            .add = avg_add,
+		            .merge = with_merge ? avg_merge : NULL,
+		            .result = avg_result };
 	ev_state_id id;
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_OK);
 	return id;
@@ -326,7 +327,7 @@ static void map_put_str(ev_state *st, ev_state_id id, const char *k, const char 
 
 Test(state, key_group_ranges_match_subtask_assignment)
 {
-	uint32_t maxps[] = {1, 7, 128, 1000, 32768};
+	uint32_t maxps[] = { 1, 7, 128, 1000, 32768 };
 	for (size_t m = 0; m < sizeof(maxps) / sizeof(maxps[0]); m++) {
 		uint32_t maxp = maxps[m];
 		for (uint32_t par = 1; par <= maxp && par <= 9; par++) {
@@ -476,16 +477,16 @@ BOTH(list_state)
 	expect_list(st, l, NULL, 0);
 	cr_assert_eq(ev_list_add(st, l, "a", 1), EDDY_OK);
 	cr_assert_eq(ev_list_add(st, l, "", 0), EDDY_OK);
-	ev_bytes more[] = {{"bb", 2}, {"ccc", 3}};
+	ev_bytes more[] = { { "bb", 2 }, { "ccc", 3 } };
 	cr_assert_eq(ev_list_add_all(st, l, more, 2), EDDY_OK);
-	const char *w1[] = {"a", "", "bb", "ccc"};
+	const char *w1[] = { "a", "", "bb", "ccc" };
 	expect_list(st, l, w1, 4);
 	key(st, "other");
 	expect_list(st, l, NULL, 0);
 	key(st, "k");
-	ev_bytes upd[] = {{"x", 1}, {"y", 1}};
+	ev_bytes upd[] = { { "x", 1 }, { "y", 1 } };
 	cr_assert_eq(ev_list_update(st, l, upd, 2), EDDY_OK);
-	const char *w2[] = {"x", "y"};
+	const char *w2[] = { "x", "y" };
 	expect_list(st, l, w2, 2);
 	cr_assert_eq(ev_list_update(st, l, NULL, 0), EDDY_OK);
 	expect_list(st, l, NULL, 0);
@@ -595,7 +596,7 @@ BOTH(reducing_and_aggregating_state)
 	cr_assert_eq(get_u64(st, r), 7);
 	cr_assert_eq(ev_agg_get(st, g, &p, &n), EDDY_ENOENT);
 	/* a failing callback changes nothing */
-	ev_state_desc d = {.name = "bad", .kind = EV_STATE_REDUCING, .reduce = failing_reduce};
+	ev_state_desc d = { .name = "bad", .kind = EV_STATE_REDUCING, .reduce = failing_reduce };
 	ev_state_id bad;
 	cr_assert_eq(ev_state_register(st, &d, &bad), EDDY_OK);
 	add_u64(st, bad, 1);
@@ -617,8 +618,8 @@ BOTH(namespaces_and_merging)
 	ev_state_backend *b = backend(kind);
 	ev_state *st = open_range(b, "op", 0, 127);
 	ev_state_id v = reg(st, "v", EV_STATE_VALUE), l = reg(st, "l", EV_STATE_LIST),
-	            r = reg_sum(st, "r"), g = reg_avg(st, "g", true), g2 = reg_avg(st, "g2", false),
-	            m = reg(st, "m", EV_STATE_MAP);
+		    r = reg_sum(st, "r"), g = reg_avg(st, "g", true), g2 = reg_avg(st, "g2", false),
+		    m = reg(st, "m", EV_STATE_MAP);
 	key(st, "k");
 	put_str(st, v, "default");
 	ns(st, "w1");
@@ -629,7 +630,7 @@ BOTH(namespaces_and_merging)
 	ns(st, "");
 	expect_str(st, v, "default");
 	/* session windows: w1, w2, w3 merge into w1 */
-	const char *wins[] = {"w1", "w2", "w3"};
+	const char *wins[] = { "w1", "w2", "w3" };
 	for (int w = 0; w < 3; w++) {
 		ns(st, wins[w]);
 		char item[8];
@@ -640,7 +641,7 @@ BOTH(namespaces_and_merging)
 		add_avg(st, g2, (double)w);
 	}
 	ns(st, "elsewhere");
-	ev_bytes src[] = {{"w2", 2}, {"w3", 2}, {"w1", 2}, {"empty", 5}};
+	ev_bytes src[] = { { "w2", 2 }, { "w3", 2 }, { "w1", 2 }, { "empty", 5 } };
 	cr_assert_eq(ev_state_merge_namespaces(st, l, "w1", 2, src, 4), EDDY_OK);
 	cr_assert_eq(ev_state_merge_namespaces(st, r, "w1", 2, src, 4), EDDY_OK);
 	cr_assert_eq(ev_state_merge_namespaces(st, g, "w1", 2, src, 4), EDDY_OK);
@@ -649,10 +650,10 @@ BOTH(namespaces_and_merging)
 	cr_assert_eq(ev_state_merge_namespaces(st, g2, "w1", 2, src, 4), EDDY_EINVAL);
 	/* the current namespace is unchanged */
 	cr_assert_eq(ev_list_add(st, l, "x", 1), EDDY_OK);
-	const char *wx[] = {"x"};
+	const char *wx[] = { "x" };
 	expect_list(st, l, wx, 1);
 	ns(st, "w1");
-	const char *w[] = {"i0", "i1", "i2"};
+	const char *w[] = { "i0", "i1", "i2" };
 	expect_list(st, l, w, 3);
 	cr_assert_eq(get_u64(st, r), 60);
 	cr_assert_float_eq(get_avg(st, g), 1.0, 1e-12);
@@ -665,7 +666,7 @@ BOTH(namespaces_and_merging)
 	/* merging into an empty target */
 	ns(st, "a");
 	add_u64(st, r, 5);
-	ev_bytes one[] = {{"a", 1}};
+	ev_bytes one[] = { { "a", 1 } };
 	cr_assert_eq(ev_state_merge_namespaces(st, r, "fresh", 5, one, 1), EDDY_OK);
 	ns(st, "fresh");
 	cr_assert_eq(get_u64(st, r), 5);
@@ -703,7 +704,7 @@ BOTH(timers_fire_in_time_order)
 	const struct {
 		int64_t t;
 		const char *k, *ns;
-	} want[] = {{-5, "b", "w"}, {10, "b", "w"}, {20, "a", ""}};
+	} want[] = { { -5, "b", "w" }, { 10, "b", "w" }, { 20, "a", "" } };
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(ev_timer_pop(st, EV_TIME_EVENT, 20, &t), EDDY_OK);
 		cr_assert_eq(t.time, want[i].t);
@@ -714,7 +715,7 @@ BOTH(timers_fire_in_time_order)
 		          memcmp(t.ns.p, want[i].ns, t.ns.len) == 0);
 		cr_assert_eq(t.key_group, kg_of(want[i].k, strlen(want[i].k)));
 		put_str(st, v, want[i].k); /* state of the timer's key and namespace */
-		if (i == 0)                /* a timer set while firing fires too if due */
+		if (i == 0) /* a timer set while firing fires too if due */
 			cr_assert_eq(ev_timer_register(st, EV_TIME_EVENT, 15), EDDY_OK);
 		if (i == 1) {
 			cr_assert_eq(ev_timer_pop(st, EV_TIME_EVENT, 20, &t), EDDY_OK);
@@ -776,14 +777,14 @@ BOTH(errors_are_reported)
 	cr_assert_eq(ev_list_add(st, v, "x", 1), EDDY_EINVAL); /* wrong kind */
 	cr_assert(strstr(ev_state_errmsg(st), "value state") != NULL);
 	cr_assert_eq(ev_value_get(st, 99, &p, &n), EDDY_EINVAL);
-	ev_state_desc d = {.name = "v", .kind = EV_STATE_LIST};
+	ev_state_desc d = { .name = "v", .kind = EV_STATE_LIST };
 	ev_state_id id;
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_EINVAL);
-	d = (ev_state_desc){.name = "r", .kind = EV_STATE_REDUCING};
+	d = (ev_state_desc){ .name = "r", .kind = EV_STATE_REDUCING };
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_EINVAL); /* no reduce */
-	d = (ev_state_desc){.name = "", .kind = EV_STATE_VALUE};
+	d = (ev_state_desc){ .name = "", .kind = EV_STATE_VALUE };
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_EINVAL);
-	d = (ev_state_desc){.name = "x", .kind = 42};
+	d = (ev_state_desc){ .name = "x", .kind = 42 };
 	cr_assert_eq(ev_state_register(st, &d, &id), EDDY_EINVAL);
 	char *huge = calloc(1, EV_STATE_MAX_KEY + 1);
 	cr_assert_eq(ev_state_set_key(st, huge, EV_STATE_MAX_KEY + 1, 15), EDDY_EINVAL);
@@ -812,7 +813,7 @@ enum { NK = 3000 };
 static void fill(ev_state *st, int gen, int from, int to)
 {
 	ev_state_id v = reg(st, "v", EV_STATE_VALUE), l = reg(st, "l", EV_STATE_LIST),
-	            m = reg(st, "m", EV_STATE_MAP), r = reg_sum(st, "r");
+		    m = reg(st, "m", EV_STATE_MAP), r = reg_sum(st, "r");
 	char k[32], val[32];
 	for (int i = from; i < to; i++) {
 		snprintf(k, sizeof(k), "key%d", i);
@@ -837,7 +838,7 @@ static void fill(ev_state *st, int gen, int from, int to)
 static int check_keys(ev_state *st, int gen, int from, int to)
 {
 	ev_state_id v = reg(st, "v", EV_STATE_VALUE), l = reg(st, "l", EV_STATE_LIST),
-	            m = reg(st, "m", EV_STATE_MAP), r = reg_sum(st, "r");
+		    m = reg(st, "m", EV_STATE_MAP), r = reg_sum(st, "r");
 	char k[32], val[32], buf[256];
 	int checked = 0;
 	for (int i = from; i < to; i++) {
@@ -855,7 +856,7 @@ static int check_keys(ev_state *st, int gen, int from, int to)
 		}
 		snprintf(val, sizeof(val), "v%d.%d", i, gen);
 		expect_str(st, v, val);
-		const char *items[] = {val};
+		const char *items[] = { val };
 		expect_list(st, l, items, 1);
 		char want[80];
 		snprintf(want, sizeof(want), "%s=%s", k, val);
@@ -891,7 +892,7 @@ static void mutate(ev_state *st)
 {
 	/* overwrite the first half, delete the second half, add new keys */
 	ev_state_id v = reg(st, "v", EV_STATE_VALUE), l = reg(st, "l", EV_STATE_LIST),
-	            m = reg(st, "m", EV_STATE_MAP), r = reg_sum(st, "r");
+		    m = reg(st, "m", EV_STATE_MAP), r = reg_sum(st, "r");
 	char k[32], val[32];
 	for (int i = 0; i < NK / 2; i++) {
 		snprintf(k, sizeof(k), "key%d", i);
@@ -899,7 +900,7 @@ static void mutate(ev_state *st)
 		ns(st, i % 2 ? "odd" : "");
 		snprintf(val, sizeof(val), "v%d.2", i);
 		put_str(st, v, val);
-		ev_bytes item = {val, strlen(val)};
+		ev_bytes item = { val, strlen(val) };
 		cr_assert_eq(ev_list_update(st, l, &item, 1), EDDY_OK);
 		map_put_str(st, m, k, val);
 		cr_assert_eq(ev_state_clear(st, r), EDDY_OK);
@@ -937,7 +938,7 @@ static void restore_and_check_gen1(ev_state_backend_kind kind, const char *path)
 {
 	ev_state_backend *b = backend(kind);
 	ev_state *st = open_range(b, "op", 0, 127);
-	const char *paths[] = {path};
+	const char *paths[] = { path };
 	cr_assert_eq(ev_state_restore(st, paths, 1), EDDY_OK, "%s", ev_state_errmsg(st));
 	cr_assert_eq(check_keys(st, 1, 0, NK), NK);
 	cr_assert_eq(check_keys(st, -1, NK, NK + 500), 500);
@@ -957,7 +958,7 @@ BOTH(snapshot_is_the_state_at_begin_while_the_task_mutates)
 	ev_state_snapshot *s;
 	cr_assert_eq(ev_state_snapshot_begin(st, &s), EDDY_OK);
 	/* write on another thread while this one changes everything */
-	writer_arg wa = {s, tmp_path("snap1"), EDDY_OK, 0};
+	writer_arg wa = { s, tmp_path("snap1"), EDDY_OK, 0 };
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, writer, &wa), 0);
 	mutate(st);
@@ -1002,7 +1003,7 @@ BOTH(overlapping_snapshots_and_snapshot_after_close)
 	ev_state_close(st);
 	cr_assert_eq(ev_state_snapshot_write(s1, tmp_path("s1"), NULL), EDDY_OK);
 	ev_state_snapshot_release(s1);
-	const char *p1[] = {tmp_path("s1")}, *p2[] = {tmp_path("s2")};
+	const char *p1[] = { tmp_path("s1") }, *p2[] = { tmp_path("s2") };
 	st = open_range(b, "op", 0, 127);
 	cr_assert_eq(ev_state_restore(st, p1, 1), EDDY_OK, "%s", ev_state_errmsg(st));
 	cr_assert_eq(check_keys(st, 1, 0, NK), NK);
@@ -1030,7 +1031,7 @@ BOTH(overlapping_snapshots_and_snapshot_after_close)
 	ev_state_snapshot_release(s);
 	ev_state_close(st);
 	st = open_range(b, "empty", 0, 127);
-	const char *pe[] = {tmp_path("empty")};
+	const char *pe[] = { tmp_path("empty") };
 	cr_assert_eq(ev_state_restore(st, pe, 1), EDDY_OK, "%s", ev_state_errmsg(st));
 	cr_assert_eq(ev_timer_count(st, EV_TIME_EVENT), 0);
 	ev_state_close(st);
@@ -1066,7 +1067,8 @@ static void rescale(ev_state_backend_kind kind, ev_state_backend_kind rkind, uin
 		uint32_t first, last;
 		ev_key_group_range(128, to, s, &first, &last);
 		ev_state *st = open_range(b, "win", first, last);
-		cr_assert_eq(ev_state_restore(st, paths, from), EDDY_OK, "%s", ev_state_errmsg(st));
+		cr_assert_eq(ev_state_restore(st, paths, from), EDDY_OK, "%s",
+		             ev_state_errmsg(st));
 		int n = check_keys(st, 1, 0, NK);
 		bool *mine = calloc(NK, 1);
 		cr_assert_eq(timer_keys(st, mine), n, "subtask %u of %u: %d keys", s, to, n);
@@ -1131,7 +1133,7 @@ static void refused(ev_state_backend *b, const char *path, eddy_err err, const c
                     const char *good)
 {
 	ev_state *st = open_range(b, "op", 0, 127);
-	const char *paths[] = {path};
+	const char *paths[] = { path };
 	eddy_err e = ev_state_restore(st, paths, 1);
 	cr_assert_eq(e, err, "%s: got %d (%s), want %d", path, e, ev_state_errmsg(st), err);
 	cr_assert(strstr(ev_state_errmsg(st), path) != NULL, "message '%s' names no file",
@@ -1141,7 +1143,7 @@ static void refused(ev_state_backend *b, const char *path, eddy_err err, const c
 		          ev_state_errmsg(st), what);
 	cr_assert_eq(check_keys(st, -1, 0, 50), 50, "nothing restored");
 	cr_assert_eq(ev_timer_count(st, EV_TIME_EVENT), 0);
-	const char *gp[] = {good};
+	const char *gp[] = { good };
 	cr_assert_eq(ev_state_restore(st, gp, 1), EDDY_OK, "%s", ev_state_errmsg(st));
 	cr_assert_eq(check_keys(st, 1, 0, 50), 50);
 	ev_state_close(st);
@@ -1216,13 +1218,13 @@ BOTH(corrupted_and_truncated_files_are_refused)
 	refused(b, bad, EDDY_EINVAL, NULL, good);
 	/* the same key groups twice */
 	st = open_range(b, "op", 0, 127);
-	const char *twice[] = {good, good};
+	const char *twice[] = { good, good };
 	cr_assert_eq(ev_state_restore(st, twice, 2), EDDY_EINVAL);
 	cr_assert(strstr(ev_state_errmsg(st), "also in") != NULL, "%s", ev_state_errmsg(st));
 	ev_state_close(st);
 	/* another operator's or another max_parallelism's file */
 	st = open_range(b, "other", 0, 127);
-	const char *gp[] = {good};
+	const char *gp[] = { good };
 	cr_assert_eq(ev_state_restore(st, gp, 1), EDDY_EINVAL);
 	cr_assert(strstr(ev_state_errmsg(st), "operator") != NULL, "%s", ev_state_errmsg(st));
 	ev_state_close(st);
@@ -1340,7 +1342,7 @@ static void try_file(ev_state_backend *b, const fbuf *f, eddy_err want, const ch
 	const char *path = tmp_path("made");
 	write_bytes(path, f->p, f->n);
 	ev_state *st = open_range(b, "op", 0, 127);
-	const char *paths[] = {path};
+	const char *paths[] = { path };
 	eddy_err e = ev_state_restore(st, paths, 1);
 	cr_assert_eq(e, want, "%s: got %d: %s", what, e, ev_state_errmsg(st));
 	if (want != EDDY_OK) {
@@ -1449,9 +1451,9 @@ typedef struct model {
 
 static void ops(ev_state *st, model *m, bool inject, int64_t fail_at)
 {
-	ev_state_desc dv = {.name = "v", .kind = EV_STATE_VALUE};
-	ev_state_desc dr = {.name = "r", .kind = EV_STATE_REDUCING, .reduce = sum_reduce};
-	ev_state_desc dm = {.name = "m", .kind = EV_STATE_MAP};
+	ev_state_desc dv = { .name = "v", .kind = EV_STATE_VALUE };
+	ev_state_desc dr = { .name = "r", .kind = EV_STATE_REDUCING, .reduce = sum_reduce };
+	ev_state_desc dm = { .name = "m", .kind = EV_STATE_MAP };
 	ev_state_id v, r, mp;
 	if (inject)
 		rt_alloc_fail_after(fail_at);
@@ -1508,7 +1510,7 @@ static void ops(ev_state *st, model *m, bool inject, int64_t fail_at)
 static void check_model(ev_state *st, const model *m)
 {
 	ev_state_id v = reg(st, "v", EV_STATE_VALUE), r = reg_sum(st, "r"),
-	            mp = reg(st, "m", EV_STATE_MAP);
+		    mp = reg(st, "m", EV_STATE_MAP);
 	char k[16];
 	for (int i = 0; i < 64; i++) {
 		snprintf(k, sizeof(k), "k%d", i);
@@ -1537,7 +1539,7 @@ BOTH(allocation_failures_change_nothing_and_leak_nothing)
 	ev_state_backend *b = backend(kind);
 	int failures = 0;
 	for (int64_t at = 0; at < 100000; at += at < 400 ? 1 : 37) {
-		model m = {0};
+		model m = { 0 };
 		ev_state *st = NULL;
 		char op[32]; /* a fresh operator: LevelDB is slow over many deleted keys */
 		snprintf(op, sizeof(op), "op%ld", (long)at);
@@ -1555,7 +1557,7 @@ BOTH(allocation_failures_change_nothing_and_leak_nothing)
 		ev_state_close(st);
 		(void)live;
 		/* done once nothing failed any more */
-		model full = {0};
+		model full = { 0 };
 		bool all = true;
 		snprintf(op, sizeof(op), "full%ld", (long)at);
 		st = open_range(b, op, 0, 127);
@@ -1580,7 +1582,7 @@ BOTH(allocation_failures_change_nothing_and_leak_nothing)
 	ev_state_close(st);
 	for (int64_t at = 0;; at += at < 200 ? 1 : 50) {
 		st = open_range(b, "op", 0, 127);
-		const char *paths[] = {path};
+		const char *paths[] = { path };
 		rt_alloc_fail_after(at);
 		eddy_err e = ev_state_restore(st, paths, 1);
 		rt_alloc_fail_after(-1);
@@ -1631,7 +1633,7 @@ Test(state, backend_errors)
 	start();
 	ev_state_backend *b;
 	char err[256];
-	ev_state_backend_opts o = {.kind = EV_STATE_LEVELDB};
+	ev_state_backend_opts o = { .kind = EV_STATE_LEVELDB };
 	cr_assert_eq(ev_state_backend_create(&o, &b, err, sizeof(err)), EDDY_EINVAL);
 	cr_assert(strstr(err, "dir") != NULL);
 	o.dir = "/proc/no/such/dir";
@@ -1715,7 +1717,7 @@ static void tm_sets(void)
 		 * in a bucket: the sort goes past the key group) */
 		tm_kg[i] = i % 3 == 0 ? kg_of(k, n) : 5 + (uint32_t)(i % 2) * 60;
 	}
-	const int64_t starts[2] = {1000, 3000};
+	const int64_t starts[2] = { 1000, 3000 };
 	tm_nslen[0] = 0;
 	tm_ns[1][0] = 0;
 	tm_nslen[1] = 1;
@@ -1824,7 +1826,7 @@ static void tm_model_del_at(tmodel *m, int d, size_t pos)
 /* tm_model_copy: a copy of m with only the timers of key groups [first, last]. */
 static tmodel tm_model_copy(const tmodel *m, uint32_t first, uint32_t last)
 {
-	tmodel c = {0};
+	tmodel c = { 0 };
 	for (int d = 0; d < 2; d++)
 		for (size_t i = 0; i < m->n[d]; i++) {
 			uint32_t kg = tm_kg[m->a[d][i]->k];
@@ -1869,7 +1871,7 @@ static eddy_err tm_register(ev_state *st, tmodel *m, int d, int64_t time, int k,
 	if (e == EDDY_OK)
 		e = ev_timer_register(st, (ev_time_domain)d, time);
 	if (e == EDDY_OK) {
-		mtimer t = {.time = time, .k = k, .n = n};
+		mtimer t = { .time = time, .k = k, .n = n };
 		tm_encode(&t);
 		tm_model_add(m, d, &t);
 	}
@@ -1882,7 +1884,7 @@ static eddy_err tm_delete(ev_state *st, tmodel *m, int d, int64_t time, int k, i
 	if (e == EDDY_OK)
 		e = ev_timer_delete(st, (ev_time_domain)d, time);
 	if (e == EDDY_OK) {
-		mtimer t = {.time = time, .k = k, .n = n};
+		mtimer t = { .time = time, .k = k, .n = n };
 		tm_encode(&t);
 		size_t pos;
 		if (tm_find(m, d, &t, &pos))
@@ -1945,7 +1947,7 @@ static int64_t tm_time(int64_t base, bool few)
 {
 	uint64_t r = tm_rnd();
 	if (r % 997 == 0) {
-		const int64_t x[] = {INT64_MIN, INT64_MIN + 1, -1, 0, INT64_MAX - 1, INT64_MAX};
+		const int64_t x[] = { INT64_MIN, INT64_MIN + 1, -1, 0, INT64_MAX - 1, INT64_MAX };
 		return x[(r >> 10) % 6];
 	}
 	if (few)
@@ -2059,7 +2061,7 @@ BOTH(timers_pop_in_the_order_of_a_model)
 	tm_sets();
 	ev_state_backend *b = backend(kind);
 	ev_state *st = open_range(b, "tm", 0, 127);
-	tmodel m = {0}, at_snap = {0};
+	tmodel m = { 0 }, at_snap = { 0 };
 	int64_t base = 100000;
 	size_t pops = tm_ops(st, &m, 40000, &base);
 	/* a snapshot with timers pending, written while the handle goes on (copy on write) */
@@ -2082,7 +2084,7 @@ BOTH(timers_pop_in_the_order_of_a_model)
 
 	/* restore: the timers pending at the snapshot's begin, in order, and the handle
 	 * works on */
-	const char *paths[] = {path};
+	const char *paths[] = { path };
 	st = open_range(b, "tm", 0, 127);
 	cr_assert_eq(ev_state_restore(st, paths, 1), EDDY_OK, "%s", ev_state_errmsg(st));
 	m = tm_model_copy(&at_snap, 0, 127);

@@ -74,9 +74,14 @@ static eddy_err child_receive(actor *self, void *state, rt_msg *m)
 {
 	(void)state;
 	switch (m->kind) {
-	case CRASH: return EDDY_EFAILED;
-	case EXIT_NOW: actor_exit(self); return EDDY_OK;
-	case FAIL_WHY: actor_fail(self, "the reason given"); return EDDY_OK;
+	case CRASH:
+		return EDDY_EFAILED;
+	case EXIT_NOW:
+		actor_exit(self);
+		return EDDY_OK;
+	case FAIL_WHY:
+		actor_fail(self, "the reason given");
+		return EDDY_OK;
 	case SPIN:
 		while (!atomic_load(&spin_release))
 			usleep(100);
@@ -91,8 +96,8 @@ static void child_fini(actor *self, void *state)
 	note("fini", self);
 }
 
-static const actor_ops child_ops = {
-    .type = "child", .init = child_init, .receive = child_receive, .fini = child_fini};
+static const actor_ops child_ops = { .type = "child", .init = child_init,
+	                              .receive = child_receive, .fini = child_fini };
 
 /* ---- fixture ---- */
 
@@ -104,7 +109,7 @@ static void setup(void)
 	clear_events();
 	atomic_store(&spin_release, 0);
 	cr_assert_eq(clock_manual_create(0, &clk), EDDY_OK);
-	asys_opts o = {.workers = 2, .clock = clk, .watchdog_check_ms = 10};
+	asys_opts o = { .workers = 2, .clock = clk, .watchdog_check_ms = 10 };
 	cr_assert_eq(asys_create(&o, &sys), EDDY_OK);
 }
 
@@ -125,8 +130,8 @@ static sup_spec make_spec(sup_strategy strategy, int n, const sup_restart *types
 	for (int i = 0; i < n; i++) {
 		snprintf(kid_paths[i], sizeof(kid_paths[i]), "job/%c", 'a' + i);
 		kids[i] = (sup_child_spec){
-		    .actor = {.path = kid_paths[i], .ops = &child_ops},
-		    .restart = types ? types[i] : CHILD_PERMANENT,
+			.actor = { .path = kid_paths[i], .ops = &child_ops },
+			.restart = types ? types[i] : CHILD_PERMANENT,
 		};
 	}
 	sup_spec s;
@@ -149,7 +154,7 @@ static actor *child(const char *name)
 
 static void send(actor *a, uint32_t kind)
 {
-	rt_msg m = {.kind = kind};
+	rt_msg m = { .kind = kind };
 	cr_assert_eq(actor_send_wait(a, &m, 1000), EDDY_OK);
 }
 
@@ -171,7 +176,8 @@ static actor *start_tree(const sup_spec *spec, int n)
 
 static void expect_events(int from, int n, const char *want)
 {
-	cr_assert(wait_until(count_events() >= from + n, 5000), "got only: %s", events_since(from));
+	cr_assert(wait_until(count_events() >= from + n, 5000), "got only: %s",
+	          events_since(from));
 	usleep(20000); /* nothing more may follow */
 	cr_assert_str_eq(events_since(from), want);
 }
@@ -239,8 +245,7 @@ Test(sup, intensity_exceeded_escalates_and_the_root_fails_the_system)
 	char why[512];
 	asys_failure(sys, why, sizeof(why));
 	cr_assert(strstr(why, "job/sup") && strstr(why, "max restart intensity") &&
-	              strstr(why, "job/b"),
-	          "failure: %s", why);
+	          strstr(why, "job/b"), "failure: %s", why);
 	/* the supervisor stopped the others in reverse start order and restarted nobody */
 	expect_events(from, 3, "fini:b fini:c fini:a");
 	asys_event ev[16];
@@ -271,9 +276,9 @@ static sup_spec inner_spec;
 Test(sup, nested_supervisor_escalates_to_its_parent_which_restarts_it)
 {
 	for (int i = 0; i < 2; i++)
-		inner_kids[i] =
-		    (sup_child_spec){.actor = {.path = i ? "job/y" : "job/x", .ops = &child_ops},
-		                     .restart = CHILD_PERMANENT};
+		inner_kids[i] = (sup_child_spec){
+			.actor = { .path = i ? "job/y" : "job/x", .ops = &child_ops },
+			.restart = CHILD_PERMANENT };
 	sup_spec_defaults(&inner_spec);
 	inner_spec.intensity = 1;
 	inner_spec.period_ms = 1000;
@@ -281,9 +286,9 @@ Test(sup, nested_supervisor_escalates_to_its_parent_which_restarts_it)
 	inner_spec.children = inner_kids;
 	inner_spec.nchildren = 2;
 	static sup_child_spec outer_kids[1];
-	outer_kids[0] =
-	    (sup_child_spec){.actor = {.path = "job/inner", .ops = &sup_ops, .arg = &inner_spec},
-	                     .restart = CHILD_PERMANENT};
+	outer_kids[0] = (sup_child_spec){
+		.actor = { .path = "job/inner", .ops = &sup_ops, .arg = &inner_spec },
+		.restart = CHILD_PERMANENT };
 	sup_spec outer;
 	sup_spec_defaults(&outer);
 	outer.backoff_initial_ms = 0;
@@ -301,22 +306,21 @@ Test(sup, nested_supervisor_escalates_to_its_parent_which_restarts_it)
 
 Test(sup, transient_child_is_not_restarted_after_a_normal_exit)
 {
-	sup_restart types[2] = {CHILD_TRANSIENT, CHILD_TRANSIENT};
+	sup_restart types[2] = { CHILD_TRANSIENT, CHILD_TRANSIENT };
 	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 2, types);
 	start_tree(&spec, 2);
 	send(child("a"), CRASH);
 	expect_events(2, 2, "fini:a init:a"); /* restarted after a failure */
 	send(child("a"), EXIT_NOW);
 	expect_events(4, 1, "fini:a"); /* not after a normal exit */
-	cr_assert(
-	    wait_until(actor_try_send(child("a"), &(rt_msg){.kind = CRASH}) == EDDY_ESTOPPED, 5000),
-	    "a removed child still takes messages");
+	cr_assert(wait_until(actor_try_send(child("a"), &(rt_msg){ .kind = CRASH }) ==
+	                     EDDY_ESTOPPED, 5000), "a removed child still takes messages");
 	cr_assert_eq(actor_get_status(child("a")), ACTOR_STOPPED);
 }
 
 Test(sup, temporary_child_is_never_restarted)
 {
-	sup_restart types[2] = {CHILD_TEMPORARY, CHILD_PERMANENT};
+	sup_restart types[2] = { CHILD_TEMPORARY, CHILD_PERMANENT };
 	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 2, types);
 	start_tree(&spec, 2);
 	send(child("a"), CRASH);
@@ -334,7 +338,7 @@ Test(sup, permanent_child_is_restarted_even_after_a_normal_exit)
 
 Test(sup, temporary_sibling_is_removed_not_restarted_by_one_for_all)
 {
-	sup_restart types[3] = {CHILD_PERMANENT, CHILD_TEMPORARY, CHILD_PERMANENT};
+	sup_restart types[3] = { CHILD_PERMANENT, CHILD_TEMPORARY, CHILD_PERMANENT };
 	sup_spec spec = make_spec(SUP_ONE_FOR_ALL, 3, types);
 	start_tree(&spec, 3);
 	send(child("a"), CRASH);
@@ -350,7 +354,7 @@ Test(sup, backoff_delays_grow_exponentially_on_the_manual_clock)
 	spec.intensity = 100;
 	spec.period_ms = 100000;
 	start_tree(&spec, 1);
-	int64_t want[] = {10, 20, 40, 40};
+	int64_t want[] = { 10, 20, 40, 40 };
 	for (int i = 0; i < 4; i++) {
 		send(child("a"), CRASH);
 		cr_assert(wait_until(actor_get_status(child("a")) == ACTOR_RESTARTING, 5000));
@@ -419,7 +423,7 @@ Test(sup, injected_failure_message_restarts_the_actor)
 {
 	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 1, NULL);
 	start_tree(&spec, 1);
-	rt_msg kill = {.kind = MSG_FAIL, .ptr = rt_strdup("test kill"), .drop = free_ptr};
+	rt_msg kill = { .kind = MSG_FAIL, .ptr = rt_strdup("test kill"), .drop = free_ptr };
 	cr_assert_eq(actor_send_ctl(child("a"), &kill), EDDY_OK);
 	cr_assert(wait_until(actor_restarts(child("a")) == 1, 5000));
 	char why[256];
@@ -468,7 +472,7 @@ static eddy_err burst_receive(actor *self, void *state, rt_msg *m)
 	(void)m;
 	/* far more than the sink's mailbox holds: most wait in the outbox */
 	for (int i = 0; i < 1000; i++) {
-		rt_msg d = {.kind = MSG_USER + 7, .u64 = (uint64_t)i};
+		rt_msg d = { .kind = MSG_USER + 7, .u64 = (uint64_t)i };
 		actor_send(self, slow_sink, &d);
 	}
 	actor_exit(self);
@@ -486,20 +490,20 @@ static eddy_err slow_receive(actor *self, void *state, rt_msg *m)
 	return EDDY_OK;
 }
 
-static const actor_ops burst_ops = {.type = "burst", .receive = burst_receive};
-static const actor_ops slow_ops = {
-    .type = "slow", .state_size = sizeof(uint64_t), .receive = slow_receive};
+static const actor_ops burst_ops = { .type = "burst", .receive = burst_receive };
+static const actor_ops slow_ops = { .type = "slow", .state_size = sizeof(uint64_t),
+	                            .receive = slow_receive };
 
 Test(supervisor, an_exited_childs_outbox_is_still_delivered, .timeout = 60)
 {
-	asys_opts o = {.workers = 2};
+	asys_opts o = { .workers = 2 };
 	asys *xs;
 	cr_assert_eq(asys_create(&o, &xs), EDDY_OK);
 	atomic_store(&drained, 0);
 	sup_child_spec burst_kids[] = {
-	    {.actor = {.path = "job/slow", .ops = &slow_ops, .mailbox_capacity = 4},
-	     .restart = CHILD_TRANSIENT},
-	    {.actor = {.path = "job/burst", .ops = &burst_ops}, .restart = CHILD_TRANSIENT},
+		{ .actor = { .path = "job/slow", .ops = &slow_ops, .mailbox_capacity = 4 },
+		  .restart = CHILD_TRANSIENT },
+		{ .actor = { .path = "job/burst", .ops = &burst_ops }, .restart = CHILD_TRANSIENT },
 	};
 	sup_spec spec;
 	sup_spec_defaults(&spec);
@@ -509,18 +513,18 @@ Test(supervisor, an_exited_childs_outbox_is_still_delivered, .timeout = 60)
 	cr_assert_eq(sup_spawn(xs, "job", &spec, NULL, NULL), EDDY_OK);
 	cr_assert(wait_until(asys_find(xs, "job/burst") != NULL, 5000));
 	slow_sink = asys_find(xs, "job/slow");
-	rt_msg go = {.kind = MSG_USER};
+	rt_msg go = { .kind = MSG_USER };
 	cr_assert_eq(actor_send_wait(asys_find(xs, "job/burst"), &go, 1000), EDDY_OK);
 	/* burst exits normally at once; its supervisor removes it (a transient child) */
 	cr_assert(wait_until(actor_get_status(asys_find(xs, "job/burst")) == ACTOR_STOPPED, 5000));
-	cr_assert(wait_until(atomic_load(&drained) == 1000, 20000), "delivered %llu of 1000",
-	          (unsigned long long)atomic_load(&drained));
+	cr_assert(wait_until(atomic_load(&drained) == 1000, 20000),
+	          "delivered %llu of 1000", (unsigned long long)atomic_load(&drained));
 	asys_destroy(xs);
 }
 
 Test(sup, critical_child_failure_escalates_at_once)
 {
-	sup_restart types[3] = {CHILD_PERMANENT, CHILD_CRITICAL, CHILD_PERMANENT};
+	sup_restart types[3] = { CHILD_PERMANENT, CHILD_CRITICAL, CHILD_PERMANENT };
 	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 3, types);
 	spec.intensity = 100; /* the intensity is not what escalates */
 	actor *root = start_tree(&spec, 3);
@@ -546,7 +550,7 @@ Test(sup, critical_child_failure_escalates_at_once)
 
 Test(sup, one_for_all_escalates_when_the_group_holds_a_critical_sibling)
 {
-	sup_restart types[3] = {CHILD_PERMANENT, CHILD_CRITICAL, CHILD_PERMANENT};
+	sup_restart types[3] = { CHILD_PERMANENT, CHILD_CRITICAL, CHILD_PERMANENT };
 	sup_spec spec = make_spec(SUP_ONE_FOR_ALL, 3, types);
 	spec.intensity = 100;
 	start_tree(&spec, 3);
@@ -561,7 +565,7 @@ Test(sup, one_for_all_escalates_when_the_group_holds_a_critical_sibling)
 
 Test(sup, a_critical_child_that_exits_normally_is_removed)
 {
-	sup_restart types[2] = {CHILD_CRITICAL, CHILD_PERMANENT};
+	sup_restart types[2] = { CHILD_CRITICAL, CHILD_PERMANENT };
 	sup_spec spec = make_spec(SUP_ONE_FOR_ONE, 2, types);
 	start_tree(&spec, 2);
 	send(child("a"), EXIT_NOW);

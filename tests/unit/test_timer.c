@@ -20,7 +20,7 @@ static void record(void *target, uint64_t tag, rt_timer *t)
 	(void)target;
 	(void)t;
 	if (nlog < 64)
-		log_[nlog++] = (fire){tag, clock_now_ms(clk)};
+		log_[nlog++] = (fire){ tag, clock_now_ms(clk) };
 }
 
 static void setup(void)
@@ -51,7 +51,7 @@ Test(timer, fire_in_deadline_order_at_the_right_times)
 		for (int i = 0; i < nlog; i++)
 			cr_assert_leq(log_[i].at, ms + 1);
 	}
-	fire want[] = {{2, 10}, {3, 15}, {4, 15}, {1, 30}, {3, 30}, {3, 45}, {3, 60}};
+	fire want[] = { { 2, 10 }, { 3, 15 }, { 4, 15 }, { 1, 30 }, { 3, 30 }, { 3, 45 }, { 3, 60 } };
 	cr_assert_eq(nlog, 7, "fired %d times", nlog);
 	for (int i = 0; i < 7; i++) {
 		cr_assert_eq(log_[i].tag, want[i].tag, "firing %d: tag %lu, want %lu", i,

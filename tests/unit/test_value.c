@@ -84,7 +84,7 @@ Test(value, timestamp_format_matches_gmtime)
 Test(value, batch_rows_strings_nulls_and_copy)
 {
 	int64_t live = rt_alloc_live();
-	ev_schema s = {0};
+	ev_schema s = { 0 };
 	cr_assert_eq(schema_add(&s, "a", EV_INT), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "b", EV_STRING), EDDY_OK);
 	cr_assert_eq(schema_add(&s, "c", EV_FLOAT), EDDY_OK);
@@ -119,10 +119,10 @@ Test(value, batch_rows_strings_nulls_and_copy)
 	v = batch_get_val(d, 0, 1);
 	cr_assert_eq(v.s.len, 4000);
 	cr_assert_eq(batch_get_int(d, 1, 0), 10);
-	ev_val i = {.type = EV_INT, .i = 7};
+	ev_val i = { .type = EV_INT, .i = 7 };
 	cr_assert_eq(batch_set_val(d, 1, 2, i), EDDY_OK); /* int into float widens */
 	cr_assert_float_eq(batch_get_float(d, 1, 2), 7.0, 1e-12);
-	cr_assert_eq(batch_set_val(d, 1, 0, (ev_val){.type = EV_BOOL, .b = true}), EDDY_EINVAL);
+	cr_assert_eq(batch_set_val(d, 1, 0, (ev_val){ .type = EV_BOOL, .b = true }), EDDY_EINVAL);
 	batch_free(b);
 	batch_free(d);
 	schema_clear(&s);
