@@ -1,8 +1,6 @@
 /* The operator test harness (op_harness.h): a `task` without actors, for unit tests. */
 #include "op_harness.h"
 
-#include "../../runtime/alloc.h"
-
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <msgpack.h>
