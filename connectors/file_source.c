@@ -358,7 +358,10 @@ static void fmap_unref(fmap *m)
  * CHUNK_BYTES of whole records), having filled their page tables (MADV_POPULATE_READ, so
  * the parsing task takes no page faults); a window is unmapped when its last chunk has
  * been parsed. The file's size is taken again at its end, so a file that grew is read on
- * (as read() would). Returns false, having sent nothing, when the file is not a regular
+ * (as read() would); a file that ends in a partial record is taken as still being written
+ * when it grew meanwhile (read on: the record is not cut in two), else that record is its
+ * last and nothing after it is read (as read_whole, which stops at the first end of file).
+ * Returns false, having sent nothing, when the file is not a regular
  * one (a pipe, a FIFO): read_whole reads it.
  * As any reader of a mapped file, it assumes the file is not truncated while it reads
  * (a truncated file's pages are gone: the process gets SIGBUS); replace files by rename. */
@@ -375,11 +378,12 @@ static bool read_mapped(reader *r)
 	size_t want = CHUNK_BYTES;
 	char msg[512] = ""; /* why it failed */
 	bool done = false;  /* read to the end */
+	bool cut = false;   /* a record without a line end was sent as the file's last */
 	for (;;) {
 		if (atomic_load(&r->stop) || atomic_load(&r->stats->stop))
 			break;
 		if (off >= size) {
-			if (fstat(r->fd, &st) == 0 && st.st_size > size) {
+			if (!cut && fstat(r->fd, &st) == 0 && st.st_size > size) {
 				size = st.st_size;
 				continue;
 			}
@@ -411,8 +415,18 @@ static bool read_mapped(reader *r)
 		}
 		char *text = (char *)w->base + (off - w_off);
 		bool last = off + room >= size;
-		size_t whole =
-		    last ? (size_t)room : fmt_frame((fmt_kind)r->c->format, text, (size_t)room);
+		size_t whole = fmt_frame((fmt_kind)r->c->format, text, (size_t)room);
+		if (last && whole < (size_t)room) {
+			/* the file ends in a partial record: when the file grew meanwhile it is
+			 * being written (the rest of the record is coming), so read on rather than
+			 * cut the record in two; else the file's last record has no line end */
+			if (fstat(r->fd, &st) == 0 && st.st_size > size) {
+				size = st.st_size;
+				continue;
+			}
+			whole = (size_t)room;
+			cut = true; /* its last record is sent: read no further (as read_whole) */
+		}
 		if (whole == 0) { /* a record longer than want: look further */
 			want *= 2;
 			continue;

@@ -6,7 +6,7 @@
 # records (20 to 400 bytes, one of 3 MB) straddle chunk and mapping boundaries, and
 # compares tests/jobs/files/reads.yaml's per-key count, sum of ids and longest string
 # with awk's over the same file, for each way (and a 1-line file without a final
-# newline).
+# newline), and a file appended to while it is read (no record cut in two).
 # usage: file_reads.sh EDDY SRC BUILD
 set -u
 eddy=$1; src=$2; work=$3/file_reads
@@ -65,5 +65,37 @@ printf 'id,k,t,s\n' > "$work/header.csv"
 run_job header $job --set "sources.rows.path=$work/header.csv" --set "sinks.out.path=$work/header"
 [ "$(cat "$work"/header/part-* | wc -l)" = 1 ] || fail "a header-only file gave rows"
 echo "ok: a file of the header only"
-rm -f "$work"/reads.csv "$work"/reads.csv.gz
+
+# a file appended to while it is read (mapped, p1): a writer adds 61-byte records in
+# 4096-byte writes (each ends inside a record), 1 ms apart, after a 20 MB head start (more than the
+# source's mailbox holds: the reader reaches its end only as the records are parsed). Every
+# record read must be whole (id k: 59 - len(k) x's), but for the last one read, which may
+# be a partial one if the reader reached the writer (as read() at the end of a file): a
+# record cut in two gives a short row and a dead letter before the end
+python3 - "$work/grow.csv" <<'PY' &
+import os, sys, time
+data = b"".join(b"%d,%s\n" % (i, b"x" * (59 - len(str(i)))) for i in range(1, 500001))
+fd = os.open(sys.argv[1] + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, data[:20001000])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+for o in range(20001000, len(data), 4096):
+    os.write(fd, data[o:o + 4096]); time.sleep(0.001)
+PY
+writer=$!
+for _ in $(seq 200); do [ -f "$work/grow.csv" ] && break; sleep 0.05; done
+run_job grow tests/jobs/files/grow.yaml --control none --set "sources.rows.path=$work/grow.csv" \
+  --set "sinks.out.path=$work/grow" --set "sinks.dead.path=$work/grow_dead"
+wait $writer
+# the rows (id, length of s) by id, then the dead letters' lines (a line is an id here)
+last=$( (tail -q -n +2 "$work"/grow/part-* | cut -d, -f1; tail -q -n +2 "$work"/grow_dead/part-* |
+  cut -d, -f2) | sort -n | tail -1)
+cut_rows=$(tail -q -n +2 "$work"/grow/part-* | awk -F, -v last="$last" \
+  '$1 != last && length($2) != 59 - length($1) { n++ } END { print n + 0 }')
+early_dead=$(tail -q -n +2 "$work"/grow_dead/part-* | awk -F, -v last="$last" '$2 != last { n++ } END { print n + 0 }')
+rows=$(tail -q -n +2 "$work"/grow/part-* | wc -l)
+[ "$cut_rows" = 0 ] && [ "$early_dead" = 0 ] ||
+  fail "a file appended to while read: $cut_rows short rows and $early_dead dead letters before the last record ($rows rows)"
+[ "$rows" -ge 327885 ] || fail "a file appended to while read: $rows rows, fewer than the head start's"
+echo "ok: a file appended to while read: $rows whole records, none cut in two"
+rm -f "$work"/reads.csv "$work"/reads.csv.gz "$work"/grow.csv
 echo "PASS: file_reads"
