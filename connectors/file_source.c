@@ -698,11 +698,14 @@ static eddy_err parse_chunk(task *t, src_state *s, chunk *ch)
 			cur.p += 3;
 	}
 	if (s->header_pending) {
-		s->header_pending = false;
 		memset(&fe, 0, sizeof(fe));
-		if (fmt_check_header(c->schema, &cur, &fe) != EDDY_OK)
+		eddy_err he = fmt_check_header(c->schema, &cur, &fe);
+		/* EDDY_EEMPTY: only blank lines (or a byte order mark) so far: the header is
+		 * still to come, or the file has none and no records (as an empty file) */
+		if (he != EDDY_OK && he != EDDY_EEMPTY)
 			return task_fail(t, "%s:%lld:%lld: %s", c->path, (long long)fe.line,
 			                 (long long)fe.col, fe.msg);
+		s->header_pending = he == EDDY_EEMPTY;
 	}
 	int tf = c->time.time_field;
 	int64_t now = tf < 0 ? clock_wall_ms() : 0;

@@ -65,6 +65,17 @@ printf 'id,k,t,s\n' > "$work/header.csv"
 run_job header $job --set "sources.rows.path=$work/header.csv" --set "sinks.out.path=$work/header"
 [ "$(cat "$work"/header/part-* | wc -l)" = 1 ] || fail "a header-only file gave rows"
 echo "ok: a file of the header only"
+# no header yet: a byte order mark or blank lines only are an empty file (no rows, no
+# error: they failed with 'FILE:0:0: ' before); a header after blank lines is the header
+for f in bom:'\xef\xbb\xbf' blank:'\n\n' bom_blank:'\xef\xbb\xbf\n'; do
+  printf "${f#*:}" > "$work/${f%%:*}.csv"
+  run_job "${f%%:*}" $job --set "sources.rows.path=$work/${f%%:*}.csv" --set "sinks.out.path=$work/${f%%:*}"
+  [ "$(cat "$work/${f%%:*}"/part-* | wc -l)" = 1 ] || fail "${f%%:*}: a file without a header gave rows"
+done
+printf '\xef\xbb\xbf\n\nid,k,t,s\n5,3,2024-01-01 00:00:05,xyz\n' > "$work/late_header.csv"
+run_job late_header $job --set "sources.rows.path=$work/late_header.csv" --set "sinks.out.path=$work/late_header"
+same_rows "$work/one.expected.csv" "$work/late_header" || fail "a header after blank lines"
+echo "ok: a byte order mark or blank lines alone are an empty file; a header after blank lines"
 
 # a file appended to while it is read (mapped, p1): a writer adds 61-byte records in
 # 4096-byte writes (each ends inside a record), 1 ms apart, after a 20 MB head start (more than the
