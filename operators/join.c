@@ -929,22 +929,57 @@ static eddy_err join_open(task *t, void **state)
 /* ---- checkpoints: the state is keyed (the task snapshots it); the operator's own
  * snapshot is {"v": 1, "wm": W}, its watermark. */
 
+/* join_shape: what the join's state layout depends on — its kind and window, bounds or
+ * ttl (ms), and the types of both inputs' fields (its stored elements are encoded by
+ * them). Allowed lateness may change across a restore (as a window's). */
+static void join_shape(const join_conf *c, char *buf, size_t size)
+{
+	static const char *const wins[] = {"tumbling", "sliding", "session", "count", "global"};
+	size_t o;
+	if (c->kind == JOIN_WINDOW)
+		o = (size_t)snprintf(buf, size, "window %s %lld/%lld/%lld", wins[c->win],
+		                     (long long)c->size_ms, (long long)c->slide_ms,
+		                     (long long)c->gap_ms);
+	else if (c->kind == JOIN_INTERVAL)
+		o = (size_t)snprintf(buf, size, "interval %lld..%lld", (long long)c->lower_ms,
+		                     (long long)c->upper_ms);
+	else
+		o = (size_t)snprintf(buf, size, "regular ttl %lld", (long long)c->ttl_ms);
+	for (int side = 0; side < 2; side++) {
+		if (o < size)
+			o += (size_t)snprintf(buf + o, size - o, side ? " right" : " left");
+		for (uint32_t f = 0; f < c->in[side]->n && o < size; f++)
+			o += (size_t)snprintf(buf + o, size - o, " %s",
+			                      ev_type_name(c->in[side]->fields[f].type));
+	}
+}
+
 static eddy_err join_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
 {
 	(void)id;
 	jstate *s = state;
 	publish_size(t, s, true);
-	msgpack_pack_map(pk, 2);
+	char shape[1024];
+	join_shape(s->c, shape, sizeof(shape));
+	msgpack_pack_map(pk, 4);
 	msgpack_pack_str_with_body(pk, "v", 1);
 	msgpack_pack_uint8(pk, 1);
 	msgpack_pack_str_with_body(pk, "wm", 2);
 	msgpack_pack_int64(pk, s->wm);
+	op_pack_shape(pk, "join", shape);
 	return EDDY_OK;
 }
 
 static eddy_err join_restore(task *t, void *state, const msgpack_object *o)
 {
 	jstate *s = state;
+	char shape[1024], why[2560];
+	join_shape(s->c, shape, sizeof(shape));
+	if (op_shape_mismatch(o, "join", shape,
+	                      "kind, window size/slide/gap, bounds or ttl in ms, the inputs' "
+	                      "field types",
+	                      why, sizeof(why)))
+		return task_fail(t, "%s", why);
 	const msgpack_object *v = o ? mp_get(o, "v") : NULL, *wm = o ? mp_get(o, "wm") : NULL;
 	int64_t w;
 	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 ||

@@ -9,6 +9,22 @@
 
 #include "../connectors/nexmark_gen.h"
 
+/* ---- what an operator's snapshot is (operators/shape.c) ---- */
+
+struct msgpack_packer;
+struct msgpack_object;
+
+/* op_pack_shape packs two entries of an operator's snapshot map (count them in its size):
+ * "op", the operator's type ("window", "join", "top_n"), and "shape", what the layout of
+ * its keyed state depends on, in the operator's words (kind, sizes in ms, key and field
+ * types...). op_shape_mismatch: NULL when snapshot snap may be restored into this operator
+ * (same type and shape, or a snapshot without them: an older eddy's), else the reason,
+ * naming both, written into buf (size bytes; legend says what the shape lists) and
+ * returned. Either thread; no allocation. */
+void op_pack_shape(struct msgpack_packer *pk, const char *type, const char *shape);
+const char *op_shape_mismatch(const struct msgpack_object *snap, const char *type,
+                              const char *shape, const char *legend, char *buf, size_t size);
+
 /* filter: keeps the records for which `where` is true (null and false drop). */
 typedef struct filter_conf {
 	expr *where;

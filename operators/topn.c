@@ -801,22 +801,46 @@ static eddy_err topn_open(task *t, void **state)
 /* ---- checkpoints: the windows are keyed state (snapshotted by the task); the
  * operator's own snapshot is {"v": 1, "wm": W}, its watermark. */
 
+/* topn_shape: what the top_n's state layout depends on — its window (ms), the order
+ * value's type, n, and the types of the input's fields (its rows are stored by them). */
+static void topn_shape(const topn_conf *c, char *buf, size_t size)
+{
+	static const char *const wins[] = {"tumbling", "sliding", "input"};
+	size_t o =
+	    (size_t)snprintf(buf, size, "%s %lld/%lld order %s %s n %u keys %u in", wins[c->window],
+	                     (long long)c->size_ms, (long long)c->slide_ms,
+	                     ev_type_name(c->order_type), c->desc ? "desc" : "asc", c->n, c->nkeys);
+	for (uint32_t f = 0; f < c->in->n && o < size; f++)
+		o +=
+		    (size_t)snprintf(buf + o, size - o, " %s", ev_type_name(c->in->fields[f].type));
+}
+
 static eddy_err topn_snapshot(task *t, void *state, uint64_t id, msgpack_packer *pk)
 {
 	(void)id;
 	tstate *s = state;
 	publish_size(t, s, true);
-	msgpack_pack_map(pk, 2);
+	char shape[1024];
+	topn_shape(s->c, shape, sizeof(shape));
+	msgpack_pack_map(pk, 4);
 	msgpack_pack_str_with_body(pk, "v", 1);
 	msgpack_pack_uint8(pk, 1);
 	msgpack_pack_str_with_body(pk, "wm", 2);
 	msgpack_pack_int64(pk, s->wm);
+	op_pack_shape(pk, "top_n", shape);
 	return EDDY_OK;
 }
 
 static eddy_err topn_restore(task *t, void *state, const msgpack_object *o)
 {
 	tstate *s = state;
+	char shape[1024], why[2560];
+	topn_shape(s->c, shape, sizeof(shape));
+	if (op_shape_mismatch(o, "top_n", shape,
+	                      "window and its size/slide in ms, order type and direction, n, "
+	                      "key count, the input's field types",
+	                      why, sizeof(why)))
+		return task_fail(t, "%s", why);
 	const msgpack_object *v = o ? mp_get(o, "v") : NULL, *wm = o ? mp_get(o, "wm") : NULL;
 	int64_t w;
 	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1 ||

@@ -1712,7 +1712,7 @@ static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packe
 	publish_size(t, s, true);
 	char shape[512];
 	window_shape(s->c, shape, sizeof(shape));
-	msgpack_pack_map(pk, 4);
+	msgpack_pack_map(pk, 5);
 	msgpack_pack_str_with_body(pk, "v", 1);
 	msgpack_pack_uint8(pk, 2);
 	msgpack_pack_str_with_body(pk, "wm", 2);
@@ -1722,31 +1722,25 @@ static eddy_err window_snapshot(task *t, void *state, uint64_t id, msgpack_packe
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
-	msgpack_pack_str_with_body(pk, "shape", 5);
-	msgpack_pack_str_with_body(pk, shape, strlen(shape));
+	op_pack_shape(pk, "window", shape);
 	return EDDY_OK;
 }
 
 static eddy_err window_restore(task *t, void *state, const msgpack_object *o)
 {
 	wstate *s = state;
+	char shape[512], why[1280];
+	window_shape(s->c, shape, sizeof(shape));
+	if (op_shape_mismatch(o, "window", shape,
+	                      "kind, size/slide/gap/count in ms, key types, aggregates", why,
+	                      sizeof(why)))
+		return task_fail(t, "%s", why);
 	const msgpack_object *v = o ? mp_get(o, "v") : NULL, *wm = o ? mp_get(o, "wm") : NULL;
 	int64_t w;
 	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 2 ||
 	    wm == NULL || !mp_int(wm, &w))
 		return task_fail(t, "window: the checkpoint holds no window state of version 2 (a "
 		                 "checkpoint of an older eddy?)");
-	const msgpack_object *sh = mp_get(o, "shape");
-	char shape[512];
-	window_shape(s->c, shape, sizeof(shape));
-	if (sh != NULL && (sh->type != MSGPACK_OBJECT_STR || sh->via.str.size != strlen(shape) ||
-	                   memcmp(sh->via.str.ptr, shape, sh->via.str.size) != 0))
-		return task_fail(t,
-		                 "window: the checkpoint's window is '%.*s', this one is '%s' "
-		                 "(kind, size/slide/gap/count in ms, key types, aggregates): its "
-		                 "state cannot be restored into it",
-		                 sh->type == MSGPACK_OBJECT_STR ? (int)sh->via.str.size : 1,
-		                 sh->type == MSGPACK_OBJECT_STR ? sh->via.str.ptr : "?", shape);
 	const msgpack_object *pn = mp_get(o, "panes");
 	bool panes = pn != NULL && pn->type == MSGPACK_OBJECT_BOOLEAN && pn->via.boolean;
 	if (panes != s->panes)

@@ -627,6 +627,70 @@ BOTH(join, restore_refuses_another_snapshot)
 	teardown(NULL);
 }
 
+/* A checkpoint of a join of another shape (a 10 ms window restored into a 20 ms one, an
+ * interval join's into a window join) or of another operator (a top_n's, under the same
+ * id) is refused naming both; allowed lateness may change. */
+BOTH(join, restore_refuses_another_shape_or_operator)
+{
+	setup(kind, tumbling10);
+	oph *h = open_join();
+	R(h, "2|1|A");
+	oph_snap s;
+	OK(h, oph_snapshot(h, 1, F.dir, &s));
+	oph_close(h);
+	F.c.size_ms = 20;
+	cr_assert_eq(oph_open(&F.o, 0, &s, 1, &h), EDDY_EFAILED);
+	cr_assert_str_eq(oph_failure(h),
+	                 "join: the checkpoint's join is 'window tumbling 10/0/0 left int string "
+	                 "right int string', this one is 'window tumbling 20/0/0 left int string "
+	                 "right int string' (kind, window size/slide/gap, bounds or ttl in ms, "
+	                 "the inputs' field types): its state cannot be restored into it");
+	oph_close(h);
+	F.c = (join_conf){.kind = JOIN_INTERVAL,
+	                  .lower_ms = -5,
+	                  .upper_ms = 5,
+	                  .keys = {F.lk, F.rk},
+	                  .nkeys = 1,
+	                  .in = {&F.l, &F.r},
+	                  .out = &F.out};
+	cr_assert_eq(oph_open(&F.o, 0, &s, 1, &h), EDDY_EFAILED);
+	cr_assert(strstr(oph_failure(h), "this one is 'interval -5..5 left int string") != NULL,
+	          "%s", oph_failure(h));
+	oph_close(h);
+	F.c = tumbling10;
+	F.c.lateness_ms = 100; /* the same shape: lateness is not part of it */
+	F.c.keys[0] = F.lk;
+	F.c.keys[1] = F.rk;
+	F.c.nkeys = 1;
+	F.c.in[0] = &F.l;
+	F.c.in[1] = &F.r;
+	F.c.out = &F.out;
+	OK(h, oph_open(&F.o, 0, &s, 1, &h));
+	oph_close(h);
+	oph_snap_free(&s);
+	/* another operator's snapshot under this id */
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "wm", 2);
+	msgpack_pack_int64(&pk, 0);
+	op_pack_shape(&pk, "top_n", "tumbling 10/0 order int desc n 1 keys 1 in int");
+	oph_snap t = {.len = sb.size};
+	t.op = msgpack_sbuffer_release(&sb);
+	snprintf(t.path, sizeof(t.path), "%s", s.path);
+	t.parallelism = s.parallelism;
+	cr_assert_eq(oph_open(&F.o, 0, &t, 1, &h), EDDY_EFAILED);
+	cr_assert_str_eq(oph_failure(h), "join: the checkpoint holds the state of a top_n, not of "
+	                                 "a join (an operator of this id changed type): it cannot "
+	                                 "be restored into it");
+	oph_snap_free(&t);
+	teardown(h);
+}
+
 /* A window's element list holding something else than encoded elements (another
  * operator's state under this one's name): the firing fails with a clear reason. */
 BOTH(join, window_with_foreign_elements_fails_clearly)

@@ -439,8 +439,9 @@ BOTH(topn, malformed_window_state_fails_clearly)
 }
 
 /* A checkpoint of a window join restored into a top_n of the same name (a job whose
- * operator changed type): the join's timers name 8-byte windows, and the top_n says so
- * instead of reading them as its own. */
+ * operator changed type): the restore fails naming both types; and with a snapshot that
+ * does not say its type (an older eddy's), the join's timers name 8-byte windows and the
+ * top_n says so instead of reading them as its own. */
 BOTH(topn, restore_from_a_join_checkpoint_fails_clearly)
 {
 	setup(kind, 2, true);
@@ -472,6 +473,24 @@ BOTH(topn, restore_from_a_join_checkpoint_fails_clearly)
 	OK(j, oph_snapshot(j, 1, F.dir, &s));
 	oph_close(j);
 	oph *h;
+	cr_assert_eq(oph_open(&F.o, 0, &s, 1, &h), EDDY_EFAILED);
+	cr_assert_str_eq(oph_failure(h), "top_n: the checkpoint holds the state of a join, not of "
+	                                 "a top_n (an operator of this id changed type): it "
+	                                 "cannot be restored into it");
+	oph_close(h);
+	/* the same keyed state under a snapshot of an older eddy: {"v": 1, "wm": none} */
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "wm", 2);
+	msgpack_pack_int64(&pk, INT64_MIN);
+	oph_snap_free(&s);
+	s.len = sb.size;
+	s.op = msgpack_sbuffer_release(&sb);
 	OK(h, oph_open(&F.o, 0, &s, 1, &h)); /* the same snapshot shape: accepted */
 	cr_assert_eq(oph_watermark(h, 9), EDDY_EFAILED);
 	cr_assert_str_eq(oph_failure(h), "top_n: a timer's window has 8 bytes, not 16");
